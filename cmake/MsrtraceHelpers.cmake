@@ -1,0 +1,56 @@
+# Small helpers in the style of absl_cc_library / absl_cc_test. Flags are target-scoped: nothing
+# edits CMAKE_CXX_FLAGS globally.
+
+include(CheckCXXCompilerFlag)
+
+# Compile options every msrtrace target gets.
+add_library(msrtrace_copts INTERFACE)
+target_compile_options(msrtrace_copts INTERFACE -Wall -Wextra -fno-exceptions)
+if(MSRTRACE_WERROR)
+  target_compile_options(msrtrace_copts INTERFACE -Werror)
+endif()
+target_include_directories(msrtrace_copts INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+
+if(MSRTRACE_SANITIZERS)
+  string(REPLACE ";" "," _msrtrace_san "${MSRTRACE_SANITIZERS}")
+  set(CMAKE_REQUIRED_LINK_OPTIONS "-fsanitize=${_msrtrace_san}")
+  check_cxx_compiler_flag("-fsanitize=${_msrtrace_san}" MSRTRACE_HAVE_SANITIZERS)
+  unset(CMAKE_REQUIRED_LINK_OPTIONS)
+  if(NOT MSRTRACE_HAVE_SANITIZERS)
+    message(FATAL_ERROR "compiler does not support -fsanitize=${_msrtrace_san}")
+  endif()
+  target_compile_options(msrtrace_copts INTERFACE -fsanitize=${_msrtrace_san}
+                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(msrtrace_copts INTERFACE -fsanitize=${_msrtrace_san})
+endif()
+
+# msrtrace_cc_library(NAME foo SRCS a.cc HDRS a.h DEPS x y [PUBLIC_DEPS])
+# Declares msrtrace_foo with the alias msrtrace::foo.
+function(msrtrace_cc_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;HDRS;DEPS" ${ARGN})
+  set(target msrtrace_${ARG_NAME})
+  if(ARG_SRCS)
+    add_library(${target} STATIC ${ARG_SRCS} ${ARG_HDRS})
+    target_link_libraries(${target} PUBLIC msrtrace_copts ${ARG_DEPS})
+  else()
+    add_library(${target} INTERFACE)
+    target_link_libraries(${target} INTERFACE msrtrace_copts ${ARG_DEPS})
+  endif()
+  add_library(msrtrace::${ARG_NAME} ALIAS ${target})
+endfunction()
+
+# msrtrace_cc_test(NAME foo_test SRCS foo_test.cc DEPS msrtrace::foo [LABELS l])
+function(msrtrace_cc_test)
+  if(NOT MSRTRACE_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_link_libraries(${ARG_NAME} PRIVATE msrtrace_copts ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${ARG_LABELS}"
+                       ENVIRONMENT "MSRTRACE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+if(MSRTRACE_BUILD_TESTS)
+  include(GoogleTest)
+endif()
