@@ -1,0 +1,79 @@
+// The reference handler set's MSR table: one row per MSR (or per range), as data. The handlers
+// are built from these rows, `msrtrace msrs` prints them, and the fuzz dictionary and mutator
+// read their indices and masks, so code, docs and fuzzing never drift apart.
+#ifndef MSRTRACE_HANDLERS_MSR_TABLE_H_
+#define MSRTRACE_HANDLERS_MSR_TABLE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "handlers/cpu_profile.h"
+#include "harness/controller.h"
+
+namespace msrtrace {
+
+// Checks a family applies to written values, beyond the reserved mask (bit set).
+enum MsrCheck : uint32_t {
+  kCheckNone = 0,
+  kCheckCanonical = 1u << 0,      // Non-canonical value -> #GP.
+  kCheckCanonicalize = 1u << 1,   // Value sign-extended instead of #GP (SYSENTER_ESP/EIP).
+  kCheckPatTypes = 1u << 2,       // Every byte a valid PAT type (0,1,4,5,6,7).
+  kCheckMtrrTypes = 1u << 3,      // Every byte (or the type field) a valid MTRR type.
+  kCheckMaxPhyAddr = 1u << 4,     // Bits >= MAXPHYADDR reserved.
+  kCheckLockBit = 1u << 5,        // Writes #GP once the lock bit (bit 0) is set.
+  kCheckHostOnlyWrite = 1u << 6,  // Guest writes #GP; host writes allowed.
+  kCheckWritesIgnored = 1u << 7,  // Guest writes are dropped without #GP.
+  kCheckWriteOnly = 1u << 8,      // Reads #GP.
+  kCheckReadOnly = 1u << 9,       // Writes #GP (KVM_MSR_RET_UNSUPPORTED / 1).
+  kCheckGuestMemory = 1u << 10,   // Writes guest memory (kvm-clock structures).
+  kCheckX2ApicMode = 1u << 11,    // #GP unless the local APIC is in x2APIC mode.
+};
+
+enum class MsrScope : uint8_t {
+  kVcpu = 0,  // Per-vCPU state.
+  kVm = 1,    // One value for the VM (kvm wall clock).
+  kNone = 2,  // No state (write-only commands, constants).
+};
+
+struct MsrRow {
+  uint32_t index = 0;
+  uint32_t last = 0;           // Last index of a range; == index for a single MSR.
+  const char* name = "";       // Architectural name ("IA32_PAT").
+  const char* family = "";     // Handler family that implements it ("pat", "mtrr", "x2apic").
+  uint64_t reset = 0;          // Reset value (KVM's, for the BSP where it matters).
+  uint64_t reserved_mask = 0;  // Bits whose setting -> #GP on a guest write.
+  uint64_t read_only_mask = 0; // Bits a guest write must not change (-> #GP or ignored, see note).
+  uint32_t checks = kCheckNone;
+  MsrScope scope = MsrScope::kVcpu;
+  // The row exists only if the profile has this feature (Feature::kCount = always).
+  Feature requires_feature = Feature::kCount;
+  Vendor vendor_only = Vendor::kUnspecified;  // kUnspecified = both vendors.
+  bool volatile_value = false; // Reads depend on time (TSC, kvm-clock...): replay compares
+                               // such values by policy, not bit for bit.
+  const char* note = "";       // The KVM fact behind the row and its source.
+};
+
+// A handler family: its rows and the function that installs its handlers into a controller.
+struct MsrFamilyDef {
+  const char* name;
+  absl::Span<const MsrRow> (*rows)();
+  // Installs the family's handlers for `profile` (reserving slots in controller.layout()).
+  absl::Status (*install)(Controller& controller, const CpuProfile& profile);
+};
+
+// Every family of the reference set, in install order.
+absl::Span<const MsrFamilyDef> ReferenceFamilies();
+
+// All rows of the reference set sorted by index. With a profile: only the rows that exist on it.
+std::vector<MsrRow> MsrTable();
+std::vector<MsrRow> MsrTable(const CpuProfile& profile);
+bool RowExists(const MsrRow& row, const CpuProfile& profile);
+
+// Installs the whole reference set for `profile`.
+absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile);
+
+}  // namespace msrtrace
+
+#endif  // MSRTRACE_HANDLERS_MSR_TABLE_H_

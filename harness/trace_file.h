@@ -1,0 +1,88 @@
+// Reading and writing trace files. The on-disk format (magic, version, framed checksummed
+// records, optional gzip) is specified in docs/trace-format.md and implemented in
+// trace_file.cc; the schema is proto/trace.proto.
+//
+// Both sides stream: the writer appends records and never holds more than one; the reader
+// yields one event at a time from a reused buffer, so traces of any size use constant memory.
+#ifndef MSRTRACE_HARNESS_TRACE_FILE_H_
+#define MSRTRACE_HARNESS_TRACE_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "harness/snapshot.h"
+#include "harness/trace_types.h"
+
+namespace msrtrace {
+
+struct TraceWriterOptions {
+  bool gzip = false;          // Also implied by a path ending in ".gz".
+  uint32_t flush_every = 0;   // Flush to the OS every N events (0 = only on Flush/Close).
+};
+
+// Appends a trace. Not thread-safe.
+class TraceWriter {
+ public:
+  // Creates `path` (truncating) and writes the magic, header and snapshot.
+  static absl::StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path,
+                                                             const TraceHeader& header,
+                                                             const Snapshot& snapshot,
+                                                             TraceWriterOptions options = {});
+  virtual ~TraceWriter() = default;
+  // Appends one event. REQUIRES: event.seq greater than the previous event's.
+  virtual absl::Status Append(const ExitEvent& event) = 0;
+  virtual absl::Status Flush() = 0;
+  // Writes the trailer (event count from the appended events) and closes the file.
+  virtual absl::Status Close(uint64_t final_state_digest) = 0;
+  virtual uint64_t events_written() const = 0;
+};
+
+// How a trace ended.
+enum class TraceEnd : uint8_t {
+  kComplete = 0,      // Trailer present and consistent.
+  kNoTrailer = 1,     // Every record intact, but the file stops before a trailer.
+  kTornTail = 2,      // The last record is cut off (crash mid-write); earlier records intact.
+};
+
+// Reads a trace as a stream. Not thread-safe.
+class TraceReader {
+ public:
+  // Opens `path` ("-" = stdin), detects gzip, checks magic and version, and reads the header
+  // and snapshot. Errors name the file and byte offset: kInvalidArgument for a file that is not
+  // a trace or has a newer major version, kDataLoss for corruption.
+  static absl::StatusOr<std::unique_ptr<TraceReader>> Open(const std::string& path);
+  // The same from bytes in memory (fuzzers, tests). `name` is used in messages.
+  static absl::StatusOr<std::unique_ptr<TraceReader>> FromBytes(std::string bytes,
+                                                                std::string name = "<bytes>");
+  virtual ~TraceReader() = default;
+
+  virtual const TraceHeader& header() const = 0;
+  virtual const Snapshot& snapshot() const = 0;
+  // Reads the next event into *event (reusing its storage). Returns true for an event, false at
+  // the end of the events (trailer or end of file: see end()), or an error (kDataLoss naming the
+  // byte offset and record number) for a corrupt record or a sequence number that does not
+  // increase.
+  virtual absl::StatusOr<bool> Next(ExitEvent* event) = 0;
+  // After Next() returned false: how the trace ended, and the trailer if there was one.
+  virtual TraceEnd end() const = 0;
+  virtual const TraceTrailer& trailer() const = 0;
+  // Byte offset (in the uncompressed stream) of the next record, and records read so far.
+  virtual uint64_t offset() const = 0;
+  virtual uint64_t records() const = 0;
+};
+
+// Human-readable forms, for hand-written traces and `msrtrace show/convert`. A whole trace as
+// one text-format or JSON `Trace` message (header, snapshot, events, trailer).
+enum class TraceTextFormat : uint8_t { kTextProto = 0, kJson = 1 };
+absl::Status WriteTraceText(const std::string& in_path, const std::string& out_path,
+                            TraceTextFormat format);
+// Parses a text-format or JSON trace (detected from content) and writes it as a binary trace.
+absl::Status ReadTraceText(const std::string& in_path, const std::string& out_path);
+
+}  // namespace msrtrace
+
+#endif  // MSRTRACE_HARNESS_TRACE_FILE_H_
