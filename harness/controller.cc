@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "harness/status_macros.h"
 
 namespace msrtrace {
 namespace {
@@ -208,9 +209,9 @@ Vcpu Controller::CreateVcpu(uint32_t id) {
   return vcpu;
 }
 
-absl::StatusOr<Outcome> Controller::Dispatch(Access access, uint32_t index, uint64_t value,
-                                              const Exit& exit, Vcpu& vcpu,
-                                              GuestMemory& memory, bool host_initiated) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
+    Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
+    GuestMemory& memory, bool host_initiated, Outcome& out) {
   if (ABSL_PREDICT_FALSE(vcpu.slots.size() != layout_.vcpu_slots().size() ||
                          vm_slots_.size() != layout_.vm_slots().size())) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -218,10 +219,10 @@ absl::StatusOr<Outcome> Controller::Dispatch(Access access, uint32_t index, uint
         "every handler was installed?)",
         vcpu.id, vcpu.slots.size(), layout_.vcpu_slots().size()));
   }
-  Outcome out;
   out.access = access;
   out.index = index;
   out.value = access == Access::kWrite ? value : 0;
+  out.unknown_msr = false;
 
   MsrResult result = MsrResult::Unsupported();
   if (MsrHandler* handler = Find(index)) {
@@ -239,10 +240,10 @@ absl::StatusOr<Outcome> Controller::Dispatch(Access access, uint32_t index, uint
     case MsrResult::Kind::kOk:
       out.kind = Outcome::Kind::kRetired;
       if (access == Access::kRead) out.value = result.value;
-      return out;
+      return absl::OkStatus();
     case MsrResult::Kind::kGp:
       out.kind = Outcome::Kind::kGpInjected;
-      return out;
+      return absl::OkStatus();
     case MsrResult::Kind::kUnsupported:
       break;
   }
@@ -250,7 +251,7 @@ absl::StatusOr<Outcome> Controller::Dispatch(Access access, uint32_t index, uint
   switch (options_.unknown_msr_policy) {
     case UnknownMsrPolicy::kIgnore:
       out.kind = Outcome::Kind::kIgnored;
-      return out;
+      return absl::OkStatus();
     case UnknownMsrPolicy::kFail:
       return absl::NotFoundError(absl::StrFormat("unhandled %s: %#x data %#x (vCPU %u)",
                                                  AccessName(access), index, value, vcpu.id));
@@ -259,7 +260,7 @@ absl::StatusOr<Outcome> Controller::Dispatch(Access access, uint32_t index, uint
       break;
   }
   out.kind = Outcome::Kind::kGpInjected;
-  return out;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) {
@@ -270,19 +271,19 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   VcpuRegs& regs = vcpu.regs;
   const auto index = static_cast<uint32_t>(regs.reg(Gpr::kRcx));  // ECX; RCX[63:32] ignored.
   const uint64_t value = (regs.reg(Gpr::kRdx) << 32) | (regs.reg(Gpr::kRax) & 0xffffffffull);
-  absl::StatusOr<Outcome> out =
-      Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory,
-               /*host_initiated=*/false);
-  if (!out.ok()) return out;
+  Outcome out;
+  absl::Status st = Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu,
+                             memory, /*host_initiated=*/false, out);
+  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
 
-  if (out->kind == Outcome::Kind::kGpInjected) {
+  if (out.kind == Outcome::Kind::kGpInjected) {
     regs.pending = PendingException::Gp0();
     return out;
   }
   // Retired or ignored: the instruction completes.
   if (*access == Access::kRead) {
-    regs.reg(Gpr::kRax) = out->value & 0xffffffffull;
-    regs.reg(Gpr::kRdx) = out->value >> 32;
+    regs.reg(Gpr::kRax) = out.value & 0xffffffffull;
+    regs.reg(Gpr::kRdx) = out.value >> 32;
   }
   uint64_t rip = regs.rip + exit.instruction_length;
   if (!regs.in_64bit_mode()) rip &= 0xffffffffull;
@@ -295,30 +296,30 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
 absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory) {
   writes_.Clear();
   const Exit exit = Exit::Rdmsr();
-  absl::StatusOr<Outcome> out =
-      Dispatch(Access::kRead, index, 0, exit, vcpu, memory, /*host_initiated=*/true);
-  if (!out.ok()) return out.status();
-  if (out->unknown_msr) {
+  Outcome out;
+  RETURN_IF_ERROR(
+      Dispatch(Access::kRead, index, 0, exit, vcpu, memory, /*host_initiated=*/true, out));
+  if (out.unknown_msr) {
     return absl::NotFoundError(absl::StrFormat("no handler implements MSR %#x", index));
   }
-  if (out->kind != Outcome::Kind::kRetired) {
+  if (out.kind != Outcome::Kind::kRetired) {
     return absl::InvalidArgumentError(
         absl::StrFormat("host read of %s refused", MsrName(index)));
   }
-  return out->value;
+  return out.value;
 }
 
 absl::Status Controller::HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu,
                                    GuestMemory& memory) {
   writes_.Clear();
   const Exit exit = Exit::Wrmsr();
-  absl::StatusOr<Outcome> out =
-      Dispatch(Access::kWrite, index, value, exit, vcpu, memory, /*host_initiated=*/true);
-  if (!out.ok()) return out.status();
-  if (out->unknown_msr) {
+  Outcome out;
+  RETURN_IF_ERROR(
+      Dispatch(Access::kWrite, index, value, exit, vcpu, memory, /*host_initiated=*/true, out));
+  if (out.unknown_msr) {
     return absl::NotFoundError(absl::StrFormat("no handler implements MSR %#x", index));
   }
-  if (out->kind != Outcome::Kind::kRetired) {
+  if (out.kind != Outcome::Kind::kRetired) {
     return absl::InvalidArgumentError(
         absl::StrFormat("host write of %#x to %s refused", value, MsrName(index)));
   }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds msrtrace and runs every test: the suite with clang (default preset), with GCC, and under
+# ASan+UBSan (which also runs each libFuzzer target briefly with a fixed seed), then the lint gates
+# (clang-format, clang-tidy). Installs missing Debian packages first. Exits non-zero on any failure.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh default    # one preset only (default | gcc | asan-ubsan | lint)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+stages=("$@")
+((${#stages[@]})) || stages=(default gcc asan-ubsan lint)
+jobs=${MSRTRACE_JOBS:-$(nproc)}
+failed=()
+
+run_stage() {
+  local name=$1
+  local start=$SECONDS
+  echo "=== [$name] start"
+  case "$name" in
+    default | gcc | asan-ubsan)
+      cmake --preset "$name" >/dev/null
+      cmake --build --preset "$name" -j "$jobs"
+      ctest --preset "$name" -j "$jobs" --timeout 600
+      ;;
+    lint)
+      bash scripts/lint.sh
+      ;;
+    *)
+      echo "unknown stage '$name' (want default, gcc, asan-ubsan or lint)" >&2
+      return 2
+      ;;
+  esac
+  echo "=== [$name] ok in $((SECONDS - start))s"
+}
+
+for s in "${stages[@]}"; do
+  if ! run_stage "$s"; then
+    echo "=== [$s] FAILED" >&2
+    failed+=("$s")
+  fi
+done
+
+if ((${#failed[@]})); then
+  echo "test.sh: failed stages: ${failed[*]}" >&2
+  exit 1
+fi
+echo "test.sh: all stages passed (${stages[*]})"
