@@ -293,9 +293,12 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   return out;
 }
 
-absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory) {
+absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory,
+                                              uint64_t host_tsc, uint64_t host_wall_ns) {
   writes_.Clear();
-  const Exit exit = Exit::Rdmsr();
+  Exit exit = Exit::Rdmsr();
+  exit.host_tsc = host_tsc;
+  exit.host_wall_ns = host_wall_ns;
   Outcome out;
   RETURN_IF_ERROR(
       Dispatch(Access::kRead, index, 0, exit, vcpu, memory, /*host_initiated=*/true, out));
@@ -310,9 +313,12 @@ absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestM
 }
 
 absl::Status Controller::HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu,
-                                   GuestMemory& memory) {
+                                   GuestMemory& memory, uint64_t host_tsc,
+                                   uint64_t host_wall_ns) {
   writes_.Clear();
-  const Exit exit = Exit::Wrmsr();
+  Exit exit = Exit::Wrmsr();
+  exit.host_tsc = host_tsc;
+  exit.host_wall_ns = host_wall_ns;
   Outcome out;
   RETURN_IF_ERROR(
       Dispatch(Access::kWrite, index, value, exit, vcpu, memory, /*host_initiated=*/true, out));

@@ -121,8 +121,11 @@ class Controller {
   // Host-initiated accesses (KVM_GET_MSRS / KVM_SET_MSRS): no register or RIP effects. Used
   // to build and inspect state. Unknown index -> kNotFound; the handler's refusal ->
   // kInvalidArgument. Guest-memory writes these make are logged in last_writes().
-  absl::StatusOr<uint64_t> HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory);
-  absl::Status HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory);
+  // `host_tsc` / `host_wall_ns` are the environment the handler sees (as an exit's would be).
+  absl::StatusOr<uint64_t> HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory,
+                                    uint64_t host_tsc = 0, uint64_t host_wall_ns = 0);
+  absl::Status HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory,
+                         uint64_t host_tsc = 0, uint64_t host_wall_ns = 0);
 
   // --- VM-wide and handler state (see snapshot.h for whole-machine snapshots) -------------
 
