@@ -27,7 +27,8 @@ std::vector<CpuProfile> MakeProfiles() {
                             F::kRdtscp, F::kRdpid, F::kSpecCtrl, F::kFlushL1d, F::kSse3,
                             F::kLmce});
     p.mce_banks = 10;
-    p.mcg_cap_extra = 1ull << 27;  // MCG_LMCE_P.
+    // MCG_CTL_P | MCG_SER_P (QEMU's MCE_CAP_DEF) | MCG_LMCE_P.
+    p.mcg_cap_extra = (1ull << 8) | (1ull << 24) | (1ull << 27);
     p.ucode_rev = 0x100000000ull;  // __vmx_vcpu_reset under KVM_X86_QUIRK_STUFF_FEATURE_MSRS.
     out.push_back(p);
   }
@@ -40,6 +41,7 @@ std::vector<CpuProfile> MakeProfiles() {
     p.features = pv | Bits({F::kLm, F::kNx, F::kSvm, F::kFfxsr, F::kX2Apic, F::kTscAdjust,
                             F::kRdtscp, F::kRdpid, F::kSpecCtrl, F::kAmdIbpb, F::kSse3});
     p.mce_banks = 23;
+    p.mcg_cap_extra = (1ull << 8) | (1ull << 24);  // MCG_CTL_P | MCG_SER_P (QEMU's default).
     p.ucode_rev = 0x01000065ull;  // svm.c reset value.
     out.push_back(p);
   }

@@ -1,0 +1,100 @@
+// The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
+// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall), the merged, sorted
+// MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
+// and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
+// resolved rows that exist on the profile; the families build their handlers from the same
+// resolved rows, so the printed table and the behaviour cannot drift.
+//
+// Feature-gated rows: a row with `requires_feature` is left out of MsrTable(profile) when the
+// profile lacks the feature, but where KVM keeps handling the MSR (guest access #GP with return
+// 1, host access allowed: SPEC_CTRL, FLUSH_CMD, TSC_AUX) its handler is still installed.
+#include "handlers/msr_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "handlers/families.h"
+#include "handlers/mce.h"
+#include "handlers/misc.h"
+#include "handlers/mtrr.h"
+#include "handlers/syscall.h"
+#include "handlers/table_handler.h"
+
+namespace msrtrace {
+namespace {
+
+std::vector<MsrFamilyDef> MakeFamilies() {
+  std::vector<MsrFamilyDef> out;
+#ifdef MSRTRACE_HAVE_TIME_APIC_PV
+  out.push_back(TscFamily());
+  out.push_back(LapicFamily());
+  out.push_back(KvmPvFamily());
+#endif
+  out.push_back(MiscFamily());
+  out.push_back(MtrrPatFamily());
+  out.push_back(MceFamily());
+  out.push_back(SyscallFamily());
+  return out;
+}
+
+void SortRows(std::vector<MsrRow>& rows) {
+  std::sort(rows.begin(), rows.end(),
+            [](const MsrRow& a, const MsrRow& b) { return a.index < b.index; });
+}
+
+}  // namespace
+
+absl::Span<const MsrFamilyDef> ReferenceFamilies() {
+  static const auto* families = new std::vector<MsrFamilyDef>(MakeFamilies());
+  return absl::MakeConstSpan(*families);
+}
+
+MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile) {
+  const absl::string_view family = row.family;
+  if (family == MiscFamily().name) return ResolveMiscRow(row, profile);
+  if (family == MtrrPatFamily().name) return ResolveMtrrPatRow(row, profile);
+  if (family == MceFamily().name) return ResolveMceRow(row, profile);
+  if (family == SyscallFamily().name) return ResolveSyscallRow(row, profile);
+  return row;
+}
+
+std::vector<MsrRow> MsrTable() {
+  std::vector<MsrRow> rows;
+  for (const MsrFamilyDef& f : ReferenceFamilies()) {
+    for (const MsrRow& r : f.rows()) rows.push_back(r);
+  }
+  SortRows(rows);
+  return rows;
+}
+
+std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
+  std::vector<MsrRow> rows;
+  for (const MsrFamilyDef& f : ReferenceFamilies()) {
+    for (const MsrRow& r : f.rows()) {
+      if (RowExists(r, profile)) rows.push_back(ResolveRow(r, profile));
+    }
+  }
+  SortRows(rows);
+  return rows;
+}
+
+bool RowExists(const MsrRow& row, const CpuProfile& profile) {
+  if (row.vendor_only != Vendor::kUnspecified && row.vendor_only != profile.vendor) return false;
+  return row.requires_feature == Feature::kCount || profile.Has(row.requires_feature);
+}
+
+absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile) {
+  for (const MsrFamilyDef& f : ReferenceFamilies()) {
+    absl::Status s = f.install(controller, profile);
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("installing MSR family '", f.name, "' for profile '", profile.name,
+                                 "': ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace msrtrace

@@ -1,0 +1,192 @@
+#include "handlers/syscall.h"
+
+#include <memory>
+#include <vector>
+
+#include "handlers/families.h"
+#include "handlers/table_handler.h"
+
+namespace msrtrace {
+namespace {
+
+constexpr char kFamily[] = "syscall";
+constexpr uint64_t kHigh32 = 0xffffffff00000000ull;
+constexpr uint32_t kExternalState[] = {kMsrEfer};
+
+const std::vector<MsrRow>& Rows() {
+  static const auto* rows = new std::vector<MsrRow>{
+      MsrRowBuilder(kMsrSysenterCs, "IA32_SYSENTER_CS", kFamily)
+          .Note("Any value. VMX keeps it in the 32-bit VMCS field GUEST_SYSENTER_CS, so bits "
+                "63:32 are dropped (no #GP); SVM keeps 64 bits in the VMCB. vmx.c; svm.c"),
+      MsrRowBuilder(kMsrSysenterEsp, "IA32_SYSENTER_ESP", kFamily)
+          .Checks(kCheckCanonicalize)
+          .Note("Canonicalized (sign-extended from bit 47/56), never #GP. AMD guests keep only "
+                "bits 31:0 (svm.c; selftest msrs_test). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrSysenterEip, "IA32_SYSENTER_EIP", kFamily)
+          .Checks(kCheckCanonicalize)
+          .Note("Canonicalized (sign-extended from bit 47/56), never #GP. AMD guests keep only "
+                "bits 31:0 (svm.c; selftest msrs_test). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrEfer, "IA32_EFER", kFamily)
+          .Reserved(~0xd01ull)
+          .ReadOnly(1ull << 10)
+          .Note("State is VcpuRegs::efer. Bits outside KVM's supported set #GP (host too); guest: "
+                "each bit needs its CPUID feature (__kvm_valid_efer), changing LME while CR0.PG "
+                "#GP. LMA is read-only: the written LMA is replaced by the current LMA (no #GP). "
+                "reserved_mask is the guest's for the profile. msrs.c set_efer"),
+      MsrRowBuilder(kMsrStar, "MSR_STAR", kFamily)
+          .Note("Any value (user-return MSR on VMX). vmx.c"),
+      MsrRowBuilder(kMsrLstar, "MSR_LSTAR", kFamily)
+          .Checks(kCheckCanonical)
+          .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrCstar, "MSR_CSTAR", kFamily)
+          .Checks(kCheckCanonical)
+          .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrSfmask, "MSR_SYSCALL_MASK", kFamily)
+          .Reserved(kHigh32)
+          .Note("No KVM check. On VMX it is a user-return MSR: while the guest is in long mode "
+                "with EFER.SCE KVM writes it to hardware, where bits 63:32 are reserved, so they "
+                "#GP then (decision from vmx_setup_uret_msrs + kvm_set_user_return_msr); "
+                "otherwise, and on SVM (VMCB field), any value is stored"),
+      MsrRowBuilder(kMsrFsBase, "MSR_FS_BASE", kFamily)
+          .Checks(kCheckCanonical)
+          .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrGsBase, "MSR_GS_BASE", kFamily)
+          .Checks(kCheckCanonical)
+          .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrKernelGsBase, "MSR_KERNEL_GS_BASE", kFamily)
+          .Checks(kCheckCanonical)
+          .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
+      MsrRowBuilder(kMsrTscAux, "MSR_TSC_AUX", kFamily)
+          .Reserved(kHigh32)
+          .Requires(Feature::kRdtscp)
+          .Note("Guest without RDTSCP and RDPID: read and write #GP (host allowed). Intel "
+                "guest: bits 63:32 set -> #GP (host too); AMD guest: truncated to 32 bits. "
+                "requires_feature names RDTSCP; RDPID alone also enables it. msrs.c "
+                "__kvm_set_msr/__kvm_get_msr"),
+  };
+  return *rows;
+}
+
+class SyscallHandler : public TableHandler {
+ public:
+  SyscallHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
+      : TableHandler(layout, profile, std::move(rows), nullptr, kExternalState) {}
+
+  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
+    switch (index) {
+      case kMsrEfer:
+        return MsrResult::Ok(ctx.regs().efer);
+      case kMsrTscAux:
+        if (!ctx.host_initiated() && !HasTscAux()) return MsrResult::Gp();
+        return MsrResult::Ok(Slot(e, index, ctx));
+      default:
+        return GenericRead(e, index, ctx);
+    }
+  }
+
+  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
+                                     ExitContext& ctx) override {
+    const bool host = ctx.host_initiated();
+    switch (index) {
+      case kMsrSysenterCs:
+        // VMX: 32-bit VMCS field.
+        Slot(e, index, ctx) = profile().intel() ? (value & 0xffffffffull) : value;
+        return MsrResult::Ok();
+      case kMsrSysenterEsp:
+      case kMsrSysenterEip: {
+        value = CanonicalizeAddress(value, profile().canonical_bits());
+        if (profile().amd()) value &= 0xffffffffull;  // svm.c: (u32)data for AMD guests.
+        Slot(e, index, ctx) = value;
+        return MsrResult::Ok();
+      }
+      case kMsrEfer:
+        return WriteEfer(value, ctx);
+      case kMsrSfmask: {
+        const uint64_t efer = ctx.regs().efer;
+        const bool loaded = profile().intel() && (efer & kEferLma) && (efer & kEferSce);
+        if (loaded && (value & kHigh32)) return MsrResult::Gp();
+        Slot(e, index, ctx) = value;
+        return MsrResult::Ok();
+      }
+      case kMsrTscAux:
+        if (!host && !HasTscAux()) return MsrResult::Gp();
+        if (profile().intel() && (value & kHigh32)) return MsrResult::Gp();
+        Slot(e, index, ctx) = value & 0xffffffffull;
+        return MsrResult::Ok();
+      default:
+        return GenericWrite(e, index, value, ctx);
+    }
+  }
+
+ private:
+  bool HasTscAux() const {
+    return profile().Has(Feature::kRdtscp) || profile().Has(Feature::kRdpid);
+  }
+
+  // ref: msrs.c set_efer().
+  MsrResult WriteEfer(uint64_t value, ExitContext& ctx) {
+    const uint64_t old = ctx.regs().efer;
+    if (value & ~EferHostSupportedBits(profile())) return MsrResult::Gp();
+    if (!ctx.host_initiated()) {
+      if (value & ~EferGuestValidBits(profile())) return MsrResult::Gp();
+      if (ctx.regs().paging() && ((old ^ value) & kEferLme)) return MsrResult::Gp();
+    }
+    value = (value & ~kEferLma) | (old & kEferLma);
+    ctx.set_efer(value);
+    return MsrResult::Ok();
+  }
+};
+
+absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
+
+absl::Status Install(Controller& controller, const CpuProfile& profile) {
+  return InstallTableHandler(controller,
+                             std::make_unique<SyscallHandler>(controller.layout(), profile,
+                                                              RowsToInstall(Rows(), profile)));
+}
+
+}  // namespace
+
+uint64_t EferHostSupportedBits(const CpuProfile& profile) {
+  uint64_t bits = kEferSce | kEferLme | kEferLma | kEferNxe;
+  if (profile.amd()) {
+    bits |= kEferSvme | kEferFfxsr;
+    if (profile.Has(Feature::kAutoIbrs)) bits |= kEferAutoIbrs;
+  }
+  return bits;
+}
+
+uint64_t EferGuestValidBits(const CpuProfile& profile) {
+  uint64_t bits = kEferSce;
+  if (profile.Has(Feature::kLm)) bits |= kEferLme | kEferLma;
+  if (profile.Has(Feature::kNx)) bits |= kEferNxe;
+  if (profile.Has(Feature::kSvm)) bits |= kEferSvme;
+  if (profile.Has(Feature::kFfxsr)) bits |= kEferFfxsr;
+  if (profile.Has(Feature::kAutoIbrs)) bits |= kEferAutoIbrs;
+  return bits & EferHostSupportedBits(profile);
+}
+
+absl::Span<const MsrRow> SyscallRows() { return RowsSpan(); }
+
+MsrRow ResolveSyscallRow(const MsrRow& row, const CpuProfile& profile) {
+  MsrRow r = row;
+  switch (row.index) {
+    case kMsrEfer:
+      r.reserved_mask = ~EferGuestValidBits(profile);
+      break;
+    case kMsrSfmask:
+    case kMsrTscAux:
+      if (profile.amd()) r.reserved_mask = 0;
+      break;
+    default:
+      break;
+  }
+  return r;
+}
+
+const MsrFamilyDef& SyscallFamily() {
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  return kDef;
+}
+
+}  // namespace msrtrace

@@ -1,0 +1,230 @@
+#include "handlers/table_format.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace msrtrace {
+namespace {
+
+constexpr MsrCheck kAllChecks[] = {
+    kCheckCanonical,  kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
+    kCheckMaxPhyAddr, kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
+    kCheckWriteOnly,  kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
+};
+
+std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
+std::string Hex64(uint64_t v) { return absl::StrFormat("0x%016x", v); }
+
+const char* VendorKey(Vendor v) { return v == Vendor::kUnspecified ? "any" : VendorName(v); }
+
+std::string FeatureKey(const MsrRow& r) {
+  return r.requires_feature == Feature::kCount ? "" : FeatureName(r.requires_feature);
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string CsvField(absl::string_view s) {
+  if (s.find_first_of(",\"\n") == absl::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += "\"";
+    out.push_back(c);
+  }
+  out += "\"";
+  return out;
+}
+
+std::string FormatJson(absl::Span<const MsrRow> rows) {
+  std::string out = "[\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const MsrRow& r = rows[i];
+    std::vector<std::string> checks;
+    for (const std::string& c : CheckNames(r.checks)) checks.push_back(JsonString(c));
+    const std::string feature = FeatureKey(r);
+    absl::StrAppend(
+        &out, "  {\"index\": ", JsonString(Hex(r.index)), ", \"last\": ", JsonString(Hex(r.last)),
+        ", \"name\": ", JsonString(r.name), ", \"family\": ", JsonString(r.family),
+        ", \"reset\": ", JsonString(Hex64(r.reset)),
+        ", \"reserved_mask\": ", JsonString(Hex64(r.reserved_mask)),
+        ", \"read_only_mask\": ", JsonString(Hex64(r.read_only_mask)), ", \"checks\": [",
+        absl::StrJoin(checks, ", "), "], \"scope\": ", JsonString(ScopeName(r.scope)),
+        ", \"requires_feature\": ", feature.empty() ? "null" : JsonString(feature),
+        ", \"vendor\": ", JsonString(VendorKey(r.vendor_only)),
+        ", \"volatile\": ", r.volatile_value ? "true" : "false", ", \"note\": ", JsonString(r.note),
+        "}", i + 1 < rows.size() ? ",\n" : "\n");
+  }
+  out += "]\n";
+  return out;
+}
+
+std::string FormatCsv(absl::Span<const MsrRow> rows) {
+  std::string out =
+      "index,last,name,family,reset,reserved_mask,read_only_mask,checks,scope,requires_feature,"
+      "vendor,volatile,note\n";
+  for (const MsrRow& r : rows) {
+    absl::StrAppend(&out, Hex(r.index), ",", Hex(r.last), ",", CsvField(r.name), ",",
+                    CsvField(r.family), ",", Hex64(r.reset), ",", Hex64(r.reserved_mask), ",",
+                    Hex64(r.read_only_mask), ",",
+                    CsvField(absl::StrJoin(CheckNames(r.checks), "|")), ",", ScopeName(r.scope),
+                    ",", FeatureKey(r), ",", VendorKey(r.vendor_only), ",",
+                    r.volatile_value ? "true" : "false", ",", CsvField(r.note), "\n");
+  }
+  return out;
+}
+
+std::string FormatText(absl::Span<const MsrRow> rows) {
+  struct Line {
+    std::vector<std::string> cells;
+  };
+  const std::vector<std::string> header = {"INDEX",    "NAME",      "FAMILY",   "RESET",
+                                           "RESERVED", "READ_ONLY", "CHECKS",   "SCOPE",
+                                           "FEATURE",  "VENDOR",    "VOLATILE", "NOTE"};
+  std::vector<Line> lines;
+  lines.push_back({header});
+  for (const MsrRow& r : rows) {
+    std::string index = Hex(r.index);
+    if (r.last != r.index) absl::StrAppend(&index, "-", Hex(r.last));
+    const std::string checks = absl::StrJoin(CheckNames(r.checks), ",");
+    const std::string feature = FeatureKey(r);
+    lines.push_back(
+        {{index, r.name, r.family, Hex64(r.reset), Hex64(r.reserved_mask), Hex64(r.read_only_mask),
+          checks.empty() ? "-" : checks, ScopeName(r.scope), feature.empty() ? "-" : feature,
+          VendorKey(r.vendor_only), r.volatile_value ? "yes" : "no", r.note}});
+  }
+  std::vector<size_t> width(header.size(), 0);
+  for (const Line& l : lines) {
+    for (size_t c = 0; c + 1 < l.cells.size(); ++c)
+      width[c] = std::max(width[c], l.cells[c].size());
+  }
+  std::string out;
+  for (const Line& l : lines) {
+    for (size_t c = 0; c < l.cells.size(); ++c) {
+      if (c + 1 < l.cells.size()) {
+        absl::StrAppend(&out, l.cells[c], std::string(width[c] - l.cells[c].size() + 2, ' '));
+      } else {
+        absl::StrAppend(&out, l.cells[c]);
+      }
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::optional<TableFormat> ParseTableFormat(absl::string_view name) {
+  if (name == "table" || name == "text") return TableFormat::kText;
+  if (name == "csv") return TableFormat::kCsv;
+  if (name == "json") return TableFormat::kJson;
+  return absl::nullopt;
+}
+
+const char* TableFormatName(TableFormat f) {
+  switch (f) {
+    case TableFormat::kText:
+      return "table";
+    case TableFormat::kCsv:
+      return "csv";
+    case TableFormat::kJson:
+      return "json";
+  }
+  return "table";
+}
+
+const char* CheckName(MsrCheck check) {
+  switch (check) {
+    case kCheckCanonical:
+      return "canonical";
+    case kCheckCanonicalize:
+      return "canonicalize";
+    case kCheckPatTypes:
+      return "pat-types";
+    case kCheckMtrrTypes:
+      return "mtrr-types";
+    case kCheckMaxPhyAddr:
+      return "maxphyaddr";
+    case kCheckLockBit:
+      return "lock-bit";
+    case kCheckHostOnlyWrite:
+      return "host-only-write";
+    case kCheckWritesIgnored:
+      return "writes-ignored";
+    case kCheckWriteOnly:
+      return "write-only";
+    case kCheckReadOnly:
+      return "read-only";
+    case kCheckGuestMemory:
+      return "guest-memory";
+    case kCheckX2ApicMode:
+      return "x2apic-mode";
+    case kCheckNone:
+      break;
+  }
+  return "unknown";
+}
+
+std::vector<std::string> CheckNames(uint32_t checks) {
+  std::vector<std::string> out;
+  uint32_t known = 0;
+  for (MsrCheck c : kAllChecks) {
+    known |= c;
+    if (checks & c) out.push_back(CheckName(c));
+  }
+  if (checks & ~known) out.push_back(absl::StrFormat("unknown-%#x", checks & ~known));
+  return out;
+}
+
+const char* ScopeName(MsrScope scope) {
+  switch (scope) {
+    case MsrScope::kVcpu:
+      return "vcpu";
+    case MsrScope::kVm:
+      return "vm";
+    case MsrScope::kNone:
+      return "none";
+  }
+  return "none";
+}
+
+std::string FormatMsrTable(absl::Span<const MsrRow> rows, TableFormat format) {
+  switch (format) {
+    case TableFormat::kCsv:
+      return FormatCsv(rows);
+    case TableFormat::kJson:
+      return FormatJson(rows);
+    case TableFormat::kText:
+      break;
+  }
+  return FormatText(rows);
+}
+
+}  // namespace msrtrace

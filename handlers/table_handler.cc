@@ -1,0 +1,164 @@
+#include "handlers/table_handler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace msrtrace {
+namespace {
+
+std::string DefaultIndexName(const MsrRow& row, uint32_t index) {
+  if (row.index == row.last) return row.name;
+  return absl::StrFormat("%s_%x", row.name, index - row.index);
+}
+
+bool ValidPatValue(uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    if (!ValidPatType((v >> (8 * i)) & 0xff)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
+                           IndexNameFn index_name, absl::Span<const uint32_t> external_state)
+    : profile_(profile) {
+  std::sort(rows.begin(), rows.end(),
+            [](const MsrRow& a, const MsrRow& b) { return a.index < b.index; });
+  if (index_name == nullptr) index_name = &DefaultIndexName;
+  entries_.reserve(rows.size());
+  for (const MsrRow& row : rows) {
+    Entry e;
+    e.row = row;
+    e.first_name = names_.size();
+    const bool external =
+        std::find(external_state.begin(), external_state.end(), row.index) != external_state.end();
+    e.has_slots = row.scope != MsrScope::kNone && !external;
+    for (uint64_t i = row.index; i <= row.last; ++i) {
+      std::string name = index_name(row, static_cast<uint32_t>(i));
+      if (e.has_slots) {
+        const SlotId id = row.scope == MsrScope::kVm ? layout.AddVmSlot(name, row.reset)
+                                                     : layout.AddVcpuSlot(name, row.reset);
+        if (i == row.index) e.first_slot = id;
+      }
+      names_.push_back(std::move(name));
+    }
+    entries_.push_back(std::move(e));
+  }
+}
+
+const TableHandler::Entry* TableHandler::Find(uint32_t index) const {
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), index,
+                             [](uint32_t i, const Entry& e) { return i < e.row.index; });
+  if (it == entries_.begin()) return nullptr;
+  --it;
+  return index <= it->row.last ? &*it : nullptr;
+}
+
+absl::StatusOr<MsrResult> TableHandler::Read(uint32_t index, ExitContext& ctx) {
+  const Entry* e = Find(index);
+  if (e == nullptr) return MsrResult::Unsupported();
+  return ReadMsr(*e, index, ctx);
+}
+
+absl::StatusOr<MsrResult> TableHandler::Write(uint32_t index, uint64_t value, ExitContext& ctx) {
+  const Entry* e = Find(index);
+  if (e == nullptr) return MsrResult::Unsupported();
+  return WriteMsr(*e, index, value, ctx);
+}
+
+absl::string_view TableHandler::MsrName(uint32_t index) const {
+  const Entry* e = Find(index);
+  if (e == nullptr) return {};
+  return names_[e->first_name + (index - e->row.index)];
+}
+
+bool TableHandler::FeatureGated(const Entry& e, const ExitContext& ctx) const {
+  return !ctx.host_initiated() && e.row.requires_feature != Feature::kCount &&
+         !profile_.Has(e.row.requires_feature);
+}
+
+uint64_t& TableHandler::Slot(const Entry& e, uint32_t index, ExitContext& ctx) const {
+  const SlotId id = e.first_slot + (index - e.row.index);
+  return e.row.scope == MsrScope::kVm ? ctx.vm_slot(id) : ctx.slot(id);
+}
+
+MsrResult TableHandler::GenericRead(const Entry& e, uint32_t index, ExitContext& ctx) {
+  if (e.row.checks & kCheckWriteOnly) return MsrResult::Unsupported();
+  if (FeatureGated(e, ctx)) return MsrResult::Gp();
+  if (!e.has_slots) return MsrResult::Ok(e.row.reset);
+  return MsrResult::Ok(Slot(e, index, ctx));
+}
+
+absl::optional<uint64_t> TableHandler::CheckWrite(const Entry& e, uint32_t index, uint64_t value,
+                                                  ExitContext& ctx, bool* ignore) {
+  *ignore = false;
+  const MsrRow& row = e.row;
+  const bool host = ctx.host_initiated();
+  if (row.checks & kCheckWritesIgnored) {
+    if (!host || !(row.checks & kCheckHostOnlyWrite) || !e.has_slots) {
+      *ignore = true;
+      return value;
+    }
+  } else if ((row.checks & kCheckHostOnlyWrite) && !host) {
+    return absl::nullopt;
+  }
+  if (row.checks & kCheckCanonicalize)
+    value = CanonicalizeAddress(value, profile_.canonical_bits());
+  if ((row.checks & kCheckCanonical) && !IsCanonicalAddress(value, profile_.canonical_bits())) {
+    return absl::nullopt;
+  }
+  if (value & row.reserved_mask) return absl::nullopt;
+  const uint64_t old = e.has_slots ? Slot(e, index, ctx) : row.reset;
+  if ((old ^ value) & row.read_only_mask) return absl::nullopt;
+  if ((row.checks & kCheckPatTypes) && !ValidPatValue(value)) return absl::nullopt;
+  if (row.checks & kCheckMtrrTypes) {
+    // Fixed-range MTRRs (no reserved bits) hold a type in every byte; the others in bits 7:0.
+    const int bytes = row.reserved_mask == 0 ? 8 : 1;
+    for (int i = 0; i < bytes; ++i) {
+      if (!ValidMtrrType((value >> (8 * i)) & 0xff)) return absl::nullopt;
+    }
+  }
+  if ((row.checks & kCheckLockBit) && !host && (old & 1)) return absl::nullopt;
+  return value;
+}
+
+MsrResult TableHandler::GenericWrite(const Entry& e, uint32_t index, uint64_t value,
+                                     ExitContext& ctx) {
+  if (e.row.checks & kCheckReadOnly) return MsrResult::Unsupported();
+  if (FeatureGated(e, ctx)) return MsrResult::Gp();
+  bool ignore = false;
+  const absl::optional<uint64_t> v = CheckWrite(e, index, value, ctx, &ignore);
+  if (!v.has_value()) return MsrResult::Gp();
+  if (!ignore && e.has_slots) Slot(e, index, ctx) = *v;
+  return MsrResult::Ok();
+}
+
+absl::Status TableHandler::Register(Controller& controller) {
+  for (const Entry& e : entries_) {
+    if (!controller.InsertRange(e.row.index, e.row.last, this)) {
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "cannot register %s at %#x-%#x: an index of the range already has a handler", e.row.name,
+          e.row.index, e.row.last));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InstallTableHandler(Controller& controller, std::unique_ptr<TableHandler> handler) {
+  auto* raw = static_cast<TableHandler*>(controller.Adopt(std::move(handler)));
+  return raw->Register(controller);
+}
+
+std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfile& profile) {
+  std::vector<MsrRow> out;
+  out.reserve(rows.size());
+  for (const MsrRow& row : rows) {
+    if (RowInstalled(row, profile)) out.push_back(ResolveRow(row, profile));
+  }
+  return out;
+}
+
+}  // namespace msrtrace

@@ -1,0 +1,194 @@
+// The generic table-driven MSR handler the reference families are built from, and the helpers
+// they share (canonical addresses, MAXPHYADDR masks, per-profile row resolution).
+//
+// A TableHandler serves every row it was built with. For each index it keeps one 64-bit slot
+// (per-vCPU for MsrScope::kVcpu, VM-wide for kVm, none for kNone) named after the MSR, so
+// snapshots and digests cover it. The generic semantics, in check order, are:
+//   read:  kCheckWriteOnly -> Unsupported; a missing `requires_feature` -> #GP (guest only);
+//          kNone rows read `reset`; other rows read their slot.
+//   write: kCheckReadOnly -> Unsupported (KVM has no set case: KVM_MSR_RET_UNSUPPORTED);
+//          a missing `requires_feature` -> #GP (guest only);
+//          kCheckWritesIgnored: guest writes are dropped (host writes are stored when the row
+//          also has kCheckHostOnlyWrite); kCheckHostOnlyWrite alone: guest writes -> #GP;
+//          kCheckCanonicalize: the value is sign-extended from profile.canonical_bits();
+//          kCheckCanonical: a non-canonical value -> #GP;
+//          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP;
+//          kCheckPatTypes / kCheckMtrrTypes: invalid memory type -> #GP;
+//          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
+// Families subclass it and override ReadMsr/WriteMsr for the MSRs where KVM has special rules,
+// calling the generic versions for the rest. Every path is check-then-commit (fault-atomic).
+//
+// Thread-safety: none (the controller serializes exits).
+#ifndef MSRTRACE_HANDLERS_TABLE_HANDLER_H_
+#define MSRTRACE_HANDLERS_TABLE_HANDLER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+#include "absl/types/span.h"
+#include "handlers/cpu_profile.h"
+#include "handlers/msr_table.h"
+#include "harness/controller.h"
+#include "harness/msr_handler.h"
+
+namespace msrtrace {
+
+// Sign-extends `value` from bit `bits - 1` (KVM's __canonical_address()).
+inline uint64_t CanonicalizeAddress(uint64_t value, int bits) {
+  const int shift = 64 - bits;
+  return static_cast<uint64_t>(static_cast<int64_t>(value << shift) >> shift);
+}
+// True when `value` equals its own sign extension from bit `bits - 1` (ref: x86.h
+// is_noncanonical_address(.., X86EMUL_F_MSR): MSR writes use the host's max VA width).
+inline bool IsCanonicalAddress(uint64_t value, int bits) {
+  return CanonicalizeAddress(value, bits) == value;
+}
+// Bits at and above MAXPHYADDR (KVM's kvm_vcpu_reserved_gpa_bits_raw()).
+inline uint64_t MaxPhyAddrReservedBits(const CpuProfile& profile) {
+  return profile.maxphyaddr >= 64 ? 0 : ~0ull << profile.maxphyaddr;
+}
+// Valid PAT memory type: 0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC- (ref: x86.h kvm_pat_valid).
+inline bool ValidPatType(uint64_t t) { return t < 8 && t != 2 && t != 3; }
+// Valid MTRR memory type: 0, 1, 4, 5, 6 (ref: mtrr.c valid_mtrr_type, mask 0x73).
+inline bool ValidMtrrType(uint64_t t) { return t < 8 && ((1u << t) & 0x73u) != 0; }
+
+// The row as it applies to `profile`: profile-dependent reset values and masks filled in
+// (EFER's supported bits, MAXPHYADDR bits of the variable MTRRs, MCG_CAP...). Rows of families
+// without profile-dependent data are returned unchanged. Implemented in msr_table.cc.
+MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile);
+
+// True when the row's vendor matches the profile (the family installs a handler for it, even
+// when a feature gate makes guest accesses fault: KVM keeps host access to such MSRs).
+inline bool RowInstalled(const MsrRow& row, const CpuProfile& profile) {
+  return row.vendor_only == Vendor::kUnspecified || row.vendor_only == profile.vendor;
+}
+
+// Builds an MsrRow field by field (rows are data; this keeps the tables readable and
+// -Wmissing-field-initializers quiet):
+//   MsrRowBuilder(0x277, "IA32_PAT", "mtrr_pat").Reset(0x0007040600070406).Checks(kCheckPatTypes)
+class MsrRowBuilder {
+ public:
+  MsrRowBuilder(uint32_t index, const char* name, const char* family) {
+    r_.index = index;
+    r_.last = index;
+    r_.name = name;
+    r_.family = family;
+  }
+  MsrRowBuilder& Last(uint32_t last) {
+    r_.last = last;
+    return *this;
+  }
+  MsrRowBuilder& Reset(uint64_t v) {
+    r_.reset = v;
+    return *this;
+  }
+  MsrRowBuilder& Reserved(uint64_t m) {
+    r_.reserved_mask = m;
+    return *this;
+  }
+  MsrRowBuilder& ReadOnly(uint64_t m) {
+    r_.read_only_mask = m;
+    return *this;
+  }
+  MsrRowBuilder& Checks(uint32_t c) {
+    r_.checks = c;
+    return *this;
+  }
+  MsrRowBuilder& Scope(MsrScope s) {
+    r_.scope = s;
+    return *this;
+  }
+  MsrRowBuilder& Requires(Feature f) {
+    r_.requires_feature = f;
+    return *this;
+  }
+  MsrRowBuilder& Only(Vendor v) {
+    r_.vendor_only = v;
+    return *this;
+  }
+  MsrRowBuilder& Volatile() {
+    r_.volatile_value = true;
+    return *this;
+  }
+  MsrRowBuilder& Note(const char* n) {
+    r_.note = n;
+    return *this;
+  }
+  operator MsrRow() const { return r_; }  // NOLINT: implicit by design.
+
+ private:
+  MsrRow r_;
+};
+
+// Per-index report and slot name of a range row; nullptr = "<row name>_<offset hex>".
+using IndexNameFn = std::string (*)(const MsrRow& row, uint32_t index);
+
+class TableHandler : public MsrHandler {
+ public:
+  struct Entry {
+    MsrRow row;             // Resolved for the profile.
+    SlotId first_slot = 0;  // Slot of row.index; index i uses first_slot + (i - row.index).
+    bool has_slots = false;
+    size_t first_name = 0;  // Index into names_.
+  };
+
+  // Builds the handler for `rows` (already resolved; RowInstalled ones only), reserving slots
+  // in `layout` for every stateful index except those in `external_state` (MSRs whose state
+  // lives elsewhere, like EFER in VcpuRegs).
+  TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
+               IndexNameFn index_name = nullptr, absl::Span<const uint32_t> external_state = {});
+
+  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) final;
+  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) final;
+  absl::string_view MsrName(uint32_t index) const override;
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  const CpuProfile& profile() const { return profile_; }
+
+  // Registers every entry's index range at this handler (which `controller` must own).
+  // Errors: kAlreadyExists naming the first index that is taken.
+  absl::Status Register(Controller& controller);
+
+ protected:
+  virtual absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) {
+    return GenericRead(e, index, ctx);
+  }
+  virtual absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
+                                             ExitContext& ctx) {
+    return GenericWrite(e, index, value, ctx);
+  }
+
+  MsrResult GenericRead(const Entry& e, uint32_t index, ExitContext& ctx);
+  MsrResult GenericWrite(const Entry& e, uint32_t index, uint64_t value, ExitContext& ctx);
+  // The generic checks only (no commit). Returns the value to store (canonicalized) or nullopt
+  // on #GP; sets *ignore when the write is to be dropped.
+  absl::optional<uint64_t> CheckWrite(const Entry& e, uint32_t index, uint64_t value,
+                                      ExitContext& ctx, bool* ignore);
+  // True when a guest access must #GP because the row's feature is missing.
+  bool FeatureGated(const Entry& e, const ExitContext& ctx) const;
+  // The state slot of `index` (REQUIRES: e.has_slots).
+  uint64_t& Slot(const Entry& e, uint32_t index, ExitContext& ctx) const;
+
+ private:
+  const Entry* Find(uint32_t index) const;
+
+  CpuProfile profile_;
+  std::vector<Entry> entries_;  // Sorted by row.index, non-overlapping.
+  std::vector<std::string> names_;
+};
+
+// Installs `handler` (adopted by `controller`) at every index of its rows.
+absl::Status InstallTableHandler(Controller& controller, std::unique_ptr<TableHandler> handler);
+
+// The rows of `rows` a family installs on `profile`, resolved.
+std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfile& profile);
+
+}  // namespace msrtrace
+
+#endif  // MSRTRACE_HANDLERS_TABLE_HANDLER_H_
