@@ -1,0 +1,137 @@
+// Per-vCPU event assembly: turns parsed tracepoint lines into ExitEvents.
+//
+// KVM traces one guest MSR access as (per vCPU thread, in order)
+//   kvm_exit (reason MSR_READ/MSR_WRITE/msr, guest RIP)
+//   kvm_msr  (index, value, " (#GP)" when the access faulted)
+//   [kvm_inj_exception #GP]
+//   kvm_entry (vCPU id, RIP at the next entry)
+// (ref: arch/x86/kvm/vmx/vmx.c / svm.c call trace_kvm_exit on exit; msrs.c kvm_emulate_rdmsr/
+// wrmsr call trace_kvm_msr_read/write[_ex]; x86.c vcpu_enter_guest calls trace_kvm_entry.)
+// The assembler keeps one small state per host thread, so interleaved vCPUs split into
+// per-vCPU streams. Any subset of these lines is accepted: a kvm_msr alone gives an event
+// whose `known` bits say that RIP and the instruction length are unknown.
+//
+// What an imported event knows (EventField bits in ExitEvent::known):
+//   kFieldRaxRdxIn  - WRMSR only: RAX[31:0]/RDX[31:0] from the value (upper halves unknown).
+//   kFieldRaxRdxOut - retired RDMSR only: RAX = value[31:0], RDX = value[63:32].
+//   kFieldRip       - a matching kvm_exit gave the guest RIP.
+//   kFieldRipOut    - the next kvm_entry printed the RIP.
+//   kFieldInstrLength - retired, both RIPs known, and entry RIP - exit RIP in [1, 15].
+//   kFieldPendingOut  - #GP events only (#GP(0) pending).
+// Never known: mode registers, host TSC/wall clock, guest-memory writes.
+//
+// Thread-safety: none. Memory: O(threads) (bounded by kMaxThreads), no per-event allocation.
+#ifndef MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
+#define MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "harness/exit.h"
+#include "harness/importers/kvm_trace_parser.h"
+#include "harness/trace_types.h"
+
+namespace msrtrace {
+namespace importers {
+
+// MSRs whose reads depend on time or on host activity. Replay compares them by policy
+// (docs/import.md "Volatile MSRs"), not bit for bit.
+class VolatileMsrSet {
+ public:
+  // The importer's own list: TSC, TSC_ADJUST, TSC_DEADLINE, MPERF/APERF (Intel and AMD),
+  // kvm-clock system time, x2APIC current count, thermal/power/RAPL counters, PMCs, SMI count.
+  static VolatileMsrSet Builtin();
+  void Add(uint32_t first, uint32_t last);
+  bool Contains(uint32_t index) const;
+
+ private:
+  struct Range {
+    uint32_t first, last;
+  };
+  std::vector<Range> ranges_;  // Sorted by `first` after Add.
+};
+
+// Receives completed events, in completion order (seq strictly increasing).
+class ExitEventSink {
+ public:
+  virtual ~ExitEventSink() = default;
+  // `line` is the 1-based input line of the event's kvm_msr.
+  virtual absl::Status OnEvent(const ExitEvent& event, uint64_t line) = 0;
+};
+
+struct AssemblerOptions {
+  // Vendor of events whose capture has no kvm_exit line.
+  Vendor default_vendor = Vendor::kIntelVmx;
+  const VolatileMsrSet* volatile_msrs = nullptr;  // Not owned; may be null.
+};
+
+struct AssemblerStats {
+  uint64_t events = 0;
+  uint64_t msr_exits_without_kvm_msr = 0;  // MSR kvm_exit followed by no kvm_msr.
+  uint64_t kvm_msr_without_exit = 0;       // kvm_msr with no MSR kvm_exit before it.
+  uint64_t access_mismatch = 0;            // kvm_exit direction disagrees with kvm_msr.
+  uint64_t instr_length_known = 0;
+  uint64_t vcpu_from_thread = 0;  // Events whose vCPU id was assigned per thread.
+};
+
+class Assembler {
+ public:
+  static constexpr size_t kMaxThreads = 65536;
+
+  Assembler(AssemblerOptions options, ExitEventSink* sink);
+
+  // Feeds one parsed trace line (LineStatus::kEvent). `line_no` is 1-based.
+  // Errors: the sink's error; kResourceExhausted past kMaxThreads threads.
+  absl::Status Feed(const ParsedLine& line, uint64_t line_no);
+  // Emits every pending access. Call once at the end of the input.
+  absl::Status Finish();
+
+  const AssemblerStats& stats() const { return stats_; }
+  // Highest vCPU id seen or assigned, +1 (0 before the first event).
+  uint32_t vcpu_count() const { return vcpu_count_; }
+
+ private:
+  struct Thread {
+    uint32_t tid = 0;
+    int64_t vcpu = -1;
+    // The last kvm_exit since the last kvm_entry.
+    bool in_exit = false;
+    bool exit_used = false;
+    bool exit_msr = false;
+    bool exit_has_access = false;
+    Access exit_access = Access::kRead;
+    Vendor exit_vendor = Vendor::kUnspecified;
+    uint64_t exit_rip = 0;
+    // An MSR access waiting for its kvm_entry.
+    bool pending = false;
+    bool gp = false;
+    bool has_rip = false;
+    uint64_t line = 0;
+    Access access = Access::kRead;
+    uint32_t index = 0;
+    uint64_t data = 0;
+    Vendor vendor = Vendor::kUnspecified;
+    uint64_t rip = 0;
+  };
+
+  absl::StatusOr<Thread*> ThreadFor(uint32_t tid);
+  absl::Status Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip);
+  uint32_t AssignVcpu();
+
+  AssemblerOptions options_;
+  ExitEventSink* sink_;
+  absl::flat_hash_map<uint32_t, size_t> thread_index_;
+  std::vector<Thread> threads_;
+  std::vector<bool> vcpu_used_;
+  uint32_t vcpu_count_ = 0;
+  uint64_t next_seq_ = 1;
+  ExitEvent event_;  // Reused for every emission.
+  AssemblerStats stats_;
+};
+
+}  // namespace importers
+}  // namespace msrtrace
+
+#endif  // MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_

@@ -1,0 +1,804 @@
+#include "harness/importers/kvm_trace_importer.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "harness/guest_memory.h"
+#include "harness/snapshot.h"
+#include "harness/status_macros.h"
+#include "harness/trace_file.h"
+#include "harness/trace_types.h"
+
+namespace msrtrace {
+namespace importers {
+namespace {
+
+constexpr size_t kBufferSize = 1 << 20;     // Longest line kept whole; longer lines are bad.
+constexpr size_t kMaxMsrs = 1 << 16;        // Distinct MSRs with their own summary row.
+constexpr size_t kMaxFirstReads = 1 << 20;  // (vCPU, MSR) pairs tracked for inference.
+constexpr size_t kMaxOtherNames = 64;
+constexpr uint64_t kProgressEvery = 64ull << 20;
+
+// --- Line input -------------------------------------------------------------------------
+
+// Yields lines from memory or from a zlib stream (which reads plain files transparently).
+// Keeps one buffer of kBufferSize bytes.
+class LineReader {
+ public:
+  // Lines of `text` (no copy).
+  explicit LineReader(absl::string_view text) : text_(text), in_memory_(true) {}
+  // Lines read from `file` (owned, closed by the destructor). When `spool` is set every byte
+  // read is also appended to it.
+  LineReader(gzFile file, std::string name, FILE* spool)
+      : file_(file), name_(std::move(name)), spool_(spool), buffer_(new char[kBufferSize]) {}
+  ~LineReader() {
+    if (file_ != nullptr) gzclose(file_);
+  }
+
+  // Next line without its '\n'. Returns false at the end. *too_long: the line did not fit in
+  // the buffer; *line holds its first kBufferSize bytes and the rest was skipped.
+  absl::StatusOr<bool> Next(absl::string_view* line, bool* too_long) {
+    *too_long = false;
+    if (in_memory_) {
+      if (pos_ >= text_.size()) return false;
+      size_t nl = text_.find('\n', pos_);
+      size_t end = nl == absl::string_view::npos ? text_.size() : nl;
+      *line = text_.substr(pos_, end - pos_);
+      pos_ = nl == absl::string_view::npos ? text_.size() : nl + 1;
+      bytes_ = pos_;
+      return true;
+    }
+    while (true) {
+      const char* start = buffer_.get() + begin_;
+      const char* nl = static_cast<const char*>(memchr(start, '\n', end_ - begin_));
+      if (nl != nullptr) {
+        *line = absl::string_view(start, nl - start);
+        begin_ = (nl - buffer_.get()) + 1;
+        if (skipping_) {
+          skipping_ = false;
+          continue;
+        }
+        return true;
+      }
+      if (eof_) {
+        if (begin_ == end_) return false;
+        *line = absl::string_view(start, end_ - begin_);
+        begin_ = end_;
+        if (skipping_) {
+          skipping_ = false;
+          return false;
+        }
+        return true;
+      }
+      // Move the partial line to the front and refill.
+      if (begin_ > 0) {
+        memmove(buffer_.get(), start, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      if (end_ == kBufferSize) {
+        // A line longer than the buffer: hand out its start once, skip the rest.
+        if (!skipping_) {
+          *line = absl::string_view(buffer_.get(), end_);
+          *too_long = true;
+          skipping_ = true;
+          end_ = 0;
+          return true;
+        }
+        end_ = 0;
+      }
+      int n = gzread(file_, buffer_.get() + end_, static_cast<unsigned>(kBufferSize - end_));
+      if (n < 0) {
+        int errnum = 0;
+        const char* msg = gzerror(file_, &errnum);
+        return absl::DataLossError(
+            absl::StrCat(name_, ": read error at byte ", bytes_, ": ", msg ? msg : "?"));
+      }
+      if (n == 0) {
+        eof_ = true;
+        continue;
+      }
+      if (spool_ != nullptr && fwrite(buffer_.get() + end_, 1, n, spool_) != size_t(n)) {
+        return absl::InternalError("cannot spool stdin to a temporary file");
+      }
+      end_ += n;
+      bytes_ += n;
+    }
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  absl::string_view text_;
+  size_t pos_ = 0;
+  bool in_memory_ = false;
+  gzFile file_ = nullptr;
+  std::string name_;
+  FILE* spool_ = nullptr;
+  std::unique_ptr<char[]> buffer_;
+  size_t begin_ = 0, end_ = 0;
+  bool eof_ = false;
+  bool skipping_ = false;
+  uint64_t bytes_ = 0;
+};
+
+// One input of the capture, reopenable for the second pass.
+struct Input {
+  std::string name;
+  absl::string_view text;  // In-memory input.
+  bool in_memory = false;
+  bool is_stdin = false;
+  FILE* spool = nullptr;  // stdin copy for pass 2 (owned).
+};
+
+absl::StatusOr<std::unique_ptr<LineReader>> OpenInput(Input& in, int pass) {
+  if (in.in_memory) return std::make_unique<LineReader>(in.text);
+  gzFile f = nullptr;
+  FILE* spool = nullptr;
+  if (in.is_stdin) {
+    if (pass == 1) {
+      in.spool = tmpfile();
+      if (in.spool == nullptr) {
+        return absl::InternalError(
+            absl::StrCat("cannot create a temporary file for stdin: ", strerror(errno)));
+      }
+      spool = in.spool;
+      int fd = dup(STDIN_FILENO);
+      if (fd >= 0) f = gzdopen(fd, "rb");
+    } else {
+      fflush(in.spool);
+      int fd = dup(fileno(in.spool));
+      if (fd >= 0 && lseek(fd, 0, SEEK_SET) == 0) f = gzdopen(fd, "rb");
+    }
+  } else {
+    f = gzopen(in.name.c_str(), "rb");
+  }
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(in.name, ": cannot open: ", errno ? strerror(errno) : "zlib error"));
+  }
+  gzbuffer(f, 256 * 1024);
+  return std::make_unique<LineReader>(f, in.name, spool);
+}
+
+std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }
+
+// --- Pass 1: statistics and first reads -----------------------------------------------------
+
+class StatsSink : public ExitEventSink {
+ public:
+  explicit StatsSink(ImportSummary* s) : s_(s) {}
+
+  absl::Status OnEvent(const ExitEvent& e, uint64_t line) override {
+    const bool write = MsrAccessOf(e.exit) == Access::kWrite;
+    const bool gp = e.kind == RecordedKind::kGpInjected;
+    if (e.vcpu_id >= s_->per_vcpu.size()) {
+      size_t old = s_->per_vcpu.size();
+      s_->per_vcpu.resize(e.vcpu_id + 1);
+      for (size_t i = old; i < s_->per_vcpu.size(); ++i) s_->per_vcpu[i].id = i;
+    }
+    VcpuSummary& v = s_->per_vcpu[e.vcpu_id];
+    (write ? v.writes : v.reads)++;
+    // A RIP above 4 GiB only exists in 64-bit mode (SDM Vol1 §3.5: outside 64-bit mode RIP is
+    // EIP, 32 bits).
+    if ((e.known & kFieldRip) && (e.rip >> 32) != 0) v.long_mode = true;
+    if ((e.known & kFieldRipOut) && (e.rip_out >> 32) != 0) v.long_mode = true;
+    if (gp) ++v.faults;
+
+    uint32_t index = e.index();
+    auto it = msr_pos_.find(index);
+    MsrSummary* m = nullptr;
+    if (it != msr_pos_.end()) {
+      m = &s_->per_msr[it->second];
+    } else if (s_->per_msr.size() < kMaxMsrs) {
+      msr_pos_.emplace(index, s_->per_msr.size());
+      s_->per_msr.emplace_back();
+      m = &s_->per_msr.back();
+      m->index = index;
+      m->volatile_value = e.volatile_value;
+    }
+    if (m == nullptr) {
+      ++s_->msrs_overflow_events;
+    } else {
+      (write ? m->writes : m->reads)++;
+      if (gp) ++m->faults;
+    }
+
+    // Inference: the first access of (vCPU, MSR) decides. A retired read first tells the value
+    // production had before the capture; a write or a faulting read first tells nothing.
+    uint64_t key = (uint64_t{e.vcpu_id} << 32) | index;
+    if (first_seen_.size() < kMaxFirstReads && first_seen_.find(key) == first_seen_.end()) {
+      first_seen_.emplace(key, true);
+      if (!write && !gp) {
+        InferredValue iv;
+        iv.vcpu = e.vcpu_id;
+        iv.index = index;
+        iv.value = (e.rdx_out << 32) | (e.rax_out & 0xffffffffull);
+        iv.line = line;
+        iv.status =
+            e.volatile_value ? InferredValue::Status::kVolatile : InferredValue::Status::kApplied;
+        s_->inferred.push_back(iv);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  ImportSummary* s_;
+  absl::flat_hash_map<uint32_t, size_t> msr_pos_;
+  absl::flat_hash_map<uint64_t, bool> first_seen_;
+};
+
+// --- Pass 2: write and compare ----------------------------------------------------------
+
+class WriteCompareSink : public ExitEventSink {
+ public:
+  WriteCompareSink(const ImportConfig& config, ImportSummary* s, Controller* controller,
+                   std::vector<Vcpu>* vcpus, SparseMemory* memory, TraceWriter* writer)
+      : config_(config),
+        s_(s),
+        controller_(controller),
+        vcpus_(vcpus),
+        memory_(memory),
+        writer_(writer) {
+    for (size_t i = 0; i < s_->per_msr.size(); ++i) msr_pos_.emplace(s_->per_msr[i].index, i);
+  }
+
+  absl::Status OnEvent(const ExitEvent& event, uint64_t line) override {
+    const ExitEvent* ep = &event;
+    if (controller_ != nullptr && config_.unknown_msr_policy == UnknownMsrPolicy::kIgnore &&
+        event.kind == RecordedKind::kRetired && controller_->Find(event.index()) == nullptr) {
+      // Inferred: production accepted an MSR the handler set does not have, and the chosen
+      // policy says unknown MSRs are ignored (KVM ignore_msrs=1): record it as ignored.
+      ignored_ = event;
+      ignored_.kind = RecordedKind::kIgnored;
+      ep = &ignored_;
+    }
+    const ExitEvent& e = *ep;
+    if (writer_ != nullptr) {
+      absl::Status st = writer_->Append(e);
+      if (!st.ok()) {
+        return absl::Status(st.code(), absl::StrCat(config_.output, ": ", st.message()));
+      }
+    }
+    if (controller_ == nullptr || !config_.compare) return absl::OkStatus();
+    if (e.vcpu_id >= vcpus_->size()) return absl::OkStatus();  // Cannot happen: pass 1 sized.
+    Vcpu& v = (*vcpus_)[e.vcpu_id];
+    v.regs.reg(Gpr::kRcx) = e.rcx;
+    if (e.known & kFieldRaxRdxIn) {
+      v.regs.reg(Gpr::kRax) = e.rax;
+      v.regs.reg(Gpr::kRdx) = e.rdx;
+    }
+    if (e.known & kFieldRip) v.regs.rip = e.rip;
+    v.regs.pending = PendingException();
+    const Access access = MsrAccessOf(e.exit).value_or(Access::kRead);
+    absl::StatusOr<Outcome> out = controller_->Handle(e.exit, v, *memory_);
+    const bool prod_gp = e.kind == RecordedKind::kGpInjected;
+    auto it = msr_pos_.find(e.index());
+    MsrSummary* m = it == msr_pos_.end() ? nullptr : &s_->per_msr[it->second];
+    std::string what;
+    if (!out.ok()) {
+      if (m) ++m->vmm_errors;
+      what = absl::StrCat(AccessName(access), " ", Hex(e.index()), ": production ",
+                          prod_gp ? "#GP" : "ok", ", here VMM error: ", out.status().message());
+    } else {
+      const bool here_gp = out->kind == Outcome::Kind::kGpInjected;
+      if (prod_gp && !here_gp) {
+        if (m) ++m->gp_production_only;
+        what = absl::StrCat(
+            AccessName(access), " ", Hex(e.index()),
+            access == Access::kWrite ? absl::StrCat(" value ", Hex(out->value)) : std::string(),
+            ": #GP in production, not here");
+      } else if (!prod_gp && here_gp) {
+        if (m) ++m->gp_here_only;
+        what = absl::StrCat(
+            AccessName(access), " ", Hex(e.index()),
+            access == Access::kWrite ? absl::StrCat(" value ", Hex(out->value)) : std::string(),
+            ": #GP here, not in production");
+      } else if (!prod_gp && access == Access::kRead && !e.volatile_value) {
+        uint64_t prod = (e.rdx_out << 32) | (e.rax_out & 0xffffffffull);
+        if (prod != out->value) {
+          if (m) ++m->value_differs;
+          what = absl::StrCat("rdmsr ", Hex(e.index()), ": production read ", Hex(prod), ", here ",
+                              Hex(out->value));
+        }
+      }
+    }
+    if (!what.empty()) {
+      ++s_->events_disagree;
+      if (s_->disagreements.size() < config_.max_disagreement_details) {
+        s_->disagreements.push_back({line, e.seq, e.vcpu_id, e.index(), std::move(what)});
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const ImportConfig& config_;
+  ImportSummary* s_;
+  Controller* controller_;
+  std::vector<Vcpu>* vcpus_;
+  SparseMemory* memory_;
+  TraceWriter* writer_;
+  absl::flat_hash_map<uint32_t, size_t> msr_pos_;
+  ExitEvent ignored_;  // Reused copy for events recorded as ignored.
+};
+
+// --- Passes -----------------------------------------------------------------------------
+
+absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& config,
+                     const VolatileMsrSet* volatile_msrs, ExitEventSink* sink, ImportSummary* s) {
+  AssemblerOptions aopt;
+  aopt.default_vendor = config.default_vendor;
+  aopt.volatile_msrs = volatile_msrs;
+  Assembler assembler(aopt, sink);
+  ParsedLine parsed;
+  LineError error;
+  absl::flat_hash_map<std::string, size_t> other_pos;
+  uint64_t next_progress = kProgressEvery;
+  uint64_t total_bytes = 0;
+  for (Input& in : inputs) {
+    ASSIGN_OR_RETURN(std::unique_ptr<LineReader> reader, OpenInput(in, pass));
+    uint64_t line_no = 0;
+    absl::string_view line;
+    bool too_long = false;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, reader->Next(&line, &too_long));
+      if (!more) break;
+      ++line_no;
+      LineStatus st;
+      if (too_long) {
+        st = LineStatus::kBad;
+        error.what = "line longer than 1 MiB";
+        error.column = kBufferSize;
+      } else {
+        st = ParseLine(line, &parsed, &error);
+      }
+      if (pass == 1) {
+        ++s->lines;
+        if (config.progress && config.diagnostics != nullptr &&
+            total_bytes + reader->bytes() >= next_progress) {
+          next_progress += kProgressEvery;
+          *config.diagnostics << "\rimport: " << (total_bytes + reader->bytes()) / (1 << 20)
+                              << " MiB, " << s->lines << " lines" << std::flush;
+        }
+      }
+      if (st == LineStatus::kSkip) {
+        if (pass == 1) ++s->skipped_lines;
+        continue;
+      }
+      if (st == LineStatus::kBad) {
+        if (pass != 1) continue;
+        ++s->bad_lines;
+        if (config.strict) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(in.name, ":", line_no, ":", error.column + 1, ": ", error.what));
+        }
+        if (s->first_bad_lines.size() < config.max_reported_bad_lines) {
+          s->first_bad_lines.push_back({in.name, line_no, error.column, error.what});
+          if (config.diagnostics != nullptr) {
+            *config.diagnostics << in.name << ":" << line_no << ":" << error.column + 1
+                                << ": skipped bad line: " << error.what << "\n";
+          }
+        }
+        continue;
+      }
+      if (pass == 1) {
+        ++s->lines_by_rendering[static_cast<int>(parsed.rendering)];
+        if (parsed.type == EventType::kOther) {
+          ++s->other_events;
+          std::string name(parsed.event_name.empty() ? "(other system)" : parsed.event_name);
+          auto it = other_pos.find(name);
+          if (it != other_pos.end()) {
+            ++s->other_event_names[it->second].second;
+          } else if (s->other_event_names.size() < kMaxOtherNames) {
+            other_pos.emplace(name, s->other_event_names.size());
+            s->other_event_names.emplace_back(std::move(name), 1);
+          }
+        } else {
+          ++s->kvm_lines;
+        }
+      }
+      RETURN_IF_ERROR(assembler.Feed(parsed, line_no));
+    }
+    total_bytes += reader->bytes();
+  }
+  RETURN_IF_ERROR(assembler.Finish());
+  if (pass == 1) {
+    s->bytes = total_bytes;
+    s->assembler = assembler.stats();
+    s->events = assembler.stats().events;
+    s->vcpu_count = assembler.vcpu_count();
+    if (config.progress && config.diagnostics != nullptr && total_bytes >= kProgressEvery) {
+      *config.diagnostics << "\n";
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportConfig& config) {
+  ImportSummary s;
+  VolatileMsrSet builtin;
+  const VolatileMsrSet* volatile_msrs = config.volatile_msrs;
+  if (volatile_msrs == nullptr) {
+    builtin = VolatileMsrSet::Builtin();
+    volatile_msrs = &builtin;
+  }
+  {
+    StatsSink stats(&s);
+    RETURN_IF_ERROR(RunPass(1, inputs, config, volatile_msrs, &stats, &s));
+  }
+  uint64_t best = 0;
+  for (int r = 1; r < kNumRenderings; ++r) {
+    if (s.lines_by_rendering[r] > best) {
+      best = s.lines_by_rendering[r];
+      s.rendering = static_cast<Rendering>(r);
+    }
+  }
+  std::sort(s.per_msr.begin(), s.per_msr.end(),
+            [](const MsrSummary& a, const MsrSummary& b) { return a.index < b.index; });
+  if (s.vcpu_count > s.per_vcpu.size()) s.per_vcpu.resize(s.vcpu_count);
+  if (!config.output.empty() && s.events == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        inputs.empty() ? std::string("input") : inputs.front().name, ": no MSR events found (",
+        s.lines, " lines, ", s.bad_lines, " bad); nothing to import"));
+  }
+
+  // Build the machine and apply the inferred initial values.
+  ControllerOptions copt;
+  copt.unknown_msr_policy = config.unknown_msr_policy;
+  Controller controller(copt);
+  std::vector<Vcpu> vcpus;
+  SparseMemory memory;
+  bool have_handlers = static_cast<bool>(config.install);
+  if (have_handlers) {
+    absl::Status st = config.install(controller);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("installing handler set '",
+                                                  config.handler_set_name, "': ", st.message()));
+    }
+  }
+  uint32_t nvcpu = std::max<uint32_t>(s.vcpu_count, 1);
+  vcpus.reserve(nvcpu);
+  for (uint32_t i = 0; i < nvcpu; ++i) {
+    vcpus.push_back(controller.CreateVcpu(i));
+    if (i < s.per_vcpu.size() && s.per_vcpu[i].long_mode) {
+      // Inferred: the capture shows 64-bit RIPs, so the vCPU ran with paging in IA-32e mode
+      // (CR0.PE|PG, CR4.PAE, EFER.LME|LMA, CS.L). Handlers that check the mode (EFER writes,
+      // RIP wrap) then see what production saw. An inferred EFER value is applied below.
+      VcpuRegs& r = vcpus.back().regs;
+      r.cr0 = 0x80050033;  // PE|MP|ET|NE|WP|AM|PG, as Linux sets it.
+      r.cr4 |= kCr4Pae;
+      r.efer |= kEferLme | kEferLma;
+      r.cs_l = true;
+    }
+  }
+
+  absl::flat_hash_map<uint32_t, size_t> msr_pos;
+  for (size_t i = 0; i < s.per_msr.size(); ++i) {
+    MsrSummary& m = s.per_msr[i];
+    msr_pos.emplace(m.index, i);
+    m.handled = have_handlers && controller.Find(m.index) != nullptr;
+    m.name = controller.MsrName(m.index);
+  }
+  for (InferredValue& iv : s.inferred) {
+    auto it = msr_pos.find(iv.index);
+    if (it != msr_pos.end()) s.per_msr[it->second].inferred = true;
+    if (iv.status == InferredValue::Status::kVolatile) continue;
+    if (!have_handlers) {
+      iv.status = InferredValue::Status::kNoHandlers;
+      continue;
+    }
+    if (controller.Find(iv.index) == nullptr) {
+      iv.status = InferredValue::Status::kUnknownMsr;
+      continue;
+    }
+    absl::Status st = controller.HostWrite(iv.index, iv.value, vcpus[iv.vcpu], memory);
+    if (!st.ok()) {
+      iv.status = InferredValue::Status::kRejected;
+      iv.note = std::string(st.message());
+    }
+  }
+
+  std::unique_ptr<TraceWriter> writer;
+  if (!config.output.empty()) {
+    TraceHeader header;
+    header.producer = absl::StrCat("msrtrace import (", RenderingName(s.rendering), ")");
+    header.cpu_profile = config.profile_name;
+    header.unknown_msr_policy = config.unknown_msr_policy;
+    header.vcpu_count = nvcpu;
+    header.handler_set = config.handler_set_name;
+    for (const Input& in : inputs) header.labels.emplace_back("import.source", in.name);
+    header.labels.emplace_back("import.rendering", RenderingName(s.rendering));
+    for (const VcpuSummary& v : s.per_vcpu) {
+      if (v.long_mode) {
+        header.labels.emplace_back(absl::StrFormat("inferred.mode.%u", v.id),
+                                   "64-bit (RIP above 4 GiB in the capture)");
+      }
+    }
+    for (const InferredValue& iv : s.inferred) {
+      std::string what;
+      switch (iv.status) {
+        case InferredValue::Status::kApplied:
+          what = "inferred.msr";
+          break;
+        case InferredValue::Status::kVolatile:
+          what = "inferred.volatile";
+          break;
+        case InferredValue::Status::kUnknownMsr:
+          what = "inferred.unknown";
+          break;
+        case InferredValue::Status::kRejected:
+          what = "inferred.rejected";
+          break;
+        case InferredValue::Status::kNoHandlers:
+          what = "inferred.unapplied";
+          break;
+      }
+      header.labels.emplace_back(absl::StrFormat("%s.%u.0x%x", what, iv.vcpu, iv.index),
+                                 absl::StrFormat("0x%x (first read, line %u)%s%s", iv.value,
+                                                 iv.line, iv.note.empty() ? "" : ": ", iv.note));
+    }
+    for (const MsrSummary& m : s.per_msr) {
+      if (!m.handled) header.labels.emplace_back("unknown.msr", absl::StrFormat("0x%x", m.index));
+    }
+    Snapshot snapshot = CaptureSnapshot(controller, vcpus, memory);
+    ASSIGN_OR_RETURN(writer, TraceWriter::Create(config.output, header, snapshot));
+    s.output = config.output;
+  }
+
+  {
+    WriteCompareSink sink(config, &s, have_handlers ? &controller : nullptr, &vcpus, &memory,
+                          writer.get());
+    if (writer != nullptr || (have_handlers && config.compare)) {
+      RETURN_IF_ERROR(RunPass(2, inputs, config, volatile_msrs, &sink, &s));
+    }
+  }
+  if (writer != nullptr) {
+    s.events_written = writer->events_written();
+    absl::Status st = writer->Close(0);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat(config.output, ": ", st.message()));
+    }
+  }
+  if (have_handlers && config.compare) {
+    s.compared = true;
+    s.msrs_total = s.per_msr.size();
+    for (const MsrSummary& m : s.per_msr) {
+      if (m.handled) {
+        ++s.msrs_handled;
+        if (m.disagreements() > 0) ++s.msrs_disagree;
+      }
+    }
+  }
+  return s;
+}
+
+void CloseSpools(std::vector<Input>& inputs) {
+  for (Input& in : inputs) {
+    if (in.spool != nullptr) fclose(in.spool);
+    in.spool = nullptr;
+  }
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += absl::StrFormat("\\u%04x", u);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+const char* InferredStatusName(InferredValue::Status s) {
+  switch (s) {
+    case InferredValue::Status::kApplied:
+      return "applied";
+    case InferredValue::Status::kVolatile:
+      return "volatile-not-applied";
+    case InferredValue::Status::kUnknownMsr:
+      return "unknown-msr";
+    case InferredValue::Status::kRejected:
+      return "rejected";
+    case InferredValue::Status::kNoHandlers:
+      return "no-handlers";
+  }
+  return "?";
+}
+
+absl::StatusOr<ImportSummary> ImportCapture(const ImportConfig& config) {
+  if (config.inputs.empty()) return absl::InvalidArgumentError("no input given");
+  std::vector<Input> inputs;
+  int stdin_count = 0;
+  for (const std::string& path : config.inputs) {
+    Input in;
+    in.name = path == "-" ? "<stdin>" : path;
+    in.is_stdin = path == "-";
+    stdin_count += in.is_stdin;
+    inputs.push_back(std::move(in));
+  }
+  if (stdin_count > 1) return absl::InvalidArgumentError("stdin ('-') given more than once");
+  absl::StatusOr<ImportSummary> s = Import(inputs, config);
+  CloseSpools(inputs);
+  return s;
+}
+
+absl::StatusOr<ImportSummary> ImportFromBuffer(absl::string_view text, const ImportConfig& config,
+                                               absl::string_view name) {
+  std::vector<Input> inputs(1);
+  inputs[0].name = std::string(name);
+  inputs[0].text = text;
+  inputs[0].in_memory = true;
+  return Import(inputs, config);
+}
+
+std::string FormatSummaryText(const ImportSummary& s) {
+  std::string out;
+  absl::StrAppendFormat(&out, "rendering: %s\n", RenderingName(s.rendering));
+  absl::StrAppendFormat(&out,
+                        "lines: %u (%u KVM, %u other events skipped, %u headers/blank, %u bad)\n",
+                        s.lines, s.kvm_lines, s.other_events, s.skipped_lines, s.bad_lines);
+  absl::StrAppendFormat(&out, "events: %u MSR accesses on %u vCPU(s)", s.events, s.vcpu_count);
+  if (s.assembler.vcpu_from_thread > 0) {
+    absl::StrAppendFormat(&out, " (%u with vCPU ids assigned per thread)",
+                          s.assembler.vcpu_from_thread);
+  }
+  absl::StrAppendFormat(&out, "; instruction length known for %u\n",
+                        s.assembler.instr_length_known);
+  if (s.assembler.msr_exits_without_kvm_msr || s.assembler.access_mismatch) {
+    absl::StrAppendFormat(&out,
+                          "unmatched: %u MSR exits without kvm_msr, %u direction mismatches\n",
+                          s.assembler.msr_exits_without_kvm_msr, s.assembler.access_mismatch);
+  }
+  if (s.compared) {
+    absl::StrAppendFormat(&out, "coverage: %u of %u production MSRs handled, %u disagree\n",
+                          s.msrs_handled, s.msrs_total, s.msrs_disagree);
+  }
+  out += "per vCPU:\n";
+  for (const VcpuSummary& v : s.per_vcpu) {
+    absl::StrAppendFormat(&out, "  vcpu %u: %u reads, %u writes, %u #GP%s\n", v.id, v.reads,
+                          v.writes, v.faults, v.long_mode ? " (64-bit mode inferred)" : "");
+  }
+  out += "per MSR:\n";
+  for (const MsrSummary& m : s.per_msr) {
+    absl::StrAppendFormat(&out, "  0x%08x %-28s %6u reads %6u writes %6u #GP  %s%s%s", m.index,
+                          m.name, m.reads, m.writes, m.faults,
+                          !s.compared ? "" : (m.handled ? "handled" : "NOT HANDLED"),
+                          m.volatile_value ? " volatile" : "", m.inferred ? " inferred" : "");
+    if (s.compared && m.disagreements() > 0) {
+      absl::StrAppendFormat(&out,
+                            "  DISAGREE: %u #GP-in-production-only, %u #GP-here-only, "
+                            "%u value, %u vmm-error",
+                            m.gp_production_only, m.gp_here_only, m.value_differs, m.vmm_errors);
+    }
+    out += "\n";
+  }
+  if (s.msrs_overflow_events > 0) {
+    absl::StrAppendFormat(&out, "  (%u events of further MSRs not tabulated)\n",
+                          s.msrs_overflow_events);
+  }
+  if (!s.inferred.empty()) {
+    out += "inferred initial values (first read before any write):\n";
+    for (const InferredValue& iv : s.inferred) {
+      absl::StrAppendFormat(&out, "  vcpu %u 0x%08x = 0x%x (line %u): %s%s%s\n", iv.vcpu, iv.index,
+                            iv.value, iv.line, InferredStatusName(iv.status),
+                            iv.note.empty() ? "" : ": ", iv.note);
+    }
+  }
+  if (!s.disagreements.empty()) {
+    absl::StrAppendFormat(&out, "disagreements (%u events, first %u):\n", s.events_disagree,
+                          s.disagreements.size());
+    for (const Disagreement& d : s.disagreements) {
+      absl::StrAppendFormat(&out, "  line %u vcpu %u: %s\n", d.line, d.vcpu, d.what);
+    }
+  }
+  if (!s.other_event_names.empty()) {
+    out += "other events skipped:";
+    for (const auto& [name, n] : s.other_event_names) absl::StrAppend(&out, " ", name, "=", n);
+    out += "\n";
+  }
+  if (!s.output.empty()) {
+    absl::StrAppendFormat(&out, "wrote %u events to %s\n", s.events_written, s.output);
+  }
+  return out;
+}
+
+std::string FormatSummaryJson(const ImportSummary& s) {
+  std::string o = "{";
+  absl::StrAppend(&o, "\"rendering\":", JsonString(RenderingName(s.rendering)));
+  absl::StrAppend(&o, ",\"bytes\":", s.bytes, ",\"lines\":", s.lines,
+                  ",\"kvm_lines\":", s.kvm_lines, ",\"other_events\":", s.other_events,
+                  ",\"skipped_lines\":", s.skipped_lines, ",\"bad_lines\":", s.bad_lines,
+                  ",\"events\":", s.events, ",\"vcpu_count\":", s.vcpu_count,
+                  ",\"instr_length_known\":", s.assembler.instr_length_known,
+                  ",\"vcpu_from_thread\":", s.assembler.vcpu_from_thread,
+                  ",\"msr_exits_without_kvm_msr\":", s.assembler.msr_exits_without_kvm_msr);
+  o += ",\"lines_by_rendering\":{";
+  for (int r = 1; r < kNumRenderings; ++r) {
+    absl::StrAppend(&o, r > 1 ? "," : "", JsonString(RenderingName(static_cast<Rendering>(r))), ":",
+                    s.lines_by_rendering[r]);
+  }
+  o += "},\"bad\":[";
+  for (size_t i = 0; i < s.first_bad_lines.size(); ++i) {
+    const BadLine& b = s.first_bad_lines[i];
+    absl::StrAppend(&o, i ? "," : "", "{\"file\":", JsonString(b.file), ",\"line\":", b.line,
+                    ",\"column\":", b.column + 1, ",\"what\":", JsonString(b.what), "}");
+  }
+  o += "],\"per_vcpu\":[";
+  for (size_t i = 0; i < s.per_vcpu.size(); ++i) {
+    const VcpuSummary& v = s.per_vcpu[i];
+    absl::StrAppend(&o, i ? "," : "", "{\"id\":", v.id, ",\"reads\":", v.reads,
+                    ",\"writes\":", v.writes, ",\"faults\":", v.faults,
+                    ",\"long_mode_inferred\":", v.long_mode ? "true" : "false", "}");
+  }
+  o += "],\"per_msr\":[";
+  for (size_t i = 0; i < s.per_msr.size(); ++i) {
+    const MsrSummary& m = s.per_msr[i];
+    absl::StrAppend(&o, i ? "," : "", "{\"index\":", JsonString(Hex(m.index)),
+                    ",\"name\":", JsonString(m.name), ",\"reads\":", m.reads,
+                    ",\"writes\":", m.writes, ",\"faults\":", m.faults,
+                    ",\"volatile\":", m.volatile_value ? "true" : "false",
+                    ",\"inferred\":", m.inferred ? "true" : "false");
+    if (s.compared) {
+      absl::StrAppend(&o, ",\"handled\":", m.handled ? "true" : "false",
+                      ",\"gp_production_only\":", m.gp_production_only,
+                      ",\"gp_here_only\":", m.gp_here_only, ",\"value_differs\":", m.value_differs,
+                      ",\"vmm_errors\":", m.vmm_errors);
+    }
+    o += "}";
+  }
+  o += "],\"inferred\":[";
+  for (size_t i = 0; i < s.inferred.size(); ++i) {
+    const InferredValue& iv = s.inferred[i];
+    absl::StrAppend(&o, i ? "," : "", "{\"vcpu\":", iv.vcpu,
+                    ",\"index\":", JsonString(Hex(iv.index)),
+                    ",\"value\":", JsonString(Hex(iv.value)), ",\"line\":", iv.line,
+                    ",\"status\":", JsonString(InferredStatusName(iv.status)),
+                    ",\"note\":", JsonString(iv.note), "}");
+  }
+  o += "]";
+  if (s.compared) {
+    absl::StrAppend(&o, ",\"coverage\":{\"msrs_total\":", s.msrs_total,
+                    ",\"msrs_handled\":", s.msrs_handled, ",\"msrs_disagree\":", s.msrs_disagree,
+                    ",\"events_disagree\":", s.events_disagree, "}");
+    o += ",\"disagreements\":[";
+    for (size_t i = 0; i < s.disagreements.size(); ++i) {
+      const Disagreement& d = s.disagreements[i];
+      absl::StrAppend(&o, i ? "," : "", "{\"line\":", d.line, ",\"vcpu\":", d.vcpu,
+                      ",\"index\":", JsonString(Hex(d.index)), ",\"what\":", JsonString(d.what),
+                      "}");
+    }
+    o += "]";
+  }
+  if (!s.output.empty()) {
+    absl::StrAppend(&o, ",\"output\":", JsonString(s.output),
+                    ",\"events_written\":", s.events_written);
+  }
+  o += "}\n";
+  return o;
+}
+
+}  // namespace importers
+}  // namespace msrtrace
