@@ -79,13 +79,12 @@ class MapController {
 };
 
 std::vector<uint32_t> ReferenceLayoutIndices() {
-  std::vector<uint32_t> idx = {0x10,       0x11,       0x12,       0x17,       0x1b,
-                               0x3a,       0x3b,       0x48,       0x49,       0x8b,
-                               0xce,       0xfe,       0x10b,      0x174,      0x175,
-                               0x176,      0x179,      0x17a,      0x17b,      0x1a0,
-                               0x277,      0x2ff,      0x6e0,      0xc0000080, 0xc0000081,
-                               0xc0000082, 0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101,
-                               0xc0000102, 0xc0000103};
+  std::vector<uint32_t> idx = {
+      0x10,       0x11,       0x12,       0x17,       0x1b,       0x3a,       0x3b,
+      0x48,       0x49,       0x8b,       0xce,       0xfe,       0x10b,      0x174,
+      0x175,      0x176,      0x179,      0x17a,      0x17b,      0x1a0,      0x277,
+      0x2ff,      0x6e0,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
+      0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
   for (uint32_t i = 0x200; i < 0x210; ++i) idx.push_back(i);
   for (uint32_t i : {0x250u, 0x258u, 0x259u}) idx.push_back(i);
   for (uint32_t i = 0x268; i < 0x270; ++i) idx.push_back(i);
@@ -100,8 +99,8 @@ struct Fixture {
   explicit Fixture(int unknown_percent) {
     indices = ReferenceLayoutIndices();
     for (uint32_t i : indices) {
-      MsrHandler* h = ctl.Adopt(std::make_unique<StorageMsr>(
-          ctl.layout().AddVcpuSlot("S" + std::to_string(i))));
+      MsrHandler* h = ctl.Adopt(
+          std::make_unique<StorageMsr>(ctl.layout().AddVcpuSlot("S" + std::to_string(i))));
       ctl.Insert(i, h);
       map.Insert(i, h);
     }
@@ -111,8 +110,8 @@ struct Fixture {
     std::mt19937_64 rng(1);
     for (int i = 0; i < 4096; ++i) {
       const bool unknown = static_cast<int>(rng() % 100) < unknown_percent;
-      const uint32_t index = unknown ? static_cast<uint32_t>(rng())
-                                               : indices[rng() % indices.size()];
+      const uint32_t index =
+          unknown ? static_cast<uint32_t>(rng()) : indices[rng() % indices.size()];
       stream.push_back(index);
     }
   }

@@ -23,9 +23,8 @@ std::vector<CpuProfile> MakeProfiles() {
     p.description = "Intel Ice Lake server guest (x2APIC, TSC-deadline, SPEC_CTRL) on KVM/VMX";
     p.vendor = Vendor::kIntelVmx;
     p.maxphyaddr = 46;
-    p.features = pv | Bits({F::kLm, F::kNx, F::kX2Apic, F::kTscAdjust, F::kTscDeadline,
-                            F::kRdtscp, F::kRdpid, F::kSpecCtrl, F::kFlushL1d, F::kSse3,
-                            F::kLmce});
+    p.features = pv | Bits({F::kLm, F::kNx, F::kX2Apic, F::kTscAdjust, F::kTscDeadline, F::kRdtscp,
+                            F::kRdpid, F::kSpecCtrl, F::kFlushL1d, F::kSse3, F::kLmce});
     p.mce_banks = 10;
     // MCG_CTL_P | MCG_SER_P (QEMU's MCE_CAP_DEF) | MCG_LMCE_P.
     p.mcg_cap_extra = (1ull << 8) | (1ull << 24) | (1ull << 27);
@@ -42,7 +41,7 @@ std::vector<CpuProfile> MakeProfiles() {
                             F::kRdtscp, F::kRdpid, F::kSpecCtrl, F::kAmdIbpb, F::kSse3});
     p.mce_banks = 23;
     p.mcg_cap_extra = (1ull << 8) | (1ull << 24);  // MCG_CTL_P | MCG_SER_P (QEMU's default).
-    p.ucode_rev = 0x01000065ull;  // svm.c reset value.
+    p.ucode_rev = 0x01000065ull;                   // svm.c reset value.
     out.push_back(p);
   }
   {
@@ -64,12 +63,36 @@ std::vector<CpuProfile> MakeProfiles() {
 }  // namespace
 
 const char* FeatureName(Feature f) {
-  static constexpr const char* kNames[] = {
-      "lm", "nx", "svm", "ffxsr", "auto-ibrs", "x2apic", "tsc-adjust", "tsc-deadline", "rdtscp",
-      "rdpid", "spec-ctrl", "amd-ibpb", "sbpb", "flush-l1d", "nested-vmx", "sgx", "sgx-lc",
-      "lmce", "sse3", "pv-clocksource", "pv-clocksource2", "pv-clocksource-stable",
-      "pv-async-pf", "pv-async-pf-vmexit", "pv-async-pf-int", "pv-steal-time", "pv-eoi",
-      "pv-poll-control", "pv-migration-control", "pv-enforce-cpuid"};
+  static constexpr const char* kNames[] = {"lm",
+                                           "nx",
+                                           "svm",
+                                           "ffxsr",
+                                           "auto-ibrs",
+                                           "x2apic",
+                                           "tsc-adjust",
+                                           "tsc-deadline",
+                                           "rdtscp",
+                                           "rdpid",
+                                           "spec-ctrl",
+                                           "amd-ibpb",
+                                           "sbpb",
+                                           "flush-l1d",
+                                           "nested-vmx",
+                                           "sgx",
+                                           "sgx-lc",
+                                           "lmce",
+                                           "sse3",
+                                           "pv-clocksource",
+                                           "pv-clocksource2",
+                                           "pv-clocksource-stable",
+                                           "pv-async-pf",
+                                           "pv-async-pf-vmexit",
+                                           "pv-async-pf-int",
+                                           "pv-steal-time",
+                                           "pv-eoi",
+                                           "pv-poll-control",
+                                           "pv-migration-control",
+                                           "pv-enforce-cpuid"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(Feature::kCount),
                 "one name per feature");
   const auto i = static_cast<size_t>(f);

@@ -8,9 +8,9 @@
 namespace msrtrace {
 
 // Time and local APIC (tsc.cc, lapic.cc, kvm_pv.cc).
-const MsrFamilyDef& TscFamily();      // IA32_TSC, IA32_TSC_ADJUST.
-const MsrFamilyDef& LapicFamily();    // IA32_APIC_BASE, IA32_TSC_DEADLINE, x2APIC 0x800-0x8ff.
-const MsrFamilyDef& KvmPvFamily();    // KVM paravirtual MSRs, kvm-clock.
+const MsrFamilyDef& TscFamily();    // IA32_TSC, IA32_TSC_ADJUST.
+const MsrFamilyDef& LapicFamily();  // IA32_APIC_BASE, IA32_TSC_DEADLINE, x2APIC 0x800-0x8ff.
+const MsrFamilyDef& KvmPvFamily();  // KVM paravirtual MSRs, kvm-clock.
 
 // Everything else (misc.cc, mtrr.cc, mce.cc, syscall.cc).
 const MsrFamilyDef& MiscFamily();     // FEATURE_CONTROL, SPEC_CTRL, PRED_CMD, FLUSH_CMD,

@@ -39,20 +39,20 @@ enum class MsrScope : uint8_t {
 
 struct MsrRow {
   uint32_t index = 0;
-  uint32_t last = 0;           // Last index of a range; == index for a single MSR.
-  const char* name = "";       // Architectural name ("IA32_PAT").
-  const char* family = "";     // Handler family that implements it ("pat", "mtrr", "x2apic").
-  uint64_t reset = 0;          // Reset value (KVM's, for the BSP where it matters).
-  uint64_t reserved_mask = 0;  // Bits whose setting -> #GP on a guest write.
-  uint64_t read_only_mask = 0; // Bits a guest write must not change (-> #GP or ignored, see note).
+  uint32_t last = 0;            // Last index of a range; == index for a single MSR.
+  const char* name = "";        // Architectural name ("IA32_PAT").
+  const char* family = "";      // Handler family that implements it ("pat", "mtrr", "x2apic").
+  uint64_t reset = 0;           // Reset value (KVM's, for the BSP where it matters).
+  uint64_t reserved_mask = 0;   // Bits whose setting -> #GP on a guest write.
+  uint64_t read_only_mask = 0;  // Bits a guest write must not change (-> #GP or ignored, see note).
   uint32_t checks = kCheckNone;
   MsrScope scope = MsrScope::kVcpu;
   // The row exists only if the profile has this feature (Feature::kCount = always).
   Feature requires_feature = Feature::kCount;
   Vendor vendor_only = Vendor::kUnspecified;  // kUnspecified = both vendors.
-  bool volatile_value = false; // Reads depend on time (TSC, kvm-clock...): replay compares
-                               // such values by policy, not bit for bit.
-  const char* note = "";       // The KVM fact behind the row and its source.
+  bool volatile_value = false;  // Reads depend on time (TSC, kvm-clock...): replay compares
+                                // such values by policy, not bit for bit.
+  const char* note = "";        // The KVM fact behind the row and its source.
 };
 
 // A handler family: its rows and the function that installs its handlers into a controller.

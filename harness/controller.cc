@@ -86,9 +86,9 @@ const char* OutcomeKindName(Outcome::Kind k) {
 }
 
 absl::Status ExitNotHandledError(const Exit& exit) {
-  absl::Status s = absl::UnimplementedError(absl::StrFormat(
-      "exit not handled: vendor %s reason %u info1 %#x", VendorName(exit.vendor), exit.reason,
-      exit.info1));
+  absl::Status s =
+      absl::UnimplementedError(absl::StrFormat("exit not handled: vendor %s reason %u info1 %#x",
+                                               VendorName(exit.vendor), exit.reason, exit.info1));
   s.SetPayload(kExitNotHandledPayload, absl::Cord("1"));
   return s;
 }
@@ -231,8 +231,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
         access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
     if (ABSL_PREDICT_FALSE(!r.ok())) {
       return absl::Status(r.status().code(),
-                          absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ",
-                                       vcpu.id, "): ", r.status().message()));
+                          absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ", vcpu.id,
+                                       "): ", r.status().message()));
     }
     result = *r;
   }
@@ -306,15 +306,13 @@ absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestM
     return absl::NotFoundError(absl::StrFormat("no handler implements MSR %#x", index));
   }
   if (out.kind != Outcome::Kind::kRetired) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("host read of %s refused", MsrName(index)));
+    return absl::InvalidArgumentError(absl::StrFormat("host read of %s refused", MsrName(index)));
   }
   return out.value;
 }
 
-absl::Status Controller::HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu,
-                                   GuestMemory& memory, uint64_t host_tsc,
-                                   uint64_t host_wall_ns) {
+absl::Status Controller::HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory,
+                                   uint64_t host_tsc, uint64_t host_wall_ns) {
   writes_.Clear();
   Exit exit = Exit::Wrmsr();
   exit.host_tsc = host_tsc;

@@ -149,8 +149,8 @@ class Controller {
   MsrHandler** Slot(uint32_t index);
   // Runs the handler for one access and fills `out`; applies the unknown-MSR policy. No
   // register effects.
-  absl::Status Dispatch(Access access, uint32_t index, uint64_t value, const Exit& exit,
-                        Vcpu& vcpu, GuestMemory& memory, bool host_initiated, Outcome& out);
+  absl::Status Dispatch(Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
+                        GuestMemory& memory, bool host_initiated, Outcome& out);
 
   ControllerOptions options_;
   StateLayout layout_;

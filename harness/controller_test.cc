@@ -98,14 +98,14 @@ TEST_F(ControllerTest, InsertRangeIsAllOrNothing) {
 
 TEST_F(ControllerTest, SparseAndDenseIndicesDispatch) {
   MsrHandler* h = ctl_.Adopt(std::make_unique<FixedMsr>(1));
-  for (uint32_t i : {0x0u, 0x1fffu, 0x2000u, 0x4b564d00u, 0x4b564dffu, 0xc0000080u,
-                     0xc0001fffu, 0xc0002000u, 0xffffffffu, 0x40000000u}) {
+  for (uint32_t i : {0x0u, 0x1fffu, 0x2000u, 0x4b564d00u, 0x4b564dffu, 0xc0000080u, 0xc0001fffu,
+                     0xc0002000u, 0xffffffffu, 0x40000000u}) {
     EXPECT_TRUE(ctl_.Insert(i, h)) << std::hex << i;
     EXPECT_EQ(ctl_.Find(i), h) << std::hex << i;
   }
   EXPECT_THAT(ctl_.RegisteredIndices(),
-              ElementsAre(0x0u, 0x1234u, 0x1fffu, 0x2000u, 0x40000000u, 0x4b564d00u,
-                          0x4b564dffu, 0xc0000080u, 0xc0001fffu, 0xc0002000u, 0xffffffffu));
+              ElementsAre(0x0u, 0x1234u, 0x1fffu, 0x2000u, 0x40000000u, 0x4b564d00u, 0x4b564dffu,
+                          0xc0000080u, 0xc0001fffu, 0xc0002000u, 0xffffffffu));
 }
 
 TEST_F(ControllerTest, IndexIsEcxAndUpperHalfOfRcxIsIgnored) {

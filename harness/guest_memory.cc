@@ -78,8 +78,8 @@ bool SparseMemory::SetPage(uint64_t gpa, absl::Span<const uint8_t> bytes) {
 
 void WriteLog::Append(uint64_t gpa, const void* src, size_t len) {
   const auto* p = static_cast<const uint8_t*>(src);
-  writes_.push_back(MemoryWrite{gpa, static_cast<uint32_t>(bytes_.size()),
-                                static_cast<uint32_t>(len)});
+  writes_.push_back(
+      MemoryWrite{gpa, static_cast<uint32_t>(bytes_.size()), static_cast<uint32_t>(len)});
   bytes_.insert(bytes_.end(), p, p + len);
 }
 

@@ -76,8 +76,8 @@ class StateLayout {
 // controller for each exit (on the stack, no allocation).
 class ExitContext {
  public:
-  ExitContext(const Exit& exit, Vcpu& vcpu, std::vector<uint64_t>& vm_slots,
-              GuestMemory& memory, WriteLog& writes, bool host_initiated)
+  ExitContext(const Exit& exit, Vcpu& vcpu, std::vector<uint64_t>& vm_slots, GuestMemory& memory,
+              WriteLog& writes, bool host_initiated)
       : exit_(exit),
         vcpu_(vcpu),
         vm_slots_(vm_slots),
@@ -98,9 +98,7 @@ class ExitContext {
   // restore, importer inference), which skip some guest-only checks.
   bool host_initiated() const { return host_initiated_; }
 
-  bool ReadGuest(uint64_t gpa, void* dst, size_t len) const {
-    return memory_.Read(gpa, dst, len);
-  }
+  bool ReadGuest(uint64_t gpa, void* dst, size_t len) const { return memory_.Read(gpa, dst, len); }
   // Writes guest memory and logs the write. Returns false (nothing written) if unbacked.
   bool WriteGuest(uint64_t gpa, const void* src, size_t len) {
     if (!memory_.Write(gpa, src, len)) return false;

@@ -73,18 +73,18 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
                              std::vector<Vcpu>* vcpus, SparseMemory* memory) {
   const StateLayout& layout = controller.layout();
   if (snapshot.handler_states.size() != controller.handlers().size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "snapshot has state for %u handlers, the controller has %u",
-        snapshot.handler_states.size(), controller.handlers().size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("snapshot has state for %u handlers, the controller has %u",
+                        snapshot.handler_states.size(), controller.handlers().size()));
   }
   // Map snapshot slot positions to layout positions by name.
   std::vector<int> vcpu_map(snapshot.vcpu_slot_names.size());
   for (size_t i = 0; i < vcpu_map.size(); ++i) {
     vcpu_map[i] = layout.FindVcpuSlot(snapshot.vcpu_slot_names[i]);
     if (vcpu_map[i] < 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "snapshot has per-vCPU slot '%s' that no installed handler reserves",
-          snapshot.vcpu_slot_names[i]));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("snapshot has per-vCPU slot '%s' that no installed handler reserves",
+                          snapshot.vcpu_slot_names[i]));
     }
   }
   if (snapshot.vm_slots.size() != snapshot.vm_slot_names.size()) {
@@ -95,9 +95,9 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
   for (size_t i = 0; i < snapshot.vm_slot_names.size(); ++i) {
     const int to = layout.FindVmSlot(snapshot.vm_slot_names[i]);
     if (to < 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "snapshot has VM-wide slot '%s' that no installed handler reserves",
-          snapshot.vm_slot_names[i]));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("snapshot has VM-wide slot '%s' that no installed handler reserves",
+                          snapshot.vm_slot_names[i]));
     }
     vm_slots[to] = snapshot.vm_slots[i];
   }
@@ -105,9 +105,9 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
   restored.reserve(snapshot.vcpus.size());
   for (const Vcpu& sv : snapshot.vcpus) {
     if (sv.slots.size() != vcpu_map.size()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "snapshot vCPU %u has %u slots, its layout names %u", sv.id, sv.slots.size(),
-          vcpu_map.size()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("snapshot vCPU %u has %u slots, its layout names %u", sv.id,
+                          sv.slots.size(), vcpu_map.size()));
     }
     Vcpu v = controller.CreateVcpu(sv.id);
     v.regs = sv.regs;

@@ -121,11 +121,9 @@ TEST_F(SnapshotTest, RestoreRejectsUnknownSlotName) {
 TEST_F(SnapshotTest, RestoreRejectsBadHandlerState) {
   Snapshot s = CaptureSnapshot(ctl_, vcpus_, mem_);
   s.handler_states[0] = "not-a-number";
-  EXPECT_EQ(RestoreSnapshot(s, ctl_, &vcpus_, &mem_).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RestoreSnapshot(s, ctl_, &vcpus_, &mem_).code(), absl::StatusCode::kInvalidArgument);
   s.handler_states.push_back("");
-  EXPECT_EQ(RestoreSnapshot(s, ctl_, &vcpus_, &mem_).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RestoreSnapshot(s, ctl_, &vcpus_, &mem_).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

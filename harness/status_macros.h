@@ -13,9 +13,9 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if it is an
 // error.
-#define RETURN_IF_ERROR(expr)                                          \
-  do {                                                                 \
-    ::absl::Status msrtrace_status_ = (expr);                          \
+#define RETURN_IF_ERROR(expr)                                                \
+  do {                                                                       \
+    ::absl::Status msrtrace_status_ = (expr);                                \
     if (ABSL_PREDICT_FALSE(!msrtrace_status_.ok())) return msrtrace_status_; \
   } while (0)
 

@@ -20,8 +20,8 @@
 namespace msrtrace {
 
 struct TraceWriterOptions {
-  bool gzip = false;          // Also implied by a path ending in ".gz".
-  uint32_t flush_every = 0;   // Flush to the OS every N events (0 = only on Flush/Close).
+  bool gzip = false;         // Also implied by a path ending in ".gz".
+  uint32_t flush_every = 0;  // Flush to the OS every N events (0 = only on Flush/Close).
 };
 
 // Appends a trace. Not thread-safe.
@@ -43,9 +43,9 @@ class TraceWriter {
 
 // How a trace ended.
 enum class TraceEnd : uint8_t {
-  kComplete = 0,      // Trailer present and consistent.
-  kNoTrailer = 1,     // Every record intact, but the file stops before a trailer.
-  kTornTail = 2,      // The last record is cut off (crash mid-write); earlier records intact.
+  kComplete = 0,   // Trailer present and consistent.
+  kNoTrailer = 1,  // Every record intact, but the file stops before a trailer.
+  kTornTail = 2,   // The last record is cut off (crash mid-write); earlier records intact.
 };
 
 // Reads a trace as a stream. Not thread-safe.

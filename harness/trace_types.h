@@ -24,12 +24,12 @@ inline constexpr uint32_t kTraceFormatMinor = 0;
 struct TraceHeader {
   uint32_t format_major = kTraceFormatMajor;
   uint32_t format_minor = kTraceFormatMinor;
-  std::string producer;         // "msrtrace record 0.1.0", "msrtrace import (trace-cmd)".
-  std::string cpu_profile;      // Name of the handlers' CPU profile ("intel-icx").
+  std::string producer;     // "msrtrace record 0.1.0", "msrtrace import (trace-cmd)".
+  std::string cpu_profile;  // Name of the handlers' CPU profile ("intel-icx").
   UnknownMsrPolicy unknown_msr_policy = UnknownMsrPolicy::kInjectGp;
   uint32_t vcpu_count = 1;
-  std::string handler_set;      // Registered handler-set name ("reference").
-  int64_t creation_time_ns = 0; // Unix time of recording; 0 = unknown.
+  std::string handler_set;       // Registered handler-set name ("reference").
+  int64_t creation_time_ns = 0;  // Unix time of recording; 0 = unknown.
   std::vector<std::pair<std::string, std::string>> labels;
 };
 
@@ -47,16 +47,16 @@ const char* RecordedKindName(RecordedKind k);
 // Which optional parts of an event the source knew. Imported production traces do not know
 // everything a recording from msrtrace does; replay checks only what is known.
 enum EventField : uint32_t {
-  kFieldRaxRdxIn = 1u << 0,       // RAX/RDX before the exit (imports know them for WRMSR only).
-  kFieldRip = 1u << 1,            // RIP at the exit.
-  kFieldInstrLength = 1u << 2,    // Exit instruction length.
-  kFieldMode = 1u << 3,           // RFLAGS, CR0, CR4, EFER, CS.L, interruptibility.
-  kFieldEnv = 1u << 4,            // host_tsc / host_wall_ns.
-  kFieldRaxRdxOut = 1u << 5,      // RAX/RDX after the exit.
-  kFieldRipOut = 1u << 6,         // RIP after the exit.
-  kFieldPendingOut = 1u << 7,     // Pending exception after the exit.
-  kFieldMemoryWrites = 1u << 8,   // The guest-memory writes (bytes).
-  kFieldMemoryDigest = 1u << 9,   // Only a digest of the guest-memory writes.
+  kFieldRaxRdxIn = 1u << 0,      // RAX/RDX before the exit (imports know them for WRMSR only).
+  kFieldRip = 1u << 1,           // RIP at the exit.
+  kFieldInstrLength = 1u << 2,   // Exit instruction length.
+  kFieldMode = 1u << 3,          // RFLAGS, CR0, CR4, EFER, CS.L, interruptibility.
+  kFieldEnv = 1u << 4,           // host_tsc / host_wall_ns.
+  kFieldRaxRdxOut = 1u << 5,     // RAX/RDX after the exit.
+  kFieldRipOut = 1u << 6,        // RIP after the exit.
+  kFieldPendingOut = 1u << 7,    // Pending exception after the exit.
+  kFieldMemoryWrites = 1u << 8,  // The guest-memory writes (bytes).
+  kFieldMemoryDigest = 1u << 9,  // Only a digest of the guest-memory writes.
   kFieldAll = (1u << 10) - 1,
 };
 
@@ -67,13 +67,13 @@ struct RecordedMemoryWrite {
 
 // One MSR exit and its recorded outcome.
 struct ExitEvent {
-  uint64_t seq = 0;       // Strictly increasing within a trace.
+  uint64_t seq = 0;  // Strictly increasing within a trace.
   uint32_t vcpu_id = 0;
-  uint32_t known = kFieldAll;  // EventField bits.
-  bool volatile_value = false; // The value depends on time (TSC, kvm-clock...): see replay.
+  uint32_t known = kFieldAll;   // EventField bits.
+  bool volatile_value = false;  // The value depends on time (TSC, kvm-clock...): see replay.
 
   // --- Inputs ---
-  Exit exit;               // Vendor, reason, info1, instruction length, host TSC/wall clock.
+  Exit exit;  // Vendor, reason, info1, instruction length, host TSC/wall clock.
   uint64_t rcx = 0, rax = 0, rdx = 0;
   uint64_t rip = 0;
   uint64_t rflags = kRflagsFixed1;

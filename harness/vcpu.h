@@ -11,15 +11,29 @@ namespace msrtrace {
 
 // General-purpose registers in the order of the x86 ModRM register encoding.
 enum class Gpr : uint8_t {
-  kRax = 0, kRcx, kRdx, kRbx, kRsp, kRbp, kRsi, kRdi,
-  kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15,
+  kRax = 0,
+  kRcx,
+  kRdx,
+  kRbx,
+  kRsp,
+  kRbp,
+  kRsi,
+  kRdi,
+  kR8,
+  kR9,
+  kR10,
+  kR11,
+  kR12,
+  kR13,
+  kR14,
+  kR15,
 };
 inline constexpr int kNumGprs = 16;
 const char* GprName(Gpr gpr);
 
 // Architectural bits the controller and the handlers look at (ref: SDM Vol3 §2.5, Vol4 §2.1).
-inline constexpr uint64_t kRflagsFixed1 = 1ull << 1;   // RFLAGS bit 1 always reads 1.
-inline constexpr uint64_t kRflagsTf = 1ull << 8;       // Trap flag: single-step #DB.
+inline constexpr uint64_t kRflagsFixed1 = 1ull << 1;  // RFLAGS bit 1 always reads 1.
+inline constexpr uint64_t kRflagsTf = 1ull << 8;      // Trap flag: single-step #DB.
 inline constexpr uint64_t kRflagsIf = 1ull << 9;
 inline constexpr uint64_t kCr0Pe = 1ull << 0;
 inline constexpr uint64_t kCr0Pg = 1ull << 31;
@@ -58,9 +72,7 @@ struct PendingException {
     return a.valid == b.valid && a.vector == b.vector && a.has_error_code == b.has_error_code &&
            a.error_code == b.error_code && a.payload == b.payload;
   }
-  friend bool operator!=(const PendingException& a, const PendingException& b) {
-    return !(a == b);
-  }
+  friend bool operator!=(const PendingException& a, const PendingException& b) { return !(a == b); }
 };
 
 // Register state of one vCPU at a VM exit. RSP/RIP/RFLAGS live in the VMCS on real hardware;
