@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "handlers/families.h"
+#include "handlers/lapic.h"
 #include "handlers/mce.h"
 #include "handlers/misc.h"
 #include "handlers/mtrr.h"
@@ -27,11 +28,9 @@ namespace {
 
 std::vector<MsrFamilyDef> MakeFamilies() {
   std::vector<MsrFamilyDef> out;
-#ifdef MSRTRACE_HAVE_TIME_APIC_PV
   out.push_back(TscFamily());
   out.push_back(LapicFamily());
   out.push_back(KvmPvFamily());
-#endif
   out.push_back(MiscFamily());
   out.push_back(MtrrPatFamily());
   out.push_back(MceFamily());
@@ -57,6 +56,7 @@ MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile) {
   if (family == MtrrPatFamily().name) return ResolveMtrrPatRow(row, profile);
   if (family == MceFamily().name) return ResolveMceRow(row, profile);
   if (family == SyscallFamily().name) return ResolveSyscallRow(row, profile);
+  if (family == LapicFamily().name || family == "x2apic") return ResolveLapicRow(row, profile);
   return row;
 }
 

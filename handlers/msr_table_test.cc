@@ -35,13 +35,8 @@ TEST(MsrTableTest, RowsAreSortedAndNonOverlapping) {
 TEST(MsrTableTest, ReferenceFamiliesAreInInstallOrder) {
   std::vector<std::string> names;
   for (const MsrFamilyDef& f : ReferenceFamilies()) names.push_back(f.name);
-#ifdef MSRTRACE_HAVE_TIME_APIC_PV
-  const std::vector<std::string> want = {TscFamily().name, LapicFamily().name, KvmPvFamily().name,
-                                         "misc",           "mtrr_pat",         "mce",
-                                         "syscall"};
-#else
-  const std::vector<std::string> want = {"misc", "mtrr_pat", "mce", "syscall"};
-#endif
+  const std::vector<std::string> want = {"tsc",      "lapic", "kvm-pv", "misc",
+                                         "mtrr_pat", "mce",   "syscall"};
   EXPECT_EQ(names, want);
 }
 
@@ -178,6 +173,22 @@ TEST(MsrTableTest, ReferenceStateRoundTripsThroughSnapshotOnEveryProfile) {
     ASSERT_TRUE(s.ok()) << p.name << ": " << s;
     EXPECT_EQ(StateDigest(b, restored, mem_b), StateDigest(a, vcpus, mem)) << p.name;
     EXPECT_EQ(*b.HostRead(0x277, restored[1], mem_b), 0x0606060606060606ull);
+  }
+}
+
+}  // namespace
+}  // namespace msrtrace
+
+namespace msrtrace {
+namespace {
+
+TEST(MsrTableTest, ApicBaseRowReservesBitsAtAndAboveMaxPhyAddrOfTheProfile) {
+  for (const CpuProfile& p : BuiltinProfiles()) {
+    for (const MsrRow& row : MsrTable(p)) {
+      if (row.index != 0x1b) continue;
+      EXPECT_EQ(row.reserved_mask & (1ull << p.maxphyaddr), 1ull << p.maxphyaddr) << p.name;
+      EXPECT_EQ(row.reserved_mask & (1ull << (p.maxphyaddr - 1)), 0u) << p.name;
+    }
   }
 }
 

@@ -1,10 +1,8 @@
 # The reference MSR table, the misc/MTRR+PAT/MCE/syscall families, the FIFO device, handler sets
 # and table printing (msrtrace::handlers). Included from handlers/CMakeLists.txt.
-set(_msrtrace_handlers_deps msrtrace::cpu_profile msrtrace::core absl::status absl::statusor
-    absl::strings absl::str_format absl::synchronization absl::span absl::optional)
-if(TARGET msrtrace_time_apic_pv)
-  list(APPEND _msrtrace_handlers_deps msrtrace::time_apic_pv)
-endif()
+set(_msrtrace_handlers_deps msrtrace::cpu_profile msrtrace::core msrtrace::time_apic_pv
+    absl::status absl::statusor absl::strings absl::str_format absl::synchronization absl::span
+    absl::optional)
 
 msrtrace_cc_library(
   NAME handlers
@@ -13,9 +11,6 @@ msrtrace_cc_library(
   HDRS fifo.h mce.h misc.h mtrr.h syscall.h table_format.h table_handler.h
   DEPS ${_msrtrace_handlers_deps}
 )
-if(TARGET msrtrace_time_apic_pv)
-  target_compile_definitions(msrtrace_handlers PUBLIC MSRTRACE_HAVE_TIME_APIC_PV=1)
-endif()
 
 foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_t}_test.cc)
