@@ -1,0 +1,240 @@
+// msrtrace: record, replay and inspect MSR VM-exit traces. This file only parses flags (with the
+// small parser in tools/flags.h; see there why not CLI11) and calls the Run functions of
+// tools/command.h. docs/cli.md documents every subcommand, flag, exit code and JSON key.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "tools/command.h"
+#include "tools/flags.h"
+#ifdef MSRTRACE_HAVE_IMPORT_CMD
+#include "tools/import_cmd.h"
+#endif
+
+namespace msrtrace::cli {
+namespace {
+
+using Args = std::vector<std::string>;
+
+// Parses flags; on error or --help returns the exit code to stop with, else -1.
+int ParseOrExit(FlagParser& p, const Args& args) {
+  absl::Status st = p.Parse(args);
+  if (!st.ok()) {
+    std::cerr << "msrtrace: " << st.message() << "\n";
+    return kExitBadInput;
+  }
+  if (p.help_requested()) {
+    std::cout << p.Help();
+    return kExitOk;
+  }
+  return -1;
+}
+
+bool ParseFormat(const std::string& s, Format* f) {
+  if (s == "text" || s == "table") {
+    *f = s == "text" ? Format::kText : Format::kTable;
+  } else if (s == "json") {
+    *f = Format::kJson;
+  } else if (s == "textproto") {
+    *f = Format::kTextProto;
+  } else if (s == "csv") {
+    *f = Format::kCsv;
+  } else {
+    std::cerr << "msrtrace: --format: unknown format '" << s << "'\n";
+    return false;
+  }
+  return true;
+}
+
+int Record(const Args& args, bool tty) {
+  RecordOptions o;
+  o.progress = tty;
+  FlagParser p("msrtrace record", "",
+               "Runs a built-in guest workload against the reference handlers and writes a "
+               "trace.\nExamples:\n  msrtrace record --workload=linux-boot --profile=amd-zen3 "
+               "-o boot.trace\n  msrtrace record --workload=random --seed=7 --events=5000000 -o "
+               "big.trace\n  msrtrace record --golden=faults -o corpus/golden/faults.trace");
+  p.String("output", &o.output, "Trace file to write (.gz: gzip).", 'o');
+  p.String("workload", &o.workload, "Workload: linux-boot, random, or a scenario (see --list).");
+  p.String("golden", &o.golden,
+           "Record a golden trace by name (fixes workload, profile, vCPUs, seed, events).");
+  p.String("profile", &o.profile, "CPU profile (default: the workload's).");
+  p.String("unknown-msr-policy", &o.unknown_msr_policy,
+           "inject-gp, ignore or fail (default: the workload's).");
+  p.Uint("seed", &o.seed, "Seed of the workload's random choices.");
+  p.Uint("events", &o.events, "Number of exits (random workload).");
+  p.Uint("vcpus", &o.vcpus, "Number of vCPUs (default: the workload's).");
+  p.Uint("flush-every", &o.flush_every, "Flush the trace to the OS every N events (0 = at end).");
+  p.Bool("list", &o.list, "List workloads and golden traces.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  return RunRecord(o, std::cout, std::cerr);
+}
+
+bool ParseShard(const std::string& s, ReplayOptions* o) {
+  std::vector<std::string> parts = absl::StrSplit(s, '/');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &o->shard_index) ||
+      !absl::SimpleAtoi(parts[1], &o->shard_count)) {
+    std::cerr << "msrtrace: --shard: '" << s << "' is not K/N\n";
+    return false;
+  }
+  return true;
+}
+
+int Replay(const Args& args, bool tty) {
+  ReplayOptions o;
+  o.progress = tty;
+  std::string format = "text", shard;
+  FlagParser p("msrtrace replay", "PATH...",
+               "Replays traces against the handler set, CPU profile and unknown-MSR policy "
+               "their headers name, compares every exit with the recording and checks the "
+               "architectural rules.\nExit status: 0 clean, 1 divergences, 2 unusable input or "
+               "usage, 3 a trace was incomplete (torn tail / no trailer) but replayed clean.");
+  p.Positional("PATH...", &o.paths, "Trace files or directories (searched for *.trace[.gz]).", 1);
+  p.String("format", &format, "text or json.");
+  p.String("junit", &o.junit, "Also write a JUnit XML report to this file.");
+  p.Uint("max-divergences", &o.max_divergences, "Divergences reported per trace.");
+  p.Uint("repeat", &o.repeat, "Replay each trace N times and compare final-state digests.");
+  p.String("shard", &shard, "K/N: replay only the traces i with i % N == K (0-based).");
+  p.String("volatile", &o.volatile_policy,
+           "How volatile values (TSC, kvm-clock) compare: auto (exact when the event "
+           "recorded the host clock, else kind-only), exact or kind-only.");
+  p.Uint("resume-after", &o.resume_after,
+         "Also replay resuming from a snapshot taken after N events; must match.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (!ParseFormat(format, &o.format)) return kExitBadInput;
+  if (!shard.empty() && !ParseShard(shard, &o)) return kExitBadInput;
+  return RunReplay(o, std::cout, std::cerr);
+}
+
+int Show(const Args& args, bool) {
+  ShowOptions o;
+  std::string format = "textproto";
+  std::vector<std::string> paths;
+  FlagParser p("msrtrace show", "PATH",
+               "Prints a trace's header, snapshot, events and trailer as a text-format or JSON "
+               "`Trace` message (which `msrtrace convert` reads back).");
+  p.Positional("PATH", &paths, "The trace (\"-\" = stdin).", 1, 1);
+  p.String("format", &format, "textproto or json.");
+  p.Uint("head", &o.head, "Only the first N events.");
+  p.Uint("tail", &o.tail, "Only the last N events.");
+  p.Bool("events-only", &o.events_only, "Omit header, snapshot and trailer.");
+  p.Bool("no-memory", &o.no_memory, "Omit the snapshot's guest-memory pages.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (!ParseFormat(format, &o.format)) return kExitBadInput;
+  o.path = paths[0];
+  return RunShow(o, std::cout, std::cerr);
+}
+
+int Convert(const Args& args, bool) {
+  ConvertOptions o;
+  std::vector<std::string> paths;
+  FlagParser p("msrtrace convert", "INPUT OUTPUT",
+               "Converts between binary, text-format and JSON traces. The input form is "
+               "detected from its content; the output form from --to or OUTPUT's extension "
+               "(.json, .textproto/.txtpb/.pbtxt, else binary).");
+  p.Positional("INPUT OUTPUT", &paths, "Input and output files (\"-\" = stdin/stdout).", 2, 2);
+  p.String("to", &o.to, "binary, textproto or json.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  o.input = paths[0];
+  o.output = paths[1];
+  return RunConvert(o, std::cout, std::cerr);
+}
+
+int Diff(const Args& args, bool) {
+  DiffOptions o;
+  std::string format = "text";
+  std::vector<std::string> paths;
+  FlagParser p("msrtrace diff", "A B",
+               "Compares two traces (header fields replay uses, snapshot, events, trailer) and "
+               "prints the first difference. Exit 0 identical, 1 different, 2 unusable input.");
+  p.Positional("A B", &paths, "The two traces.", 2, 2);
+  p.String("format", &format, "text or json.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (!ParseFormat(format, &o.format)) return kExitBadInput;
+  o.a = paths[0];
+  o.b = paths[1];
+  return RunDiff(o, std::cout, std::cerr);
+}
+
+int Stats(const Args& args, bool) {
+  StatsOptions o;
+  std::string format = "text";
+  FlagParser p("msrtrace stats", "PATH...",
+               "Counts a trace's events per outcome, vCPU and MSR without replaying it.");
+  p.Positional("PATH...", &o.paths, "Trace files or directories.", 1);
+  p.String("format", &format, "text or json.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (!ParseFormat(format, &o.format)) return kExitBadInput;
+  return RunStats(o, std::cout, std::cerr);
+}
+
+int Msrs(const Args& args, bool) {
+  MsrsOptions o;
+  std::string format = "table";
+  FlagParser p("msrtrace msrs", "",
+               "Prints the reference handler table (one row per MSR or range) of a CPU profile.");
+  p.String("profile", &o.profile, "CPU profile, or all (default: the default profile).");
+  p.String("format", &format, "table, csv or json.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (!ParseFormat(format, &o.format)) return kExitBadInput;
+  return RunMsrs(o, std::cout, std::cerr);
+}
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args&, bool tty);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"record", "Run a built-in workload and write a trace", Record},
+    {"replay", "Replay traces and report divergences", Replay},
+    {"show", "Print a trace as text proto or JSON", Show},
+    {"convert", "Convert binary <-> text proto <-> JSON", Convert},
+    {"diff", "Show the first difference of two traces", Diff},
+    {"stats", "Count events per outcome, vCPU and MSR", Stats},
+    {"msrs", "Print the handler table per CPU profile", Msrs},
+#ifdef MSRTRACE_HAVE_IMPORT_CMD
+    {"import", "Import a production trace (trace-cmd, perf, ...)", ImportMain},
+#endif
+};
+
+void Usage(std::ostream& o) {
+  o << "Usage: msrtrace <command> [flags] [args]\n\nCommands:\n";
+  for (const Subcommand& c : kSubcommands) {
+    o << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+  }
+  o << "\n'msrtrace <command> --help' describes a command's flags. Exit status: 0 ok, "
+       "1 divergences, 2 bad input or usage, 3 incomplete trace replayed clean.\n";
+}
+
+}  // namespace
+}  // namespace msrtrace::cli
+
+int main(int argc, char** argv) {
+  using namespace msrtrace::cli;  // NOLINT: the entry point.
+  if (argc < 2) {
+    Usage(std::cerr);
+    return kExitBadInput;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    Usage(std::cout);
+    return kExitOk;
+  }
+  if (cmd == "--version") {
+    std::cout << "msrtrace 0.1.0\n";
+    return kExitOk;
+  }
+  const Args args(argv + 2, argv + argc);
+  const bool tty = isatty(2) == 1;
+  for (const Subcommand& c : kSubcommands) {
+    if (cmd == c.name) return c.run(args, tty);
+  }
+  std::cerr << "msrtrace: unknown command '" << cmd << "' (see msrtrace --help)\n";
+  return kExitBadInput;
+}

@@ -1,0 +1,777 @@
+#include "tools/workloads.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "handlers/msr_table.h"
+
+namespace msrtrace::cli {
+namespace {
+
+// MSR indices the workloads use (ref: SDM Vol4 ch. 2; Linux arch/x86/include/asm/msr-index.h;
+// KVM uapi kvm_para.h for the 0x4b564dxx PV MSRs).
+constexpr uint32_t kTsc = 0x10;
+constexpr uint32_t kApicBase = 0x1b;
+constexpr uint32_t kFeatureControl = 0x3a;
+constexpr uint32_t kTscAdjust = 0x3b;
+constexpr uint32_t kSpecCtrl = 0x48;
+constexpr uint32_t kPredCmd = 0x49;
+constexpr uint32_t kBiosSignId = 0x8b;
+constexpr uint32_t kMtrrCap = 0xfe;
+constexpr uint32_t kSysenterCs = 0x174;
+constexpr uint32_t kSysenterEsp = 0x175;
+constexpr uint32_t kSysenterEip = 0x176;
+constexpr uint32_t kMcgCap = 0x179;
+constexpr uint32_t kMcgStatus = 0x17a;
+constexpr uint32_t kMiscEnable = 0x1a0;
+constexpr uint32_t kMtrrPhysBase0 = 0x200;
+constexpr uint32_t kMtrrFix64k = 0x250;
+constexpr uint32_t kMtrrFix16k80000 = 0x258;
+constexpr uint32_t kMtrrFix16kA0000 = 0x259;
+constexpr uint32_t kMtrrFix4kC0000 = 0x268;
+constexpr uint32_t kPat = 0x277;
+constexpr uint32_t kMtrrDefType = 0x2ff;
+constexpr uint32_t kMc0Ctl = 0x400;
+constexpr uint32_t kTscDeadline = 0x6e0;
+constexpr uint32_t kX2ApicId = 0x802;
+constexpr uint32_t kX2ApicLvr = 0x803;
+constexpr uint32_t kX2ApicTpr = 0x808;
+constexpr uint32_t kX2ApicEoi = 0x80b;
+constexpr uint32_t kX2ApicLdr = 0x80d;
+constexpr uint32_t kX2ApicSvr = 0x80f;
+constexpr uint32_t kX2ApicEsr = 0x828;
+constexpr uint32_t kX2ApicIcr = 0x830;
+constexpr uint32_t kX2ApicLvtt = 0x832;
+constexpr uint32_t kX2ApicLvt0 = 0x835;
+constexpr uint32_t kX2ApicLvt1 = 0x836;
+constexpr uint32_t kX2ApicLvtErr = 0x837;
+constexpr uint32_t kX2ApicSelfIpi = 0x83f;
+constexpr uint32_t kKvmWallClockNew = 0x4b564d00;
+constexpr uint32_t kKvmSystemTimeNew = 0x4b564d01;
+constexpr uint32_t kKvmAsyncPfEn = 0x4b564d02;
+constexpr uint32_t kKvmStealTime = 0x4b564d03;
+constexpr uint32_t kKvmPvEoiEn = 0x4b564d04;
+constexpr uint32_t kKvmPollControl = 0x4b564d05;
+constexpr uint32_t kKvmAsyncPfInt = 0x4b564d06;
+constexpr uint32_t kEfer = 0xc0000080;
+constexpr uint32_t kStar = 0xc0000081;
+constexpr uint32_t kLstar = 0xc0000082;
+constexpr uint32_t kCstar = 0xc0000083;
+constexpr uint32_t kSfmask = 0xc0000084;
+constexpr uint32_t kFsBase = 0xc0000100;
+constexpr uint32_t kGsBase = 0xc0000101;
+constexpr uint32_t kKernelGsBase = 0xc0000102;
+constexpr uint32_t kTscAux = 0xc0000103;
+
+constexpr uint64_t kApicBaseDefault = 0xfee00000ull;
+constexpr uint64_t kApicEnable = 1ull << 11;
+constexpr uint64_t kApicExtd = 1ull << 10;
+constexpr uint64_t kApicBsp = 1ull << 8;
+
+// Guest-physical layout of the simulated Linux guest.
+constexpr uint64_t kWallClockGpa = 0x2a01000;
+constexpr uint64_t kPvtiGpa = 0x2a02000;     // 64 bytes per vCPU (pvclock_vsyscall_time_info).
+constexpr uint64_t kStealGpa = 0x2a04000;    // 64 bytes per vCPU.
+constexpr uint64_t kAsyncPfGpa = 0x2a06000;  // 64 bytes per vCPU.
+constexpr uint64_t kPvEoiGpa = 0x2a08000;    // 4 bytes per vCPU.
+// Linux virtual addresses.
+constexpr uint64_t kKernelText = 0xffffffff81000000ull;
+constexpr uint64_t kEntrySyscall64 = 0xffffffff81a00080ull;
+constexpr uint64_t kEntrySyscallCompat = 0xffffffff81a01540ull;
+constexpr uint64_t kEntrySysenterCompat = 0xffffffff81a01300ull;
+constexpr uint64_t kPerCpuBase = 0xffff88807fc00000ull;
+constexpr uint64_t kCpuEntryStack = 0xfffffe0000003000ull;
+// Linux's PAT: WB, WC, UC-, UC, WB, WP, UC-, WT (arch/x86/mm/pat/memtype.c).
+constexpr uint64_t kLinuxPat = 0x0407050600070106ull;
+constexpr uint64_t kSfmaskLinux = 0x47700;  // TF|DF|IF|IOPL|AC|NT.
+constexpr uint64_t kStarLinux = (0x23ull << 48) | (0x10ull << 32);
+
+uint64_t Mix(uint64_t x) {  // splitmix64.
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool Has(const Guest& g, Feature f) { return g.profile().Has(f); }
+bool HasPv(const Guest& g, Feature f) { return g.profile().HasPv(f); }
+
+// --- linux-boot -------------------------------------------------------------------------------
+
+void EnableX2Apic(Guest& g, uint32_t v) {
+  const uint64_t base = g.Read(v, kApicBase);
+  g.Run(v);
+  g.Wrmsr(v, kApicBase, base | kApicEnable | kApicExtd);
+  g.Run(v);
+  g.Read(v, kX2ApicId);
+  g.Run(v);
+  g.Read(v, kX2ApicLvr);
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicTpr, 0);
+  g.Run(v);
+  g.Read(v, kX2ApicLdr);
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicSvr, 0x1ff);  // APIC software enable, spurious vector 0xff.
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicLvt0, v == 0 ? 0x700 : 0x10700);  // ExtINT on the BSP, masked on APs.
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicLvt1, 0x400);  // NMI.
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicLvtErr, 0xfe);
+  g.Run(v);
+  g.Wrmsr(v, kX2ApicEsr, 0);
+  g.Run(v);
+  g.Read(v, kX2ApicEsr);
+  g.Run(v);
+}
+
+void ArmTscDeadline(Guest& g, uint32_t v, uint64_t delta) {
+  if (g.profile().Has(Feature::kX2Apic)) {
+    g.Wrmsr(v, kX2ApicLvtt, 0x400ec);  // TSC-deadline mode (bits 18:17 = 10b), vector 0xec.
+    g.Run(v);
+  }
+  g.Wrmsr(v, kTscDeadline, g.host_tsc() + delta);
+  g.Run(v);
+}
+
+void KvmClockSetup(Guest& g, uint32_t v) {
+  if (v == 0 && HasPv(g, Feature::kPvClocksource2)) {
+    g.Wrmsr(v, kKvmWallClockNew, kWallClockGpa);
+    g.Run(v);
+  }
+  if (HasPv(g, Feature::kPvClocksource2)) {
+    g.Wrmsr(v, kKvmSystemTimeNew, (kPvtiGpa + 64 * v) | 1);
+    g.Run(v);
+  }
+  if (HasPv(g, Feature::kPvSteal)) {
+    g.Wrmsr(v, kKvmStealTime, (kStealGpa + 64 * v) | 1);
+    g.Run(v);
+  }
+  if (HasPv(g, Feature::kPvEoi)) {
+    g.Wrmsr(v, kKvmPvEoiEn, (kPvEoiGpa + 4 * v) | 1);
+    g.Run(v);
+  }
+  if (HasPv(g, Feature::kPvAsyncPfInt)) {
+    g.Wrmsr(v, kKvmAsyncPfInt, 0xf3);
+    g.Run(v);
+    g.Wrmsr(v, kKvmAsyncPfEn, (kAsyncPfGpa + 64 * v) | 1 | 8);  // ENABLED | DELIVERY_AS_INT.
+    g.Run(v);
+  }
+}
+
+void SyscallSetup(Guest& g, uint32_t v) {
+  g.Wrmsr(v, kStar, kStarLinux);
+  g.Run(v);
+  g.Wrmsr(v, kLstar, kEntrySyscall64);
+  g.Run(v);
+  g.Wrmsr(v, kCstar, kEntrySyscallCompat);
+  g.Run(v);
+  g.Wrmsr(v, kSysenterCs, 0x10);
+  g.Run(v);
+  g.Wrmsr(v, kSysenterEsp, kCpuEntryStack + 0x1000 * v);
+  g.Run(v);
+  g.Wrmsr(v, kSysenterEip, kEntrySysenterCompat);
+  g.Run(v);
+  g.Wrmsr(v, kSfmask, kSfmaskLinux);
+  g.Run(v);
+}
+
+// One CPU's bring-up from startup_32 to the idle loop.
+void BootCpu(Guest& g, uint32_t v) {
+  const bool bsp = v == 0;
+  const bool intel = g.profile().intel();
+  // startup_32: protected mode, no paging yet. EFER.LME, then paging -> long mode.
+  g.SetProtectedMode(v, 0x1000000 + 0x40);
+  g.vcpu(v).regs.cr0 &= ~kCr0Pg;
+  if (bsp) {
+    g.Read(v, kApicBase);
+    g.Run(v);
+  }
+  uint64_t efer = g.Read(v, kEfer);
+  g.Run(v);
+  g.Wrmsr(v, kEfer, efer | kEferLme);
+  g.EnterLongMode(v, kKernelText + 0x100 + 0x10 * v);
+  // secondary_startup_64: EFER.SCE and NX.
+  efer = g.Read(v, kEfer);
+  g.Run(v);
+  g.Wrmsr(v, kEfer, efer | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
+  g.Run(v);
+  g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
+  g.Run(v);
+  if (intel) {
+    const uint64_t misc = g.Read(v, kMiscEnable);
+    g.Run(v);
+    g.Wrmsr(v, kMiscEnable, misc);  // Clearing XD_DISABLE (already clear): same value.
+    g.Run(v);
+    g.Read(v, kFeatureControl);
+    g.Run(v);
+  }
+  g.Wrmsr(v, kBiosSignId, 0);  // Microcode revision probe: write 0, CPUID, read.
+  g.Run(v);
+  g.Read(v, kBiosSignId);
+  g.Run(v);
+  if (Has(g, Feature::kTscAdjust)) {
+    g.Read(v, kTscAdjust);
+    g.Run(v);
+  }
+  // MTRRs (mtrr_bp_init / mtrr_ap_init) and PAT.
+  const uint64_t cap = g.Read(v, kMtrrCap);
+  g.Run(v);
+  g.Read(v, kMtrrDefType);
+  g.Run(v);
+  const uint32_t vcnt = static_cast<uint32_t>(cap & 0xff);
+  for (uint32_t i = 0; i < vcnt && i < 8; ++i) {
+    g.Read(v, kMtrrPhysBase0 + 2 * i);
+    g.Run(v);
+    g.Read(v, kMtrrPhysBase0 + 2 * i + 1);
+    g.Run(v);
+  }
+  if (bsp) {
+    g.Read(v, kMtrrFix64k);
+    g.Run(v);
+    g.Read(v, kMtrrFix16k80000);
+    g.Run(v);
+    g.Read(v, kMtrrFix16kA0000);
+    g.Run(v);
+    for (uint32_t i = 0; i < 8; ++i) {
+      g.Read(v, kMtrrFix4kC0000 + i);
+      g.Run(v);
+    }
+  }
+  g.Read(v, kPat);
+  g.Run(v);
+  g.Wrmsr(v, kPat, kLinuxPat);
+  g.Run(v);
+  // Machine check init: MCG_CAP, MCG_STATUS, then every bank's CTL and STATUS.
+  const uint64_t mcg_cap = g.Read(v, kMcgCap);
+  g.Run(v);
+  g.Wrmsr(v, kMcgStatus, 0);
+  g.Run(v);
+  for (uint32_t b = 0; b < (mcg_cap & 0xff) && b < 32; ++b) {
+    g.Wrmsr(v, kMc0Ctl + 4 * b, ~0ull);
+    g.Run(v);
+    g.Wrmsr(v, kMc0Ctl + 4 * b + 1, 0);
+    g.Run(v);
+  }
+  SyscallSetup(g, v);
+  g.Wrmsr(v, kFsBase, 0);
+  g.Run(v);
+  g.Wrmsr(v, kKernelGsBase, 0);
+  g.Run(v);
+  if (Has(g, Feature::kRdtscp) || Has(g, Feature::kRdpid)) {
+    g.Wrmsr(v, kTscAux, v);  // setup_getcpu: (node << 12) | cpu.
+    g.Run(v);
+  }
+  if (Has(g, Feature::kSpecCtrl)) {
+    g.Read(v, kSpecCtrl);
+    g.Run(v);
+    g.Wrmsr(v, kSpecCtrl, 0);
+    g.Run(v);
+  }
+  KvmClockSetup(g, v);
+  if (Has(g, Feature::kX2Apic)) EnableX2Apic(g, v);
+  g.Read(v, kTsc);
+  g.Run(v);
+}
+
+absl::Status RunLinuxBoot(Guest& g, const WorkloadParams&) {
+  const bool x2apic = Has(g, Feature::kX2Apic);
+  BootCpu(g, 0);
+  for (uint32_t ap = 1; ap < g.vcpu_count(); ++ap) {
+    if (x2apic) {
+      // INIT, then STARTUP with the trampoline at 0x9a000 (vector 0x9a).
+      g.Wrmsr(0, kX2ApicIcr, (uint64_t{ap} << 32) | 0x4500);
+      g.Run(0);
+      g.Wrmsr(0, kX2ApicIcr, (uint64_t{ap} << 32) | 0x4600 | 0x9a);
+      g.Run(0);
+    }
+    g.SetRealMode(ap, 0x9a000 & 0xffff);
+    BootCpu(g, ap);
+  }
+  // Running: timers, reschedule IPIs, TSC reads, context switches, IBPB.
+  for (uint32_t round = 0; round < 8; ++round) {
+    for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+      if (Has(g, Feature::kTscDeadline)) ArmTscDeadline(g, v, 3000000 + 1000 * round);
+      g.Read(v, kTsc);
+      g.Run(v);
+      g.Wrmsr(v, kFsBase, 0x00007f0000000000ull + 0x1000 * (round * 8 + v));
+      g.Run(v);
+      if (Has(g, Feature::kSpecCtrl) || Has(g, Feature::kAmdIbpb)) {
+        g.Wrmsr(v, kPredCmd, 1);
+        g.Run(v);
+      }
+      if (x2apic && g.vcpu_count() > 1) {
+        const uint32_t dest = (v + 1 + round) % g.vcpu_count();
+        g.Wrmsr(v, kX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);  // RESCHEDULE_VECTOR.
+        g.Run(v);
+        g.Wrmsr(v, kX2ApicEoi, 0);
+        g.Run(v);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Leaves real/protected mode for 64-bit mode the way startup_32 does: EFER.LME with paging off,
+// then paging on (the CPU sets EFER.LMA).
+void Boot64(Guest& g, uint32_t v, uint64_t rip) {
+  g.SetProtectedMode(v, 0x1000000);
+  g.vcpu(v).regs.cr0 &= ~kCr0Pg;
+  g.Wrmsr(v, kEfer, kEferLme | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
+  g.Run(v);
+  g.EnterLongMode(v, rip);
+}
+
+// --- random -----------------------------------------------------------------------------------
+
+uint64_t Canonical(uint64_t x) {
+  return static_cast<uint64_t>(static_cast<int64_t>(x << 16) >> 16);
+}
+
+absl::Status RunRandom(Guest& g, const WorkloadParams& p) {
+  const std::vector<MsrRow> rows = MsrTable(g.profile());
+  // Candidate indices: every row's first/last index and their neighbours, range middles, and a
+  // few indices nobody implements.
+  std::vector<uint32_t> indices;
+  std::vector<const MsrRow*> row_of;
+  auto add = [&](uint32_t i, const MsrRow* r) {
+    indices.push_back(i);
+    row_of.push_back(r);
+  };
+  for (const MsrRow& r : rows) {
+    add(r.index, &r);
+    add(r.index - 1, nullptr);
+    if (r.last != r.index) {
+      add(r.last, &r);
+      add(r.index + (r.last - r.index) / 2, &r);
+    }
+    add(r.last + 1, nullptr);
+  }
+  for (uint32_t i : {0x1234u, 0xabcu, 0x40000000u, 0x4b564dffu, 0xc0010000u, 0xffffffffu}) {
+    add(i, nullptr);
+  }
+  for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+    Boot64(g, v, 0xffffffff81000000ull + 0x100000 * v);
+    if (Has(g, Feature::kX2Apic) && (v % 2 == 0)) EnableX2Apic(g, v);
+  }
+  static constexpr uint8_t kLengths[] = {2, 2, 2, 2, 2, 2, 3, 4, 5, 15};
+  while (g.exits() < p.events) {
+    const uint32_t v = static_cast<uint32_t>(g.Uniform(g.vcpu_count()));
+    // Occasionally the guest changes mode.
+    switch (g.Uniform(256)) {
+      case 0:
+        g.SetProtectedMode(v, g.Random() & 0xffffffffull);
+        break;
+      case 1:
+        g.SetCompatibilityMode(v, g.Random() & 0xffffffffull);
+        break;
+      case 2:
+      case 3:
+        g.EnterLongMode(v, Canonical(g.Random()));
+        break;
+      default:
+        break;
+    }
+    const uint64_t pick = g.Uniform(indices.size());
+    const uint32_t index = indices[pick];
+    const MsrRow* row = row_of[pick];
+    const uint8_t len = kLengths[g.Uniform(sizeof(kLengths))];
+    uint64_t rflags = kRflagsFixed1 | kRflagsIf;
+    if (g.Uniform(64) == 0) rflags |= kRflagsTf;
+    g.SetRflags(v, rflags);
+    if (g.Uniform(64) == 0) g.SetInterruptibility(v, kBlockingBySti);
+    const uint64_t rcx_junk = g.Uniform(4) == 0 ? g.Random() : 0;
+    if (g.Uniform(2) == 0) {
+      g.Rdmsr(v, index, len, rcx_junk);
+    } else {
+      uint64_t value = 0;
+      switch (g.Uniform(10)) {
+        case 0:
+          value = 0;
+          break;
+        case 1:
+          value = ~0ull;
+          break;
+        case 2:
+          value = row != nullptr ? row->reset : g.Random();
+          break;
+        case 3:
+          value = row != nullptr ? g.Random() & ~row->reserved_mask : g.Random();
+          break;
+        case 4:
+          value = Canonical(g.Random());
+          break;
+        case 5:
+          value = (row != nullptr ? row->reset : 0) ^ (1ull << g.Uniform(64));
+          break;
+        case 6:  // Guest-physical addresses in a small pool of pages, enable bit set.
+          value = 0x3000000 + 0x1000 * g.Uniform(16) + 64 * g.Uniform(64) + 1;
+          break;
+        case 7:
+          value = g.Random() & 0xff;
+          break;
+        default:
+          value = g.Random();
+          break;
+      }
+      if (row != nullptr && (row->checks & kCheckGuestMemory) != 0 && value < (4ull << 30) &&
+          value >= 0x4000000) {
+        value = 0x3000000 + (value & 0xfff);  // Keep guest-memory writes in the page pool.
+      }
+      const uint64_t rax_junk = g.Uniform(2) == 0 ? g.Random() : 0;
+      const uint64_t rdx_junk = g.Uniform(2) == 0 ? g.Random() : 0;
+      g.Wrmsr(v, index, value, len, rax_junk, rdx_junk);
+    }
+    g.SetInterruptibility(v, 0);
+    g.Run(v);
+  }
+  return absl::OkStatus();
+}
+
+// --- scenarios for the golden corpus ----------------------------------------------------------
+
+absl::Status RunEmpty(Guest&, const WorkloadParams&) { return absl::OkStatus(); }
+
+// Every row of the profile's table: read, write the value read back, write the reset value,
+// write all-ones, and read again. Covers every reference family and its faults.
+absl::Status RunTableSweep(Guest& g, const WorkloadParams&) {
+  const std::vector<MsrRow> rows = MsrTable(g.profile());
+  Boot64(g, 0, kKernelText);
+  if (Has(g, Feature::kX2Apic)) EnableX2Apic(g, 0);
+  for (const MsrRow& r : rows) {
+    std::vector<uint32_t> idx = {r.index};
+    if (r.last != r.index) idx.push_back(r.last);
+    for (uint32_t i : idx) {
+      if (i == kApicBase) continue;  // Keeps the APIC mode for the x2APIC rows.
+      const uint64_t v = g.Read(0, i);
+      g.Run(0);
+      g.Wrmsr(0, i, v);
+      g.Run(0);
+      g.Wrmsr(0, i, r.reset);
+      g.Run(0);
+      g.Wrmsr(0, i, ~0ull);
+      g.Run(0);
+      g.Wrmsr(0, i, r.reserved_mask);
+      g.Run(0);
+      g.Read(0, i);
+      g.Run(0);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunFaults(Guest& g, const WorkloadParams&) {
+  Boot64(g, 0, kKernelText);
+  g.Wrmsr(0, kPat, 0x0007040600070402ull);  // Memory type 2 is reserved.
+  g.Run(0);
+  g.Wrmsr(0, kPat, 0x0007040600070403ull);  // Type 3 too.
+  g.Run(0);
+  g.Wrmsr(0, kLstar, 0xaaaaaaaaaaaaaaaaull);  // Non-canonical.
+  g.Run(0);
+  g.Wrmsr(0, kFsBase, 0x0000800000000000ull);
+  g.Run(0);
+  g.Wrmsr(0, kKernelGsBase, 0xffff7fffffffffffull);
+  g.Run(0);
+  g.Wrmsr(0, kEfer, g.vcpu(0).regs.efer | (1ull << 1));  // Reserved EFER bit.
+  g.Run(0);
+  g.Wrmsr(0, kEfer, g.vcpu(0).regs.efer & ~kEferLme);  // LME change with paging on.
+  g.Run(0);
+  g.Wrmsr(0, kMtrrCap, 0);  // Read-only.
+  g.Run(0);
+  g.Wrmsr(0, kMtrrDefType, 0x1000);  // Reserved bit.
+  g.Run(0);
+  g.Wrmsr(0, kMtrrDefType, 0x2);  // Invalid type.
+  g.Run(0);
+  g.Wrmsr(0, kMiscEnable, 0);  // Clears read-only bits 11 and 12.
+  g.Run(0);
+  g.Wrmsr(0, kApicBase, kApicBaseDefault | kApicBsp | kApicEnable | 0x1);  // Reserved bit 0.
+  g.Run(0);
+  g.Read(0, kPredCmd);  // Write-only.
+  g.Run(0);
+  g.Wrmsr(0, kPredCmd, 0x2);  // Reserved command bit.
+  g.Run(0);
+  g.Read(0, kX2ApicTpr);  // x2APIC register in xAPIC mode.
+  g.Run(0);
+  g.Wrmsr(0, kMc0Ctl + 1, 0x8000000000000000ull);  // MC0_STATUS: only 0.
+  g.Run(0);
+  g.Wrmsr(0, kMc0Ctl + 4 * 64, 0);  // Bank beyond MCG_CAP.
+  g.Run(0);
+  g.Wrmsr(0, kKvmStealTime, 0x2a04000 | 0x3e);  // Reserved bits 5:1.
+  g.Run(0);
+  g.Wrmsr(0, kKvmPollControl, 2);  // Only bit 0.
+  g.Run(0);
+  g.Wrmsr(0, kFeatureControl, 1);  // Lock...
+  g.Run(0);
+  g.Wrmsr(0, kFeatureControl, 1);  // ...then any write faults.
+  g.Run(0);
+  g.Wrmsr(0, kTscAux, 0x100000000ull);  // Bits 63:32 reserved (Intel).
+  g.Run(0);
+  return absl::OkStatus();
+}
+
+absl::Status RunUnknownMsrs(Guest& g, const WorkloadParams&) {
+  Boot64(g, 0, kKernelText);
+  for (uint32_t i : {0x1234u, 0xabcu, 0x40000000u, 0xc0011029u, 0x4b564dfeu}) {
+    g.Rdmsr(0, i);
+    g.Run(0);
+    g.Wrmsr(0, i, 0x1122334455667788ull);
+    g.Run(0);
+  }
+  g.Read(0, kPat);  // A known MSR after the unknown ones.
+  g.Run(0);
+  return absl::OkStatus();
+}
+
+absl::Status RunRipWrap(Guest& g, const WorkloadParams&) {
+  // 32-bit protected mode at the top of the 4 GiB space: RIP wraps to 0 (ref: SDM Vol1 §3.5).
+  g.SetProtectedMode(0, 0xfffffffe);
+  g.Read(0, kPat);
+  g.SetRip(0, 0xfffffffd);
+  g.Wrmsr(0, kPat, kLinuxPat, 3);  // A prefixed WRMSR (length 3).
+  // A faulting access at the top does not move RIP.
+  g.SetRip(0, 0xfffffffe);
+  g.Wrmsr(0, kPat, 0x02);
+  // Compatibility mode (EFER.LMA, CS.L=0) wraps at 32 bits too.
+  Boot64(g, 0, kKernelText);
+  g.SetCompatibilityMode(0, 0xffffffff);
+  g.Read(0, kTsc);
+  // 64-bit mode does not wrap at 32 bits.
+  g.EnterLongMode(0, 0x00000000fffffffeull);
+  g.Read(0, kPat);
+  return absl::OkStatus();
+}
+
+absl::Status RunSingleStep(Guest& g, const WorkloadParams&) {
+  Boot64(g, 0, kKernelText);
+  g.SetRflags(0, kRflagsFixed1 | kRflagsTf);
+  g.Read(0, kPat);  // Retired: #DB (single-step) pending.
+  g.Run(0);
+  g.Wrmsr(0, kPat, kLinuxPat);  // Retired write: #DB.
+  g.Run(0);
+  g.Wrmsr(0, kPat, 0x02);  // Faults: #GP, no #DB.
+  g.Run(0);
+  g.Rdmsr(0, 0x1234);  // Unknown MSR: #GP.
+  g.Run(0);
+  g.SetRflags(0, kRflagsFixed1 | kRflagsIf);
+  g.SetInterruptibility(0, kBlockingBySti);  // sti; wrmsr: the STI shadow ends.
+  g.Wrmsr(0, kPat, kLinuxPat);
+  g.Run(0);
+  g.SetInterruptibility(0, kBlockingByMovSs);
+  g.Read(0, kPat);
+  g.Run(0);
+  return absl::OkStatus();
+}
+
+absl::Status RunKvmClock(Guest& g, const WorkloadParams&) {
+  for (uint32_t v = 0; v < g.vcpu_count(); ++v) Boot64(g, v, kKernelText + 0x1000 * v);
+  for (uint32_t v = 0; v < g.vcpu_count(); ++v) KvmClockSetup(g, v);
+  // Re-enabling and moving the structures; disabling; the wall clock again.
+  g.Wrmsr(0, kKvmSystemTimeNew, 0);
+  g.Run(0);
+  g.Wrmsr(0, kKvmSystemTimeNew, (kPvtiGpa + 0x800) | 1);
+  g.Run(0);
+  g.Wrmsr(0, kKvmWallClockNew, kWallClockGpa);
+  g.Run(0);
+  for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+    g.Read(v, kKvmSystemTimeNew);
+    g.Run(v);
+    g.Read(v, kKvmWallClockNew);
+    g.Run(v);
+    g.Read(v, kTsc);
+    g.Run(v);
+  }
+  // Legacy MSRs 0x11/0x12 and an address outside guest memory (silently ignored).
+  g.Wrmsr(1 % g.vcpu_count(), 0x12, 0x2a0a000 | 1);
+  g.Run(1 % g.vcpu_count());
+  g.Wrmsr(0, 0x11, 0x2a0b000);
+  g.Run(0);
+  g.Wrmsr(0, kKvmWallClockNew, 0x7ffff000000ull);
+  g.Run(0);
+  return absl::OkStatus();
+}
+
+absl::Status RunSmp(Guest& g, const WorkloadParams& p) {
+  for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+    Boot64(g, v, kKernelText + 0x2000 * v);
+    EnableX2Apic(g, v);
+  }
+  for (uint32_t round = 0; round < 4; ++round) {
+    for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+      const uint32_t dest = (v + 1 + round) % g.vcpu_count();
+      g.Wrmsr(v, kX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);
+      g.Run(v);
+      g.Wrmsr(v, kX2ApicSelfIpi, 0xf0);
+      g.Run(v);
+      g.Wrmsr(v, kX2ApicEoi, 0);
+      g.Run(v);
+      ArmTscDeadline(g, v, 100000 * (round + 1));
+      g.Read(v, kTscDeadline);
+      g.Run(v);
+      g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
+      g.Run(v);
+    }
+  }
+  (void)p;
+  return absl::OkStatus();
+}
+
+void SetupRealMode(Machine& m, const WorkloadParams&) {
+  for (Vcpu& v : m.vcpus) {
+    v.regs.rip = 0xfff0;
+    v.regs.cr0 = 0x60000010;
+  }
+}
+
+std::vector<WorkloadDef> MakeWorkloads() {
+  std::vector<WorkloadDef> w;
+  w.push_back({"linux-boot",
+               "Linux guest boot per CPU profile: long mode, MTRR/PAT, syscall MSRs, MCE banks, "
+               "kvm-clock, x2APIC with INIT/SIPI and IPIs, TSC-deadline timers, SPEC_CTRL",
+               "intel-icx", 4, UnknownMsrPolicy::kInjectGp, SetupRealMode, RunLinuxBoot, ""});
+  w.push_back({"random",
+               "--events random exits at table indices and neighbours, random values with junk "
+               "upper halves, random lengths and modes (--seed)",
+               "intel-icx", 4, UnknownMsrPolicy::kInjectGp, nullptr, RunRandom, ""});
+  // Scenarios (corpus/golden_traces.h lists them with one line each).
+  w.push_back({"empty", "No exits: header, snapshot and trailer only", "intel-icx", 1,
+               UnknownMsrPolicy::kInjectGp, nullptr, RunEmpty, ""});
+  w.push_back({"table-sweep", "Every MSR table row: read, write back, reset, all-ones, reserved",
+               "intel-icx", 1, UnknownMsrPolicy::kInjectGp, nullptr, RunTableSweep, ""});
+  w.push_back({"faults", "Writes that #GP: PAT types, non-canonical, EFER, MTRR, APIC_BASE...",
+               "intel-icx", 1, UnknownMsrPolicy::kInjectGp, nullptr, RunFaults, ""});
+  w.push_back({"unknown-msr-gp", "Unknown MSRs under inject-gp: #GP(0), RIP unchanged", "intel-icx",
+               1, UnknownMsrPolicy::kInjectGp, nullptr, RunUnknownMsrs, ""});
+  w.push_back({"unknown-msr-ignore",
+               "Unknown MSRs under ignore: reads 0, writes dropped, RIP advances", "intel-icx", 1,
+               UnknownMsrPolicy::kIgnore, nullptr, RunUnknownMsrs, ""});
+  w.push_back({"unknown-msr-fail", "Unknown MSRs under fail: recorded VMM errors", "intel-icx", 1,
+               UnknownMsrPolicy::kFail, nullptr, RunUnknownMsrs, ""});
+  w.push_back({"rip-wrap-32", "RIP wraps at 32 bits in protected and compatibility mode",
+               "intel-icx", 1, UnknownMsrPolicy::kInjectGp, nullptr, RunRipWrap, ""});
+  w.push_back({"single-step", "RFLAGS.TF: #DB after retired exits, not after #GP; STI shadow",
+               "intel-icx", 1, UnknownMsrPolicy::kInjectGp, nullptr, RunSingleStep, ""});
+  w.push_back({"kvm-clock", "kvm-clock wall clock and system time: guest-memory writes",
+               "intel-icx", 2, UnknownMsrPolicy::kInjectGp, nullptr, RunKvmClock, ""});
+  w.push_back({"smp-ipi", "8 vCPUs in x2APIC mode: ICR IPIs, self-IPIs, EOI, TSC deadlines",
+               "intel-icx", 8, UnknownMsrPolicy::kInjectGp, nullptr, RunSmp, ""});
+  w.push_back({"torn-tail", "A boot recording cut off mid-record (replays clean, exit 3)",
+               "intel-icx", 2, UnknownMsrPolicy::kInjectGp, SetupRealMode, RunLinuxBoot,
+               "torn-tail"});
+  w.push_back({"no-trailer", "A boot recording never closed (replays clean, exit 3)", "amd-zen3", 1,
+               UnknownMsrPolicy::kInjectGp, SetupRealMode, RunLinuxBoot, "no-trailer"});
+  return w;
+}
+
+}  // namespace
+
+Guest::Guest(Machine& machine, Recorder& recorder, uint64_t seed)
+    : machine_(machine),
+      recorder_(recorder),
+      vendor_(machine.profile->vendor),
+      rng_(Mix(seed ^ 0x6d73727472616365ull)) {}
+
+uint64_t Guest::Random() {
+  rng_ = Mix(rng_);
+  return rng_;
+}
+
+void Guest::SetRealMode(uint32_t v, uint64_t rip) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.cr0 = 0x60000010;
+  r.cr4 = 0;
+  r.efer &= ~kEferLma;
+  r.cs_l = false;
+  r.rip = rip;
+}
+
+void Guest::SetProtectedMode(uint32_t v, uint64_t rip) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.cr0 = kCr0Pe | kCr0Pg | 0x10;
+  r.cr4 = 0;
+  r.efer &= ~kEferLma;
+  r.cs_l = false;
+  r.rip = rip & 0xffffffffull;
+}
+
+void Guest::EnterLongMode(uint32_t v, uint64_t rip) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.cr4 |= kCr4Pae;
+  r.cr0 |= kCr0Pe | kCr0Pg;
+  if ((r.efer & kEferLme) != 0) r.efer |= kEferLma;
+  r.cs_l = r.long_mode_active();
+  r.rip = r.cs_l ? rip : (rip & 0xffffffffull);
+}
+
+void Guest::SetCompatibilityMode(uint32_t v, uint64_t rip) {
+  EnterLongMode(v, rip);
+  VcpuRegs& r = vcpu(v).regs;
+  r.cs_l = false;
+  r.rip = rip & 0xffffffffull;
+}
+
+Exit Guest::MakeExit(Access access, uint8_t length) {
+  Exit e = vendor_ == Vendor::kAmdSvm
+               ? Exit::SvmMsr(access, length)
+               : (access == Access::kRead ? Exit::Rdmsr(length) : Exit::Wrmsr(length));
+  host_tsc_ += 200 + Uniform(800);
+  e.host_tsc = host_tsc_;
+  // A 3 GHz host booted at 2025-01-01T00:00:00Z.
+  e.host_wall_ns = 1735689600000000000ull + host_tsc_ / 3;
+  return e;
+}
+
+absl::StatusOr<Outcome> Guest::Handle(uint32_t v, const Exit& exit) {
+  Vcpu& cpu = vcpu(v);
+  cpu.regs.pending = PendingException{};  // The previous exception was delivered.
+  ++exits_;
+  if (progress_ && exits_ % (1u << 16) == 0) progress_(exits_);
+  return recorder_.Handle(exit, cpu, machine_.memory);
+}
+
+bool Guest::Rdmsr(uint32_t v, uint32_t index, uint8_t length, uint64_t rcx_junk) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.reg(Gpr::kRcx) = (rcx_junk << 32) | index;
+  const absl::StatusOr<Outcome> out = Handle(v, MakeExit(Access::kRead, length));
+  return out.ok() && out->kind == Outcome::Kind::kRetired;
+}
+
+bool Guest::Wrmsr(uint32_t v, uint32_t index, uint64_t value, uint8_t length, uint64_t rax_junk,
+                  uint64_t rdx_junk) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.reg(Gpr::kRcx) = index;
+  r.reg(Gpr::kRax) = (rax_junk << 32) | (value & 0xffffffffull);
+  r.reg(Gpr::kRdx) = (rdx_junk << 32) | (value >> 32);
+  const absl::StatusOr<Outcome> out = Handle(v, MakeExit(Access::kWrite, length));
+  return out.ok() && out->kind == Outcome::Kind::kRetired;
+}
+
+uint64_t Guest::Read(uint32_t v, uint32_t index) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.reg(Gpr::kRcx) = index;
+  const absl::StatusOr<Outcome> out = Handle(v, MakeExit(Access::kRead, 2));
+  return out.ok() && out->kind == Outcome::Kind::kRetired ? out->value : 0;
+}
+
+void Guest::Run(uint32_t v, uint64_t bytes) {
+  VcpuRegs& r = vcpu(v).regs;
+  r.pending = PendingException{};
+  uint64_t rip = r.rip + (bytes != 0 ? bytes : 4 + Uniform(60));
+  if (!r.in_64bit_mode()) rip &= 0xffffffffull;
+  r.rip = rip;
+  host_tsc_ += 1000 + Uniform(20000);
+}
+
+const std::vector<WorkloadDef>& Workloads() {
+  static const auto* w = new std::vector<WorkloadDef>(MakeWorkloads());
+  return *w;
+}
+
+const WorkloadDef* FindWorkload(absl::string_view name) {
+  for (const WorkloadDef& w : Workloads()) {
+    if (w.name == name) return &w;
+  }
+  return nullptr;
+}
+
+}  // namespace msrtrace::cli
