@@ -28,7 +28,14 @@ enum ExitCode : int {
 int CombineExitCodes(int a, int b);
 
 // Output formats.
-enum class Format : uint8_t { kText = 0, kJson = 1, kTextProto = 2, kCsv = 3, kTable = 4 };
+enum class Format : uint8_t {
+  kText = 0,
+  kJson = 1,
+  kTextProto = 2,
+  kCsv = 3,
+  kTable = 4,
+  kLog = 5,  // One line per exit (show).
+};
 
 // --- record -------------------------------------------------------------------------------
 struct RecordOptions {
@@ -65,7 +72,7 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
 // --- show / convert / diff / stats ----------------------------------------------------------
 struct ShowOptions {
   std::string path;
-  Format format = Format::kTextProto;  // kTextProto or kJson.
+  Format format = Format::kTextProto;  // kTextProto, kJson or kLog (one line per exit).
   uint64_t head = 0;                   // Only the first N events (0 = all).
   uint64_t tail = 0;                   // Only the last N events (0 = all).
   bool events_only = false;            // Omit header, snapshot and trailer.

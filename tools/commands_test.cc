@@ -286,6 +286,26 @@ TEST(CommandsTest, ShowTextProtoHasAllSectionsAndHeadLimits) {
   EXPECT_THAT(r.out, Not(HasSubstr("header {")));
 }
 
+TEST(CommandsTest, ShowLogPrintsOneLinePerExitWithMsrNamesAndOutcomes) {
+  ShowOptions o;
+  o.path = Recorded("kvm-clock");
+  o.format = Format::kLog;
+  Result r = Call(RunShow, o);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("# "));
+  EXPECT_THAT(r.out, HasSubstr("wrmsr MSR_KVM_SYSTEM_TIME_NEW (0x4b564d01) <- "));
+  EXPECT_THAT(r.out, HasSubstr("guest-memory write(s)"));
+  EXPECT_THAT(r.out, HasSubstr(": retired"));
+  EXPECT_THAT(r.out, HasSubstr("# end: complete"));
+  o.head = 3;
+  o.events_only = true;
+  r = Call(RunShow, o);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
+  o.head = 0;
+  o.tail = 2;
+  EXPECT_EQ(Call(RunShow, o).code, kExitBadInput);
+}
+
 TEST(CommandsTest, ShowJsonTailPrintsLastEvents) {
   ShowOptions o;
   o.path = Recorded("linux-boot");

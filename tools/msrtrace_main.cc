@@ -43,6 +43,8 @@ bool ParseFormat(const std::string& s, Format* f) {
     *f = Format::kTextProto;
   } else if (s == "csv") {
     *f = Format::kCsv;
+  } else if (s == "log") {
+    *f = Format::kLog;
   } else {
     std::cerr << "msrtrace: --format: unknown format '" << s << "'\n";
     return false;
@@ -116,9 +118,10 @@ int Show(const Args& args, bool) {
   std::vector<std::string> paths;
   FlagParser p("msrtrace show", "PATH",
                "Prints a trace's header, snapshot, events and trailer as a text-format or JSON "
-               "`Trace` message (which `msrtrace convert` reads back).");
+               "`Trace` message (which `msrtrace convert` reads back), or as a log with one "
+               "line per exit (--format=log).");
   p.Positional("PATH", &paths, "The trace (\"-\" = stdin).", 1, 1);
-  p.String("format", &format, "textproto or json.");
+  p.String("format", &format, "textproto, json or log.");
   p.Uint("head", &o.head, "Only the first N events.");
   p.Uint("tail", &o.tail, "Only the last N events.");
   p.Bool("events-only", &o.events_only, "Omit header, snapshot and trailer.");

@@ -1,5 +1,7 @@
 // msrtrace show, convert, diff and stats: reading traces without replaying them.
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -13,6 +15,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "handlers/msr_table.h"
 #include "harness/replay.h"
 #include "harness/trace_file.h"
 #include "harness/trace_proto.h"
@@ -125,11 +128,89 @@ absl::StatusOr<Form> FormOf(const std::string& to, const std::string& output) {
   return Form::kBinary;
 }
 
+
+// The reference table's name for `index` ("IA32_EFER"), or "MSR_0x..." when no row has it.
+std::string ReferenceMsrName(const std::vector<MsrRow>& rows, uint32_t index) {
+  auto it = std::upper_bound(rows.begin(), rows.end(), index,
+                             [](uint32_t i, const MsrRow& r) { return i < r.index; });
+  if (it != rows.begin() && index <= std::prev(it)->last) return std::prev(it)->name;
+  return absl::StrFormat("MSR_%#x", index);
+}
+
+// One line per exit:
+//   #12 vcpu1 rip 0xffffffff81001234 wrmsr IA32_EFER (0xc0000080) <- 0xd01: retired, rip -> ...
+std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows) {
+  const absl::optional<Access> access = MsrAccessOf(e.exit);
+  std::string line = absl::StrFormat("#%u vcpu%u", e.seq, e.vcpu_id);
+  if (e.known & kFieldRip) absl::StrAppendFormat(&line, " rip %#x", e.rip);
+  const std::string name = ReferenceMsrName(rows, e.index());
+  if (!access.has_value()) {
+    absl::StrAppendFormat(&line, " exit reason %u", e.exit.reason);
+  } else if (*access == Access::kWrite) {
+    absl::StrAppendFormat(&line, " wrmsr %s (%#x) <- %#x", name, e.index(),
+                          (e.rdx << 32) | (e.rax & 0xffffffffull));
+  } else {
+    absl::StrAppendFormat(&line, " rdmsr %s (%#x)", name, e.index());
+    if ((e.kind == RecordedKind::kRetired || e.kind == RecordedKind::kIgnored) &&
+        (e.known & kFieldRaxRdxOut)) {
+      absl::StrAppendFormat(&line, " -> %#x", (e.rdx_out << 32) | (e.rax_out & 0xffffffffull));
+    }
+  }
+  absl::StrAppendFormat(&line, ": %s", RecordedKindName(e.kind));
+  if (e.kind == RecordedKind::kGpInjected) line += " #GP(0)";
+  if (e.kind == RecordedKind::kVmmError) absl::StrAppend(&line, " (", e.error, ")");
+  if (e.known & kFieldRipOut) absl::StrAppendFormat(&line, ", rip -> %#x", e.rip_out);
+  if ((e.known & kFieldPendingOut) && e.pending_out.valid &&
+      e.pending_out.vector == kVectorDb) {
+    line += ", single-step #DB pending";
+  }
+  if (!e.memory_writes.empty()) {
+    absl::StrAppendFormat(&line, ", %u guest-memory write(s)", e.memory_writes.size());
+  }
+  if (e.volatile_value) line += " [volatile]";
+  return line;
+}
+
+int ShowLog(const ShowOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.tail != 0) return BadInput(err, "show", "--tail is not supported with --format=log");
+  absl::StatusOr<std::unique_ptr<TraceReader>> reader = TraceReader::Open(o.path);
+  if (!reader.ok()) return BadInput(err, "show", reader.status().message());
+  TraceReader& r = **reader;
+  const std::vector<MsrRow> rows = MsrTable();
+  if (!o.events_only) {
+    const TraceHeader& h = r.header();
+    out << absl::StrFormat(
+        "# %s: producer '%s', profile %s, handler set %s, unknown-MSR policy %s, %u vCPUs\n",
+        o.path, h.producer, h.cpu_profile, h.handler_set,
+        UnknownMsrPolicyName(h.unknown_msr_policy), h.vcpu_count);
+  }
+  ExitEvent ev;
+  uint64_t n = 0;
+  while (true) {
+    absl::StatusOr<bool> more = r.Next(&ev);
+    if (!more.ok()) {
+      err << "msrtrace show: " << more.status().message() << "\n";
+      return kExitBadInput;
+    }
+    if (!*more) break;
+    out << EventLogLine(ev, rows) << "\n";
+    if (o.head != 0 && ++n >= o.head) {
+      if (!o.events_only) out << "# more events may follow (--head)\n";
+      return kExitOk;
+    }
+  }
+  if (!o.events_only) {
+    out << "# end: " << EndText(r.end()) << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.format == Format::kLog) return ShowLog(o, out, err);
   if (o.format != Format::kTextProto && o.format != Format::kJson) {
-    return BadInput(err, "show", "--format must be textproto or json");
+    return BadInput(err, "show", "--format must be textproto, json or log");
   }
   if (o.head != 0 && o.tail != 0)
     return BadInput(err, "show", "--head and --tail exclude each other");
