@@ -1,8 +1,8 @@
 // msrtrace show, convert, diff and stats: reading traces without replaying them.
 #include <algorithm>
 #include <cstdio>
-#include <iterator>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -128,7 +128,6 @@ absl::StatusOr<Form> FormOf(const std::string& to, const std::string& output) {
   return Form::kBinary;
 }
 
-
 // The reference table's name for `index` ("IA32_EFER"), or "MSR_0x..." when no row has it.
 std::string ReferenceMsrName(const std::vector<MsrRow>& rows, uint32_t index) {
   auto it = std::upper_bound(rows.begin(), rows.end(), index,
@@ -160,8 +159,7 @@ std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows) {
   if (e.kind == RecordedKind::kGpInjected) line += " #GP(0)";
   if (e.kind == RecordedKind::kVmmError) absl::StrAppend(&line, " (", e.error, ")");
   if (e.known & kFieldRipOut) absl::StrAppendFormat(&line, ", rip -> %#x", e.rip_out);
-  if ((e.known & kFieldPendingOut) && e.pending_out.valid &&
-      e.pending_out.vector == kVectorDb) {
+  if ((e.known & kFieldPendingOut) && e.pending_out.valid && e.pending_out.vector == kVectorDb) {
     line += ", single-step #DB pending";
   }
   if (!e.memory_writes.empty()) {
