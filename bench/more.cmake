@@ -1,0 +1,7 @@
+# Benchmarks of the replay path (engineer h6). Included from bench/CMakeLists.txt.
+# replay_bench records its traces with the CLI's workloads (msrtrace::cli RunRecord).
+if(TARGET msrtrace_cli)
+  add_executable(replay_bench replay_bench.cc)
+  target_link_libraries(replay_bench PRIVATE msrtrace_copts msrtrace::cli msrtrace::replay
+                        msrtrace::trace benchmark::benchmark)
+endif()
