@@ -1,0 +1,157 @@
+# Fuzz-target plumbing (owned by the fuzz component; included from the top-level CMakeLists.txt
+# so that examples/ and teams' trees can call msrtrace_add_fuzzer before fuzz/ is processed).
+#
+# Build model:
+#   MSRTRACE_BUILD_FUZZERS=ON with clang  -> real libFuzzer binaries (link MSRTRACE_FUZZ_ENGINE,
+#                                            default -fsanitize=fuzzer); the code under test is
+#                                            compiled with -fsanitize=fuzzer-no-link, support
+#                                            libraries (.pb.cc, mutator, oracles) are not.
+#   otherwise (GCC, or OFF)               -> the same targets linked with fuzz/standalone_main.cc,
+#                                            which feeds every corpus file to the target once.
+# Either way ctest replays each target's seed corpus (<name>_corpus, label "fuzz-corpus"); with
+# real fuzzers it also runs each briefly with a fixed seed (<name>_run, label "fuzz").
+#
+# OSS-Fuzz / ClusterFuzzLite: pass -DMSRTRACE_FUZZ_ENGINE=$LIB_FUZZING_ENGINE and put the
+# sanitizer flags in CFLAGS/CXXFLAGS (fuzz/oss-fuzz/build.sh does).
+
+set(MSRTRACE_FUZZ_ENGINE "-fsanitize=fuzzer" CACHE STRING
+    "Link flags of real fuzz targets (OSS-Fuzz: $LIB_FUZZING_ENGINE)")
+set(MSRTRACE_FUZZ_RUN_SECONDS 10 CACHE STRING "Upper bound of each brief fuzzer run under ctest")
+set(MSRTRACE_FUZZ_RUNS 3000 CACHE STRING "Executions of each brief fuzzer run under ctest")
+
+set(MSRTRACE_REAL_FUZZERS OFF)
+if(MSRTRACE_BUILD_FUZZERS)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    set(MSRTRACE_REAL_FUZZERS ON)
+  else()
+    message(STATUS "msrtrace: ${CMAKE_CXX_COMPILER_ID} has no libFuzzer; fuzz targets are "
+                   "built as standalone corpus replayers")
+  endif()
+endif()
+
+set(MSRTRACE_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/../fuzz)
+get_filename_component(MSRTRACE_FUZZ_DIR ${MSRTRACE_FUZZ_DIR} ABSOLUTE)
+
+# msrtrace_fuzz_instrument(<target>...): compiles the named code-under-test libraries with
+# coverage instrumentation for libFuzzer. Consumers link with -fsanitize=fuzzer-no-link too,
+# which makes the driver provide the coverage callbacks (unit tests in a fuzz build link).
+function(msrtrace_fuzz_instrument)
+  if(NOT MSRTRACE_REAL_FUZZERS)
+    return()
+  endif()
+  foreach(t ${ARGN})
+    if(NOT TARGET ${t})
+      continue()
+    endif()
+    get_target_property(_type ${t} TYPE)
+    if(_type STREQUAL "STATIC_LIBRARY" OR _type STREQUAL "OBJECT_LIBRARY"
+       OR _type STREQUAL "SHARED_LIBRARY")
+      target_compile_options(${t} PRIVATE -fsanitize=fuzzer-no-link)
+      target_link_options(${t} INTERFACE -fsanitize=fuzzer-no-link)
+    endif()
+  endforeach()
+endfunction()
+
+# msrtrace_fuzz_instrument_dirs(<dir>...): every msrtrace_* library declared in those source
+# directories (already processed), except the generated-protobuf library.
+function(msrtrace_fuzz_instrument_dirs)
+  foreach(d ${ARGN})
+    get_property(_targets DIRECTORY ${d} PROPERTY BUILDSYSTEM_TARGETS)
+    foreach(t ${_targets})
+      if(t MATCHES "^msrtrace_" AND NOT t STREQUAL "msrtrace_trace_proto")
+        msrtrace_fuzz_instrument(${t})
+      endif()
+    endforeach()
+  endforeach()
+endfunction()
+
+# msrtrace_add_fuzz_target(NAME n SRCS .. DEPS .. [CORPUS dir..] [DICT file] [OPTIONS file]
+#                          [DEFINES d..] [WHOLE_ARCHIVE lib..] [NO_RUN_TEST] [NO_TESTS])
+# Builds `n` (real or standalone), copies/links n.dict and n.options next to it and registers
+# the ctests described at the top.
+function(msrtrace_add_fuzz_target)
+  cmake_parse_arguments(ARG "NO_RUN_TEST;NO_TESTS" "NAME;DICT;OPTIONS"
+                        "SRCS;DEPS;CORPUS;DEFINES;WHOLE_ARCHIVE" ${ARGN})
+  set(n ${ARG_NAME})
+  add_executable(${n} ${ARG_SRCS})
+  target_link_libraries(${n} PRIVATE msrtrace_copts ${ARG_DEPS})
+  foreach(lib ${ARG_WHOLE_ARCHIVE})
+    target_link_libraries(${n} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${lib}>")
+  endforeach()
+  if(ARG_DEFINES)
+    target_compile_definitions(${n} PRIVATE ${ARG_DEFINES})
+  endif()
+  if(MSRTRACE_REAL_FUZZERS)
+    # The target's own source is code under test too (its coverage guides the fuzzer).
+    target_compile_options(${n} PRIVATE -fsanitize=fuzzer-no-link)
+    separate_arguments(_engine UNIX_COMMAND "${MSRTRACE_FUZZ_ENGINE}")
+    target_link_options(${n} PRIVATE ${_engine})
+  else()
+    target_link_libraries(${n} PRIVATE msrtrace_fuzz_standalone_main)
+  endif()
+  if(ARG_DICT)
+    add_custom_command(TARGET ${n} POST_BUILD
+                       COMMAND ${CMAKE_COMMAND} -E copy_if_different ${ARG_DICT}
+                               $<TARGET_FILE_DIR:${n}>/${n}.dict VERBATIM)
+  endif()
+  if(ARG_OPTIONS)
+    add_custom_command(TARGET ${n} POST_BUILD
+                       COMMAND ${CMAKE_COMMAND} -E copy_if_different ${ARG_OPTIONS}
+                               $<TARGET_FILE_DIR:${n}>/${n}.options VERBATIM)
+  endif()
+  set_property(GLOBAL APPEND PROPERTY MSRTRACE_FUZZ_TARGETS ${n})
+  set_property(TARGET ${n} PROPERTY MSRTRACE_CORPUS "${ARG_CORPUS}")
+
+  if(NOT MSRTRACE_BUILD_TESTS OR ARG_NO_TESTS)
+    return()
+  endif()
+  # Seed-corpus replay: every corpus file once, under whatever sanitizers the build has.
+  if(MSRTRACE_REAL_FUZZERS)
+    add_test(NAME ${n}_corpus COMMAND ${n} -runs=0 ${ARG_CORPUS})
+  else()
+    add_test(NAME ${n}_corpus COMMAND ${n} ${ARG_CORPUS})
+  endif()
+  set_tests_properties(${n}_corpus PROPERTIES LABELS "fuzz-corpus" TIMEOUT 300)
+  # The brief real run: fixed seed, bounded executions and time, new inputs to a scratch dir.
+  if(MSRTRACE_REAL_FUZZERS AND NOT ARG_NO_RUN_TEST)
+    set(_dict_arg "")
+    if(ARG_DICT)
+      set(_dict_arg -dict=${ARG_DICT})
+    endif()
+    add_test(NAME ${n}_run
+             COMMAND bash ${MSRTRACE_FUZZ_DIR}/ctest_fuzz.sh $<TARGET_FILE:${n}>
+                     ${CMAKE_CURRENT_BINARY_DIR}/${n}_run -seed=1 -runs=${MSRTRACE_FUZZ_RUNS}
+                     -max_total_time=${MSRTRACE_FUZZ_RUN_SECONDS} ${_dict_arg} -- ${ARG_CORPUS})
+    set_tests_properties(${n}_run PROPERTIES LABELS "fuzz" TIMEOUT 120)
+  endif()
+endfunction()
+
+# msrtrace_add_fuzzer(NAME n HANDLERS lib [HANDLER_SET name] [CORPUS dir..])
+# For a team's own handler library: builds
+#   n         the exit-sequence fuzzer (structure-aware mutator + every oracle) on the handler
+#             set `name` (default: n) that `lib` registers with RegisterHandlerSet();
+#   n_replay  a replayer (`n_replay <trace>...`: replay with architectural checks, determinism
+#             and snapshot-resume) for traces of that set.
+# `lib` is linked whole-archive (its static registration must not be dropped) and instrumented.
+function(msrtrace_add_fuzzer)
+  cmake_parse_arguments(ARG "" "NAME;HANDLER_SET" "HANDLERS;CORPUS" ${ARGN})
+  if(NOT ARG_HANDLER_SET)
+    set(ARG_HANDLER_SET ${ARG_NAME})
+  endif()
+  msrtrace_fuzz_instrument(${ARG_HANDLERS})
+  msrtrace_add_fuzz_target(
+    NAME ${ARG_NAME}
+    SRCS ${MSRTRACE_FUZZ_DIR}/exit_sequence_fuzzer.cc ${MSRTRACE_FUZZ_DIR}/reference_hooks.cc
+    DEPS msrtrace_fuzz_oracles
+    WHOLE_ARCHIVE ${ARG_HANDLERS}
+    DEFINES MSRTRACE_FUZZ_HANDLER_SET="${ARG_HANDLER_SET}"
+    OPTIONS ${MSRTRACE_FUZZ_DIR}/exit_sequence_fuzzer.options
+    CORPUS ${ARG_CORPUS})
+  add_executable(${ARG_NAME}_replay ${MSRTRACE_FUZZ_DIR}/replay_main.cc)
+  target_link_libraries(${ARG_NAME}_replay PRIVATE msrtrace_copts msrtrace::replay
+                        "$<LINK_LIBRARY:WHOLE_ARCHIVE,${ARG_HANDLERS}>")
+  if(MSRTRACE_BUILD_TESTS AND ARG_CORPUS)
+    add_test(NAME ${ARG_NAME}_replay_corpus COMMAND ${ARG_NAME}_replay ${ARG_CORPUS})
+    set_tests_properties(${ARG_NAME}_replay_corpus PROPERTIES LABELS "fuzz-corpus")
+  endif()
+endfunction()

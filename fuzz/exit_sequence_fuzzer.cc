@@ -1,0 +1,86 @@
+// Exit-sequence fuzzer. The input is a trace file (harness/trace_file.h): the fuzz corpus and
+// the replay corpus are the same files, and every finding is a trace `msrtrace replay` runs.
+// The trace's machine is built from its header (handler set, CPU profile, policy), its snapshot
+// restored, and its events run through the engine under test (fuzz_hooks.h) while the oracles
+// (oracles.h) watch. Inputs that do not decode or cannot be set up are skipped.
+//
+// Mutation is structure-aware (trace_mutator.h): libFuzzer's byte mutations cannot get through
+// the record framing and varints to interesting MSR indices.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "fuzz/fuzz_hooks.h"
+#include "fuzz/fuzz_setup.h"
+#include "fuzz/oracles.h"
+#include "fuzz/trace_mutator.h"
+
+namespace msrtrace {
+namespace fuzz {
+namespace {
+
+std::string& Reproducer() {
+  static std::string* r = new std::string("exit_sequence_fuzzer");
+  return *r;
+}
+
+struct FuzzState {
+  std::unique_ptr<TraceMutator> mutator;
+  std::unique_ptr<OracleRunner> runner;
+};
+
+FuzzState& State() {
+  static FuzzState* state = [] {
+    auto* s = new FuzzState;
+    absl::StatusOr<MutatorConfig> config = MakeMutatorConfig(FuzzHandlerSetName());
+    if (!config.ok()) {
+      std::fprintf(stderr, "exit_sequence_fuzzer: cannot set up handler set '%s': %s\n",
+                   FuzzHandlerSetName(), config.status().ToString().c_str());
+      std::abort();
+    }
+    s->mutator = std::make_unique<TraceMutator>(*std::move(config));
+    s->runner = std::make_unique<OracleRunner>(FuzzEngineFactory(), MakeOracleOptions());
+    return s;
+  }();
+  return *state;
+}
+
+}  // namespace
+}  // namespace fuzz
+}  // namespace msrtrace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  if (argc != nullptr && *argc > 0) msrtrace::fuzz::Reproducer() = (*argv)[0];
+  msrtrace::fuzz::State();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace msrtrace::fuzz;  // NOLINT
+  FuzzState& state = State();
+  absl::StatusOr<TraceModel> trace =
+      DecodeTrace(absl::string_view(reinterpret_cast<const char*>(data), size),
+                  state.mutator->config().max_events);
+  if (!trace.ok()) return 0;
+  absl::StatusOr<absl::optional<OracleFailure>> failure = state.runner->Check(*trace);
+  if (!failure.ok() || !failure->has_value()) return 0;
+  const std::string report = FormatFailure(**failure, *trace, Reproducer());
+  std::fputs(report.c_str(), stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size,
+                                          unsigned int seed) {
+  return msrtrace::fuzz::State().mutator->MutateBytes(data, size, max_size, seed);
+}
+
+extern "C" size_t LLVMFuzzerCustomCrossOver(const uint8_t* data1, size_t size1,
+                                            const uint8_t* data2, size_t size2, uint8_t* out,
+                                            size_t max_out_size, unsigned int seed) {
+  return msrtrace::fuzz::State().mutator->CrossOverBytes(data1, size1, data2, size2, out,
+                                                         max_out_size, seed);
+}

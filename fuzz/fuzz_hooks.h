@@ -1,0 +1,25 @@
+// What an exit-sequence fuzzer binary is built around. exit_sequence_fuzzer.cc calls these;
+// exactly one implementation is linked into each binary:
+//   reference_hooks.cc  the production Controller and a registered handler set (the reference
+//                       set, or a team's set: MSRTRACE_FUZZ_HANDLER_SET, see
+//                       cmake/MsrtraceFuzz.cmake msrtrace_add_fuzzer);
+//   planted_hooks.cc    test builds only: a deliberately broken engine or handler chosen by the
+//                       MSRTRACE_PLANTED_BUG environment variable (fuzz/planted_bugs.h).
+#ifndef MSRTRACE_FUZZ_FUZZ_HOOKS_H_
+#define MSRTRACE_FUZZ_FUZZ_HOOKS_H_
+
+#include "fuzz/oracles.h"
+
+namespace msrtrace {
+namespace fuzz {
+
+// The engine under test.
+EngineFactory FuzzEngineFactory();
+// The handler set the fallback trace (the mutator's starting point for inputs that do not
+// decode) names; also where the mutator's index list comes from.
+const char* FuzzHandlerSetName();
+
+}  // namespace fuzz
+}  // namespace msrtrace
+
+#endif  // MSRTRACE_FUZZ_FUZZ_HOOKS_H_

@@ -1,0 +1,182 @@
+#include "fuzz/planted_bugs.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "handlers/handler_set.h"
+#include "handlers/msr_table.h"
+#include "harness/msr_handler.h"
+#include "harness/status_macros.h"
+
+namespace msrtrace {
+namespace fuzz {
+namespace {
+
+constexpr uint64_t kLow32 = 0xffffffffull;
+
+// --- Engine bugs: a wrapper around the real controller ----------------------------------------
+
+class PlantedEngine : public ExitEngine {
+ public:
+  PlantedEngine(Controller* controller, PlantedBug bug) : controller_(controller), bug_(bug) {}
+
+  absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) override {
+    VcpuRegs& regs = vcpu.regs;
+    const VcpuRegs before = regs;
+    if (bug_ == PlantedBug::kIndexFromFullRcx && (regs.reg(Gpr::kRcx) >> 32) != 0) {
+      // A 64-bit index no table holds: treated as an unknown MSR (#GP under the default policy).
+      const absl::optional<Access> access = MsrAccessOf(exit);
+      if (!access.has_value()) return ExitNotHandledError(exit);
+      Outcome out;
+      out.kind = Outcome::Kind::kGpInjected;
+      out.access = *access;
+      out.index = static_cast<uint32_t>(regs.reg(Gpr::kRcx));
+      out.unknown_msr = true;
+      regs.pending = PendingException::Gp0();
+      return out;
+    }
+    absl::StatusOr<Outcome> out = controller_->Handle(exit, vcpu, memory);
+    if (!out.ok() || out->kind != Outcome::Kind::kRetired) return out;
+    if (bug_ == PlantedBug::kRipNotAdvanced) regs.rip = before.rip;
+    if (bug_ == PlantedBug::kUpperHalvesNotCleared && out->access == Access::kRead) {
+      regs.reg(Gpr::kRax) |= before.reg(Gpr::kRax) & ~kLow32;
+      regs.reg(Gpr::kRdx) |= before.reg(Gpr::kRdx) & ~kLow32;
+    }
+    return out;
+  }
+
+ private:
+  Controller* controller_;
+  PlantedBug bug_;
+};
+
+// --- Handler bugs ------------------------------------------------------------------------------
+
+// Storage MSR that accepts only 32-bit values, but commits before checking.
+class NonAtomicHandler : public MsrHandler {
+ public:
+  explicit NonAtomicHandler(SlotId slot) : slot_(slot) {}
+  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext& ctx) override {
+    return MsrResult::Ok(ctx.slot(slot_));
+  }
+  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t value, ExitContext& ctx) override {
+    ctx.slot(slot_) = value;                         // BUG: commit first...
+    if ((value >> 32) != 0) return MsrResult::Gp();  // ...then check.
+    return MsrResult::Ok();
+  }
+  absl::string_view MsrName(uint32_t) const override { return "PLANTED_NON_ATOMIC"; }
+
+ private:
+  SlotId slot_;
+};
+
+// Reads the host clock instead of the exit's recorded host_wall_ns.
+class HostClockHandler : public MsrHandler {
+ public:
+  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext&) override {
+    return MsrResult::Ok(static_cast<uint64_t>(absl::GetCurrentTimeNanos()));  // BUG.
+  }
+  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t, ExitContext&) override {
+    return MsrResult::Gp();
+  }
+  absl::string_view MsrName(uint32_t) const override { return "PLANTED_HOST_CLOCK"; }
+};
+
+absl::Status InstallNonAtomic(Controller& controller, const CpuProfile& profile) {
+  RETURN_IF_ERROR(InstallReferenceHandlers(controller, profile));
+  const SlotId slot = controller.layout().AddVcpuSlot("PLANTED_NON_ATOMIC");
+  if (!controller.Insert(kPlantedMsr, std::make_unique<NonAtomicHandler>(slot))) {
+    return absl::AlreadyExistsError("planted MSR index taken");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InstallHostClock(Controller& controller, const CpuProfile& profile) {
+  RETURN_IF_ERROR(InstallReferenceHandlers(controller, profile));
+  if (!controller.Insert(kPlantedMsr, std::make_unique<HostClockHandler>())) {
+    return absl::AlreadyExistsError("planted MSR index taken");
+  }
+  return absl::OkStatus();
+}
+
+const bool kRegistered = [] {
+  RegisterHandlerSet({"planted-state-changed-before-gp",
+                      "TEST ONLY: reference + a handler that commits before its #GP",
+                      &InstallNonAtomic});
+  RegisterHandlerSet({"planted-reads-host-clock",
+                      "TEST ONLY: reference + a handler that reads the host clock",
+                      &InstallHostClock});
+  return true;
+}();
+
+}  // namespace
+
+const char* PlantedBugName(PlantedBug bug) {
+  switch (bug) {
+    case PlantedBug::kRipNotAdvanced:
+      return "rip-not-advanced";
+    case PlantedBug::kUpperHalvesNotCleared:
+      return "upper-halves-not-cleared";
+    case PlantedBug::kIndexFromFullRcx:
+      return "index-from-full-rcx";
+    case PlantedBug::kStateChangedBeforeGp:
+      return "state-changed-before-gp";
+    case PlantedBug::kReadsHostClock:
+      return "reads-host-clock";
+    case PlantedBug::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+absl::optional<PlantedBug> ParsePlantedBug(absl::string_view name) {
+  for (int i = 0; i < kNumPlantedBugs; ++i) {
+    if (name == PlantedBugName(static_cast<PlantedBug>(i))) return static_cast<PlantedBug>(i);
+  }
+  return absl::nullopt;
+}
+
+Oracle OracleFor(PlantedBug bug) {
+  switch (bug) {
+    case PlantedBug::kRipNotAdvanced:
+      return Oracle::kRipProgress;
+    case PlantedBug::kUpperHalvesNotCleared:
+      return Oracle::kRegisterHygiene;
+    case PlantedBug::kIndexFromFullRcx:
+      return Oracle::kUpperHalfIndependence;
+    case PlantedBug::kStateChangedBeforeGp:
+      return Oracle::kFaultAtomicity;
+    case PlantedBug::kReadsHostClock:
+      return Oracle::kDeterminism;
+    case PlantedBug::kCount:
+      break;
+  }
+  return Oracle::kCount;
+}
+
+const char* PlantedHandlerSet(PlantedBug bug) {
+  (void)kRegistered;
+  switch (bug) {
+    case PlantedBug::kStateChangedBeforeGp:
+      return "planted-state-changed-before-gp";
+    case PlantedBug::kReadsHostClock:
+      return "planted-reads-host-clock";
+    default:
+      return "reference";
+  }
+}
+
+EngineFactory PlantedEngineFactory(PlantedBug bug) {
+  (void)kRegistered;
+  return [bug](const TraceHeader& header) -> absl::StatusOr<EngineInstance> {
+    EngineInstance inst;
+    ASSIGN_OR_RETURN(inst.machine, BuildMachine(header));
+    inst.engine = std::make_unique<PlantedEngine>(inst.machine->controller.get(), bug);
+    return inst;
+  };
+}
+
+}  // namespace fuzz
+}  // namespace msrtrace

@@ -1,0 +1,92 @@
+// The planted-bug self-test: each deliberately broken engine or handler (planted_bugs.h) must be
+// found by its oracle within a short, bounded, seeded fuzzing loop (the mutator and oracles of
+// the exit-sequence fuzzer, in process, so this also runs in GCC builds). The same loop on the
+// unbroken reference engine must find nothing: the oracles do not cry wolf.
+#include "fuzz/planted_bugs.h"
+
+#include <string>
+
+#include "fuzz/fuzz_setup.h"
+#include "fuzz/oracles.h"
+#include "fuzz/trace_mutator.h"
+#include "gtest/gtest.h"
+
+namespace msrtrace {
+namespace fuzz {
+namespace {
+
+constexpr int kBudget = 3000;         // Mutated inputs per bug (each is found in < 100).
+constexpr int kControlBudget = 1000;  // Inputs of the unbroken control run.
+
+struct Found {
+  int iterations = -1;  // -1: not found.
+  absl::optional<OracleFailure> failure;
+  TraceModel input;
+};
+
+Found FuzzLoop(const char* handler_set, EngineFactory factory, int budget) {
+  Found found;
+  absl::StatusOr<MutatorConfig> config = MakeMutatorConfig(handler_set);
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return found;
+  TraceMutator mutator(*config);
+  OracleRunner runner(std::move(factory), MakeOracleOptions());
+  TraceModel cur = config->fallback;
+  for (int i = 0; i < budget; ++i) {
+    TraceModel next = cur;
+    Rng rng(static_cast<uint64_t>(i));
+    mutator.Mutate(&next, rng);
+    absl::StatusOr<absl::optional<OracleFailure>> r = runner.Check(next);
+    if (r.ok() && r->has_value()) {
+      found.iterations = i;
+      found.failure = **r;
+      found.input = next;
+      return found;
+    }
+    cur = next.events.size() < 24 ? next : config->fallback;
+  }
+  return found;
+}
+
+class PlantedBugTest : public ::testing::TestWithParam<PlantedBug> {};
+
+TEST_P(PlantedBugTest, IsFoundByItsOracleWithinTheBudget) {
+  const PlantedBug bug = GetParam();
+  Found f = FuzzLoop(PlantedHandlerSet(bug), PlantedEngineFactory(bug), kBudget);
+  ASSERT_GE(f.iterations, 0) << PlantedBugName(bug) << " not found in " << kBudget << " inputs";
+  EXPECT_EQ(f.failure->oracle, OracleFor(bug))
+      << FormatFailure(*f.failure, f.input, "planted_bugs_test");
+  std::printf("%s: found by %s after %d inputs\n", PlantedBugName(bug),
+              OracleName(f.failure->oracle), f.iterations + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPlantedBugs, PlantedBugTest,
+                         ::testing::Values(PlantedBug::kRipNotAdvanced,
+                                           PlantedBug::kUpperHalvesNotCleared,
+                                           PlantedBug::kIndexFromFullRcx,
+                                           PlantedBug::kStateChangedBeforeGp,
+                                           PlantedBug::kReadsHostClock),
+                         [](const ::testing::TestParamInfo<PlantedBug>& info) {
+                           std::string name = PlantedBugName(info.param);
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(PlantedBugs, EveryBugHasADistinctNameAndAnOracle) {
+  for (int i = 0; i < kNumPlantedBugs; ++i) {
+    const auto bug = static_cast<PlantedBug>(i);
+    EXPECT_EQ(ParsePlantedBug(PlantedBugName(bug)), bug);
+    EXPECT_NE(OracleFor(bug), Oracle::kCount);
+  }
+}
+
+TEST(PlantedBugs, TheReferenceEngineHasNoFindingsInTheSameLoop) {
+  Found f = FuzzLoop("reference", ReferenceEngineFactory(), kControlBudget);
+  EXPECT_LT(f.iterations, 0) << FormatFailure(*f.failure, f.input, "planted_bugs_test");
+}
+
+}  // namespace
+}  // namespace fuzz
+}  // namespace msrtrace

@@ -1,0 +1,15 @@
+// Fuzz hooks for production builds: Controller::Handle on a registered handler set.
+#include "fuzz/fuzz_hooks.h"
+
+#ifndef MSRTRACE_FUZZ_HANDLER_SET
+#define MSRTRACE_FUZZ_HANDLER_SET "reference"
+#endif
+
+namespace msrtrace {
+namespace fuzz {
+
+EngineFactory FuzzEngineFactory() { return ReferenceEngineFactory(); }
+const char* FuzzHandlerSetName() { return MSRTRACE_FUZZ_HANDLER_SET; }
+
+}  // namespace fuzz
+}  // namespace msrtrace

@@ -1,0 +1,510 @@
+#include "fuzz/trace_mutator.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "harness/status_macros.h"
+#include "harness/trace_file.h"
+#include "harness/vcpu.h"
+
+namespace msrtrace {
+namespace fuzz {
+namespace {
+
+constexpr uint64_t kLow32 = 0xffffffffull;
+constexpr uint64_t kHigh32 = ~kLow32;
+
+// The input fields a mutated event always carries.
+constexpr uint32_t kInputFields =
+    kFieldRaxRdxIn | kFieldRip | kFieldInstrLength | kFieldMode | kFieldEnv;
+constexpr uint32_t kOutcomeFields =
+    kFieldRaxRdxOut | kFieldRipOut | kFieldPendingOut | kFieldMemoryWrites | kFieldMemoryDigest;
+
+// Edges of the controller's dense dispatch windows and of the architectural MSR ranges
+// (ref: SDM Vol4 §2.1: 0x0-0x1fff and 0xc0000000-0xc0001fff are the low/high MSR ranges of the
+// VMX MSR bitmaps; KVM's PV MSRs live at 0x4b564d00; hypervisor ranges start at 0x40000000).
+constexpr uint32_t kWindowEdges[] = {
+    0x00000000, 0x00001fff, 0x00002000, 0x3fffffff, 0x40000000, 0x400000ff,
+    0x4b564cff, 0x4b564d00, 0x4b564dff, 0x4b564e00, 0xbfffffff, 0xc0000000,
+    0xc0001fff, 0xc0002000, 0xc0010000, 0xc0011fff, 0xffffffff,
+};
+
+// 48- and 57-bit canonical boundaries, MAXPHYADDR edges, sign bits.
+constexpr uint64_t kCanonicalEdges[] = {
+    0x00007fffffffffffull, 0x0000800000000000ull, 0xffff7fffffffffffull, 0xffff800000000000ull,
+    0x00ffffffffffffffull, 0x0100000000000000ull, 0xfeffffffffffffffull, 0xff00000000000000ull,
+    0x00003fffffffffffull, 0x0000400000000000ull, 0x000fffffffffffffull, 0x0010000000000000ull,
+    0x7fffffffffffffffull, 0x8000000000000000ull, 0x00000000fffff000ull, 0x0000000100000000ull,
+};
+
+bool IsWrite(const ExitEvent& e) {
+  return e.exit.vendor == Vendor::kAmdSvm ? e.exit.info1 == 1 : e.exit.reason == kVmxExitWrmsr;
+}
+
+void SetAccess(ExitEvent* e, Access a) {
+  if (e->exit.vendor == Vendor::kAmdSvm) {
+    e->exit.reason = kSvmExitMsr;
+    e->exit.info1 = a == Access::kWrite ? 1 : 0;
+  } else {
+    e->exit.vendor = Vendor::kIntelVmx;
+    e->exit.reason = a == Access::kWrite ? kVmxExitWrmsr : kVmxExitRdmsr;
+    e->exit.info1 = 0;
+  }
+}
+
+void SetIndex(ExitEvent* e, uint32_t index) { e->rcx = (e->rcx & kHigh32) | index; }
+
+uint64_t ValueOf(const ExitEvent& e) { return (e.rdx << 32) | (e.rax & kLow32); }
+
+// Sets EDX:EAX to `v`, keeping whatever junk the upper halves hold.
+void SetValue(ExitEvent* e, uint64_t v) {
+  e->rax = (e->rax & kHigh32) | (v & kLow32);
+  e->rdx = (e->rdx & kHigh32) | (v >> 32);
+  SetAccess(e, Access::kWrite);
+}
+
+int HighestBit(uint64_t v) { return 63 - __builtin_clzll(v); }
+
+uint64_t RandomBitOf(uint64_t mask, Rng& rng) {
+  if (mask == 0) return 1ull << rng.Below(64);
+  int n = static_cast<int>(rng.Below(static_cast<uint64_t>(__builtin_popcountll(mask))));
+  while (n-- > 0) mask &= mask - 1;
+  return mask & (~mask + 1);
+}
+
+// CPU modes (ref: SDM Vol3 §2.2, §9.8.5: IA-32e mode needs CR0.PG, CR4.PAE, EFER.LME; the
+// processor sets EFER.LMA; CS.L selects 64-bit vs compatibility mode).
+void SetMode(ExitEvent* e, int mode) {
+  const uint64_t efer_other = e->efer & ~(kEferLme | kEferLma);
+  switch (mode) {
+    case 0:  // 64-bit.
+      e->cr0 |= kCr0Pe | kCr0Pg;
+      e->cr4 |= kCr4Pae;
+      e->efer = efer_other | kEferLme | kEferLma;
+      e->cs_l = true;
+      break;
+    case 1:  // Compatibility.
+      e->cr0 |= kCr0Pe | kCr0Pg;
+      e->cr4 |= kCr4Pae;
+      e->efer = efer_other | kEferLme | kEferLma;
+      e->cs_l = false;
+      break;
+    case 2:  // 32-bit protected mode with paging.
+      e->cr0 |= kCr0Pe | kCr0Pg;
+      e->efer = efer_other;
+      e->cs_l = false;
+      break;
+    default:  // Real mode.
+      e->cr0 &= ~(kCr0Pe | kCr0Pg);
+      e->efer = efer_other;
+      e->cs_l = false;
+      break;
+  }
+}
+
+// A memfd the encoder writes through TraceWriter (which writes only to paths). One per thread.
+int EncodeFd() {
+  thread_local int fd = memfd_create("msrtrace-fuzz-encode", MFD_CLOEXEC);
+  return fd;
+}
+
+}  // namespace
+
+const char* StrategyName(Strategy s) {
+  switch (s) {
+    case Strategy::kIndexFromTable:
+      return "index-from-table";
+    case Strategy::kIndexNeighbour:
+      return "index-neighbour";
+    case Strategy::kIndexRangeEdge:
+      return "index-range-edge";
+    case Strategy::kIndexRandom:
+      return "index-random";
+    case Strategy::kValueFlipReserved:
+      return "value-flip-reserved";
+    case Strategy::kValueCanonicalEdge:
+      return "value-canonical-edge";
+    case Strategy::kValueZeroOnes:
+      return "value-zero-ones";
+    case Strategy::kValueBitFlip:
+      return "value-bit-flip";
+    case Strategy::kUpperHalfJunk:
+      return "upper-half-junk";
+    case Strategy::kInstructionLength:
+      return "instruction-length";
+    case Strategy::kCpuMode:
+      return "cpu-mode";
+    case Strategy::kRipWrap:
+      return "rip-wrap";
+    case Strategy::kTrapFlag:
+      return "trap-flag";
+    case Strategy::kInterruptShadow:
+      return "interrupt-shadow";
+    case Strategy::kFlipAccess:
+      return "flip-access";
+    case Strategy::kEnvironment:
+      return "environment";
+    case Strategy::kInsertEvent:
+      return "insert-event";
+    case Strategy::kDeleteEvent:
+      return "delete-event";
+    case Strategy::kDuplicateEvent:
+      return "duplicate-event";
+    case Strategy::kSwapEvents:
+      return "swap-events";
+    case Strategy::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void ClearOutcome(ExitEvent* event) {
+  event->kind = RecordedKind::kUnspecified;
+  event->known = (event->known & ~kOutcomeFields) | kInputFields;
+  event->rax_out = event->rdx_out = event->rip_out = 0;
+  event->pending_out = PendingException{};
+  event->memory_writes.clear();
+  event->memory_writes_digest = 0;
+  event->error.clear();
+  if (event->exit.instruction_length == 0) event->exit.instruction_length = 2;
+}
+
+absl::StatusOr<TraceModel> DecodeTrace(absl::string_view bytes, size_t max_events) {
+  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader,
+                   TraceReader::FromBytes(std::string(bytes), "<fuzz input>"));
+  TraceModel out;
+  out.header = reader->header();
+  out.snapshot = reader->snapshot();
+  ExitEvent event;
+  while (out.events.size() < max_events) {
+    ASSIGN_OR_RETURN(bool more, reader->Next(&event));
+    if (!more) {
+      if (reader->end() == TraceEnd::kComplete) out.trailer = reader->trailer();
+      break;
+    }
+    out.events.push_back(event);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace) {
+  const int fd = EncodeFd();
+  if (fd < 0) return absl::InternalError("memfd_create failed");
+  if (ftruncate(fd, 0) != 0) return absl::InternalError("ftruncate of the encode memfd failed");
+  const std::string path = absl::StrCat("/proc/self/fd/", fd);
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
+                     TraceWriter::Create(path, trace.header, trace.snapshot));
+    for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(writer->Append(e));
+    RETURN_IF_ERROR(writer->Close(trace.trailer.final_state_digest));
+  }
+  const off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) return absl::InternalError("lseek of the encode memfd failed");
+  std::string out(static_cast<size_t>(size), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = pread(fd, &out[done], out.size() - done, static_cast<off_t>(done));
+    if (n <= 0) return absl::InternalError("pread of the encode memfd failed");
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+std::vector<MsrTarget> TargetsFromIndices(std::vector<uint32_t> indices) {
+  std::sort(indices.begin(), indices.end());
+  indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
+  std::vector<MsrTarget> out;
+  for (uint32_t i : indices) {
+    if (!out.empty() && out.back().last != 0xffffffffu && out.back().last + 1 == i) {
+      out.back().last = i;
+    } else {
+      out.push_back(MsrTarget{i, i, 0});
+    }
+  }
+  return out;
+}
+
+TraceMutator::TraceMutator(MutatorConfig config) : config_(std::move(config)) {
+  if (config_.targets.empty()) config_.targets.push_back(MsrTarget{0x10, 0x10, 0});
+  if (config_.max_events == 0) config_.max_events = 1;
+  if (config_.max_stack < 1) config_.max_stack = 1;
+}
+
+const MsrTarget* TraceMutator::TargetOf(uint32_t index) const {
+  // Rows may overlap (a table row and a registered-index range); the first match wins.
+  for (const MsrTarget& t : config_.targets) {
+    if (index >= t.first && index <= t.last) return &t;
+  }
+  return nullptr;
+}
+
+const MsrTarget& TraceMutator::RandomTarget(Rng& rng) const {
+  return config_.targets[rng.Below(config_.targets.size())];
+}
+
+ExitEvent TraceMutator::NewEvent(const TraceModel& trace, Rng& rng) const {
+  ExitEvent e;
+  if (!trace.events.empty()) {
+    e = trace.events[rng.Below(trace.events.size())];  // Inherit mode, RIP, vendor.
+  } else {
+    e.exit.vendor = Vendor::kIntelVmx;
+    e.exit.instruction_length = 2;
+    if (!trace.snapshot.vcpus.empty()) {
+      const VcpuRegs& r = trace.snapshot.vcpus.front().regs;
+      e.vcpu_id = trace.snapshot.vcpus.front().id;
+      e.rip = r.rip;
+      e.rflags = r.rflags;
+      e.cr0 = r.cr0;
+      e.cr4 = r.cr4;
+      e.efer = r.efer;
+      e.cs_l = r.cs_l;
+    }
+  }
+  if (!trace.snapshot.vcpus.empty() && trace.snapshot.vcpus.size() > 1 && rng.OneIn(4)) {
+    e.vcpu_id = trace.snapshot.vcpus[rng.Below(trace.snapshot.vcpus.size())].id;
+  }
+  const MsrTarget& t = RandomTarget(rng);
+  e.rcx = t.first + rng.Below(static_cast<uint64_t>(t.last - t.first) + 1);
+  SetAccess(&e, rng.OneIn(2) ? Access::kWrite : Access::kRead);
+  e.rax = rng.OneIn(2) ? 0 : (rng.Next() & kLow32);
+  e.rdx = rng.OneIn(2) ? 0 : (rng.Next() & kLow32);
+  e.volatile_value = false;
+  ClearOutcome(&e);
+  return e;
+}
+
+void TraceMutator::Apply(Strategy s, TraceModel* trace, Rng& rng) const {
+  std::vector<ExitEvent>& ev = trace->events;
+  const bool needs_event = s != Strategy::kInsertEvent;
+  if (needs_event && ev.empty()) s = Strategy::kInsertEvent;
+  if ((s == Strategy::kSwapEvents || s == Strategy::kDeleteEvent) && ev.size() < 2) {
+    s = Strategy::kInsertEvent;
+  }
+  const size_t i = ev.empty() ? 0 : rng.Below(ev.size());
+  size_t first_changed = i;
+  switch (s) {
+    case Strategy::kIndexFromTable: {
+      const MsrTarget& t = RandomTarget(rng);
+      SetIndex(&ev[i], static_cast<uint32_t>(t.first + rng.Below(uint64_t{t.last} - t.first + 1)));
+      break;
+    }
+    case Strategy::kIndexNeighbour: {
+      const MsrTarget& t = RandomTarget(rng);
+      const uint32_t delta = 1 + static_cast<uint32_t>(rng.Below(4));
+      SetIndex(&ev[i], rng.OneIn(2) ? t.first - delta : t.last + delta);  // Wraps at 2^32.
+      break;
+    }
+    case Strategy::kIndexRangeEdge: {
+      if (rng.OneIn(2)) {
+        SetIndex(&ev[i], kWindowEdges[rng.Below(sizeof(kWindowEdges) / sizeof(kWindowEdges[0]))]);
+      } else {
+        const MsrTarget& t = RandomTarget(rng);
+        SetIndex(&ev[i], rng.OneIn(2) ? t.first : t.last);
+      }
+      break;
+    }
+    case Strategy::kIndexRandom:
+      SetIndex(&ev[i], static_cast<uint32_t>(rng.Next()));
+      break;
+    case Strategy::kValueFlipReserved: {
+      const MsrTarget* t = TargetOf(ev[i].index());
+      const uint64_t mask = t != nullptr ? t->reserved_mask : 0;
+      uint64_t v = ValueOf(ev[i]);
+      if (rng.OneIn(4) && mask != 0) {
+        v |= mask;  // Every reserved bit at once.
+      } else if (mask != 0 && rng.OneIn(3)) {
+        v ^= 1ull << HighestBit(mask);  // The highest reserved bit.
+      } else {
+        v ^= RandomBitOf(mask, rng);
+      }
+      SetValue(&ev[i], v);
+      break;
+    }
+    case Strategy::kValueCanonicalEdge: {
+      uint64_t v = kCanonicalEdges[rng.Below(sizeof(kCanonicalEdges) / sizeof(kCanonicalEdges[0]))];
+      if (rng.OneIn(4)) v &= ~0xfffull;  // Page-aligned variant.
+      SetValue(&ev[i], v);
+      break;
+    }
+    case Strategy::kValueZeroOnes: {
+      static constexpr uint64_t kValues[] = {0, ~0ull, kLow32, kHigh32, 1, 0x8000000000000000ull};
+      SetValue(&ev[i], kValues[rng.Below(sizeof(kValues) / sizeof(kValues[0]))]);
+      break;
+    }
+    case Strategy::kValueBitFlip:
+      SetValue(&ev[i], ValueOf(ev[i]) ^ (1ull << rng.Below(64)));
+      break;
+    case Strategy::kUpperHalfJunk: {
+      const uint64_t which = 1 + rng.Below(7);  // Bit 0 RCX, 1 RAX, 2 RDX; at least one.
+      auto junk = [&rng]() {
+        return rng.OneIn(4) ? kHigh32 : (rng.Next() & kHigh32) | (1ull << 63);
+      };
+      if (which & 1) ev[i].rcx = (ev[i].rcx & kLow32) | junk();
+      if (which & 2) ev[i].rax = (ev[i].rax & kLow32) | junk();
+      if (which & 4) ev[i].rdx = (ev[i].rdx & kLow32) | junk();
+      break;
+    }
+    case Strategy::kInstructionLength: {
+      static constexpr uint8_t kLengths[] = {1, 2, 3, 4, 5, 15};
+      ev[i].exit.instruction_length =
+          rng.OneIn(3) ? static_cast<uint8_t>(1 + rng.Below(15))
+                       : kLengths[rng.Below(sizeof(kLengths) / sizeof(kLengths[0]))];
+      break;
+    }
+    case Strategy::kCpuMode:
+      SetMode(&ev[i], static_cast<int>(rng.Below(4)));
+      break;
+    case Strategy::kRipWrap: {
+      const uint64_t back = rng.Below(16);
+      switch (rng.Below(4)) {
+        case 0:
+          ev[i].rip = 0xffffffffull - back;  // 32-bit wrap.
+          break;
+        case 1:
+          ev[i].rip = ~0ull - back;  // 64-bit wrap.
+          break;
+        case 2:
+          ev[i].rip = 0x00007fffffffffffull - back;  // End of the lower canonical half.
+          break;
+        default:
+          ev[i].rip = 0x0000000100000000ull - back + rng.Below(32);  // Straddling 2^32.
+          break;
+      }
+      break;
+    }
+    case Strategy::kTrapFlag:
+      ev[i].rflags = (ev[i].rflags ^ kRflagsTf) | kRflagsFixed1;
+      break;
+    case Strategy::kInterruptShadow:
+      ev[i].interruptibility =
+          static_cast<uint32_t>(rng.Below(4)) & (kBlockingBySti | kBlockingByMovSs);
+      break;
+    case Strategy::kFlipAccess:
+      SetAccess(&ev[i], IsWrite(ev[i]) ? Access::kRead : Access::kWrite);
+      break;
+    case Strategy::kEnvironment:
+      if (rng.OneIn(2)) {
+        ev[i].exit.host_tsc = rng.OneIn(2) ? rng.Next() : ev[i].exit.host_tsc + rng.Below(1000000);
+      } else {
+        ev[i].exit.host_wall_ns =
+            rng.OneIn(2) ? rng.Next() : ev[i].exit.host_wall_ns + rng.Below(1000000000);
+      }
+      break;
+    case Strategy::kInsertEvent: {
+      const size_t at = rng.Below(ev.size() + 1);
+      ev.insert(ev.begin() + static_cast<std::ptrdiff_t>(at), NewEvent(*trace, rng));
+      first_changed = at;
+      break;
+    }
+    case Strategy::kDeleteEvent:
+      ev.erase(ev.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    case Strategy::kDuplicateEvent: {
+      ExitEvent copy = ev[i];
+      const size_t at = rng.Below(ev.size() + 1);
+      ev.insert(ev.begin() + static_cast<std::ptrdiff_t>(at), std::move(copy));
+      first_changed = std::min(i, at);
+      break;
+    }
+    case Strategy::kSwapEvents: {
+      size_t j = rng.Below(ev.size() - 1);
+      if (j >= i) ++j;
+      std::swap(ev[i], ev[j]);
+      first_changed = std::min(i, j);
+      break;
+    }
+    case Strategy::kCount:
+      break;
+  }
+  Normalize(trace, first_changed);
+}
+
+void TraceMutator::Normalize(TraceModel* trace, size_t first_changed) const {
+  std::vector<ExitEvent>& ev = trace->events;
+  if (ev.size() > config_.max_events) ev.resize(config_.max_events);
+  for (size_t k = 0; k < ev.size(); ++k) {
+    ev[k].seq = k + 1;
+    if (k >= first_changed) ClearOutcome(&ev[k]);
+  }
+  // Events change what the final state is: the recorded digest no longer applies.
+  trace->trailer = TraceTrailer{};
+}
+
+Strategy TraceMutator::Mutate(TraceModel* trace, Rng& rng) const {
+  const int n = 1 + static_cast<int>(rng.Below(static_cast<uint64_t>(config_.max_stack)));
+  Strategy s = Strategy::kInsertEvent;
+  for (int k = 0; k < n; ++k) {
+    s = static_cast<Strategy>(rng.Below(kNumStrategies));
+    Apply(s, trace, rng);
+  }
+  return s;
+}
+
+void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceModel* out,
+                             Rng& rng) const {
+  out->header = a.header;
+  out->snapshot = a.snapshot;
+  out->events.clear();
+  const size_t cut_a = rng.Below(a.events.size() + 1);
+  const size_t cut_b = rng.Below(b.events.size() + 1);
+  out->events.assign(a.events.begin(), a.events.begin() + static_cast<std::ptrdiff_t>(cut_a));
+  out->events.insert(out->events.end(), b.events.begin() + static_cast<std::ptrdiff_t>(cut_b),
+                     b.events.end());
+  // Events of `b` may name vCPUs `a` does not have.
+  for (ExitEvent& e : out->events) {
+    bool found = false;
+    for (const Vcpu& v : a.snapshot.vcpus) found |= v.id == e.vcpu_id;
+    if (!found && !a.snapshot.vcpus.empty()) e.vcpu_id = a.snapshot.vcpus.front().id;
+  }
+  Normalize(out, cut_a);
+}
+
+size_t TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
+                          size_t fallback_size) const {
+  while (true) {
+    absl::StatusOr<std::string> bytes = EncodeTrace(*trace);
+    if (bytes.ok() && bytes->size() <= max_size) {
+      std::memcpy(out, bytes->data(), bytes->size());
+      return bytes->size();
+    }
+    if (!bytes.ok() || trace->events.empty()) return fallback_size;
+    // Too big: drop events from the end until it fits (halving first for large traces).
+    trace->events.resize(trace->events.size() > 8 ? trace->events.size() / 2
+                                                  : trace->events.size() - 1);
+    trace->trailer = TraceTrailer{};
+  }
+}
+
+size_t TraceMutator::MutateBytes(uint8_t* data, size_t size, size_t max_size, uint64_t seed) const {
+  absl::StatusOr<TraceModel> decoded =
+      DecodeTrace(absl::string_view(reinterpret_cast<const char*>(data), size), config_.max_events);
+  TraceModel trace = decoded.ok() ? *std::move(decoded) : config_.fallback;
+  Rng rng(seed);
+  Mutate(&trace, rng);
+  return Emit(&trace, data, max_size, size);
+}
+
+size_t TraceMutator::CrossOverBytes(const uint8_t* data1, size_t size1, const uint8_t* data2,
+                                    size_t size2, uint8_t* out, size_t max_size,
+                                    uint64_t seed) const {
+  absl::StatusOr<TraceModel> a = DecodeTrace(
+      absl::string_view(reinterpret_cast<const char*>(data1), size1), config_.max_events);
+  absl::StatusOr<TraceModel> b = DecodeTrace(
+      absl::string_view(reinterpret_cast<const char*>(data2), size2), config_.max_events);
+  const TraceModel& ta = a.ok() ? *a : config_.fallback;
+  const TraceModel& tb = b.ok() ? *b : config_.fallback;
+  TraceModel result;
+  Rng rng(seed);
+  CrossOver(ta, tb, &result, rng);
+  // libFuzzer treats 0 as "no cross-over"; it keeps the first input then.
+  return Emit(&result, out, max_size, 0);
+}
+
+}  // namespace fuzz
+}  // namespace msrtrace
