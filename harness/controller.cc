@@ -99,27 +99,27 @@ bool IsExitNotHandled(const absl::Status& status) {
 }
 
 SlotId StateLayout::AddVcpuSlot(std::string name, uint64_t reset) {
+  const auto id = static_cast<SlotId>(vcpu_slots_.size());
+  vcpu_index_.emplace(name, static_cast<int>(id));  // The first of duplicate names wins.
   vcpu_slots_.push_back(SlotInfo{std::move(name), reset});
-  return static_cast<SlotId>(vcpu_slots_.size() - 1);
+  return id;
 }
 
 SlotId StateLayout::AddVmSlot(std::string name, uint64_t reset) {
+  const auto id = static_cast<SlotId>(vm_slots_.size());
+  vm_index_.emplace(name, static_cast<int>(id));
   vm_slots_.push_back(SlotInfo{std::move(name), reset});
-  return static_cast<SlotId>(vm_slots_.size() - 1);
+  return id;
 }
 
 int StateLayout::FindVcpuSlot(absl::string_view name) const {
-  for (size_t i = 0; i < vcpu_slots_.size(); ++i) {
-    if (vcpu_slots_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  auto it = vcpu_index_.find(name);
+  return it == vcpu_index_.end() ? -1 : it->second;
 }
 
 int StateLayout::FindVmSlot(absl::string_view name) const {
-  for (size_t i = 0; i < vm_slots_.size(); ++i) {
-    if (vm_slots_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  auto it = vm_index_.find(name);
+  return it == vm_index_.end() ? -1 : it->second;
 }
 
 Controller::Controller(ControllerOptions options) : options_(options) {

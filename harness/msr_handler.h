@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -63,13 +64,15 @@ class StateLayout {
   SlotId AddVmSlot(std::string name, uint64_t reset = 0);
   const std::vector<SlotInfo>& vcpu_slots() const { return vcpu_slots_; }
   const std::vector<SlotInfo>& vm_slots() const { return vm_slots_; }
-  // Index of a named slot, or -1.
+  // Index of a named slot, or -1. O(1): snapshot restore maps every slot by name.
   int FindVcpuSlot(absl::string_view name) const;
   int FindVmSlot(absl::string_view name) const;
 
  private:
   std::vector<SlotInfo> vcpu_slots_;
   std::vector<SlotInfo> vm_slots_;
+  absl::flat_hash_map<std::string, int> vcpu_index_;
+  absl::flat_hash_map<std::string, int> vm_index_;
 };
 
 // Everything a handler may look at or change while handling one access. Built by the

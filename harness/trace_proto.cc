@@ -78,12 +78,58 @@ absl::Status CheckVector(absl::string_view where, uint32_t vector) {
   return absl::OkStatus();
 }
 
+// Proto3 `string` fields must hold UTF-8: protobuf refuses to parse anything else, so a value
+// that is not UTF-8 is rejected here, before a writer could put it on disk (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF).
+bool IsUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i < static_cast<size_t>(len)) return false;
+    for (int k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+absl::Status CheckUtf8(absl::string_view what, absl::string_view s) {
+  if (IsUtf8(s)) return absl::OkStatus();
+  return Invalid("%s is not valid UTF-8", what);
+}
+
 // Names must be non-empty and unique within one list.
 absl::Status CheckNames(absl::string_view what, const std::vector<std::string>& names) {
   absl::flat_hash_set<absl::string_view> seen;
   seen.reserve(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i].empty()) return Invalid("%s[%u] has an empty name", what, i);
+    RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("%s[%u] name", what, i), names[i]));
     if (!seen.insert(names[i]).second) {
       return Invalid("%s[%u]: duplicate slot name \"%s\"", what, i, names[i]);
     }
@@ -200,8 +246,14 @@ absl::Status CoreFromProto(const proto::Snapshot& p, Snapshot* out) {
 absl::Status ValidateHeader(const TraceHeader& h) {
   RETURN_IF_ERROR(CheckPolicy(static_cast<int>(h.unknown_msr_policy)));
   if (h.vcpu_count == 0) return Invalid("header.vcpu_count is 0");
+  RETURN_IF_ERROR(CheckUtf8("header.producer", h.producer));
+  RETURN_IF_ERROR(CheckUtf8("header.cpu_profile", h.cpu_profile));
+  RETURN_IF_ERROR(CheckUtf8("header.handler_set", h.handler_set));
   for (size_t i = 0; i < h.labels.size(); ++i) {
     if (h.labels[i].first.empty()) return Invalid("header.labels[%u] has an empty key", i);
+    RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("header.labels[%u].key", i), h.labels[i].first));
+    RETURN_IF_ERROR(
+        CheckUtf8(absl::StrFormat("header.labels[%u].value", i), h.labels[i].second));
   }
   return absl::OkStatus();
 }
@@ -352,6 +404,7 @@ absl::Status ValidateEvent(const ExitEvent& e) {
   RETURN_IF_ERROR(CheckInstructionLength(e.exit.instruction_length, e.known));
   RETURN_IF_ERROR(CheckKind(static_cast<int>(e.kind)));
   if (e.pending_out.valid) RETURN_IF_ERROR(CheckVector("outcome.pending", e.pending_out.vector));
+  if (!e.error.empty()) RETURN_IF_ERROR(CheckUtf8("outcome.error", e.error));
   if (!e.memory_writes.empty() && (e.known & kFieldMemoryWrites) == 0) {
     return Invalid(
         "outcome.memory_writes has %u writes but known lacks FIELD_MEMORY_WRITES "

@@ -68,6 +68,31 @@ TEST(TraceProtoTest, HeaderRejectsEmptyLabelKey) {
   EXPECT_INVALID(FromProto(p).status(), "header.labels[1] has an empty key");
 }
 
+TEST(TraceProtoTest, StringsThatAreNotUtf8AreRejectedBeforeTheyReachDisk) {
+  TraceHeader h = SampleHeader();
+  h.producer = "rec\xff";
+  EXPECT_INVALID(ValidateHeader(h), "header.producer is not valid UTF-8");
+  h = SampleHeader();
+  h.labels.back().second = "\xc0\x80";  // Overlong NUL.
+  EXPECT_INVALID(ValidateHeader(h), "value is not valid UTF-8");
+  h = SampleHeader();
+  h.handler_set = "\xed\xa0\x80";  // A UTF-16 surrogate.
+  EXPECT_INVALID(ValidateHeader(h), "header.handler_set is not valid UTF-8");
+  h = SampleHeader();
+  h.producer = "caf\xc3\xa9 \xf0\x9f\x94\xa5";  // Well-formed 2- and 4-byte sequences.
+  EXPECT_TRUE(ValidateHeader(h).ok());
+
+  Snapshot snap;
+  snap.vcpu_slot_names = {"IA32_PAT", "\xff"};
+  EXPECT_INVALID(ValidateSnapshot(snap), "name is not valid UTF-8");
+
+  ExitEvent e;
+  e.exit.vendor = Vendor::kIntelVmx;
+  e.kind = RecordedKind::kVmmError;
+  e.error = "bad \xe2\x82";  // Truncated 3-byte sequence.
+  EXPECT_INVALID(ValidateEvent(e), "outcome.error is not valid UTF-8");
+}
+
 TEST(TraceProtoTest, ValidateHeaderAppliesTheSameRulesToPlainHeaders) {
   TraceHeader h = SampleHeader();
   h.unknown_msr_policy = UnknownMsrPolicy::kUnspecified;
