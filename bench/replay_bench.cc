@@ -179,10 +179,12 @@ void BM_ReplayInMemory(benchmark::State& state) {
     const uint64_t a0 = Allocs();
     absl::StatusOr<std::unique_ptr<TraceReader>> reader =
         TraceReader::FromBytes(std::move(copy), t->plain);
-    if (!reader.ok()) return state.SkipWithError(std::string(reader.status().message()).c_str());
+    if (!reader.ok()) {
+      return state.SkipWithError(static_cast<std::string>(reader.status().message()).c_str());
+    }
     absl::StatusOr<ReplayResult> r = ReplayReader(**reader);
     allocs += Allocs() - a0;
-    if (!r.ok()) return state.SkipWithError(std::string(r.status().message()).c_str());
+    if (!r.ok()) return state.SkipWithError(static_cast<std::string>(r.status().message()).c_str());
     if (!r->clean()) return state.SkipWithError("replay diverged");
     events += r->events;
   }
@@ -201,7 +203,7 @@ void BM_ReplayFile(benchmark::State& state) {
     const uint64_t a0 = Allocs();
     absl::StatusOr<ReplayResult> r = ReplayFile(path);
     allocs += Allocs() - a0;
-    if (!r.ok()) return state.SkipWithError(std::string(r.status().message()).c_str());
+    if (!r.ok()) return state.SkipWithError(static_cast<std::string>(r.status().message()).c_str());
     if (!r->clean()) return state.SkipWithError("replay diverged");
     events += r->events;
   }
@@ -240,7 +242,9 @@ void BM_ReplaySteadyStateAllocs(benchmark::State& state) {
       if (!reader.ok()) return state.SkipWithError("open failed");
       absl::StatusOr<ReplayResult> r = ReplayReader(**reader);
       counts[i] = Allocs() - a0;
-      if (!r.ok()) return state.SkipWithError(std::string(r.status().message()).c_str());
+      if (!r.ok()) {
+        return state.SkipWithError(static_cast<std::string>(r.status().message()).c_str());
+      }
       evs[i] = r->events;
     }
     if (evs[1] <= evs[0]) return state.SkipWithError("the second trace must be longer");
@@ -276,12 +280,16 @@ void BM_ReaderNext(benchmark::State& state) {
     absl::StatusOr<std::unique_ptr<TraceReader>> reader =
         source == 0 ? TraceReader::FromBytes(std::move(copy), t->plain)
                     : TraceReader::Open(source == 1 ? t->plain : t->gz);
-    if (!reader.ok()) return state.SkipWithError(std::string(reader.status().message()).c_str());
+    if (!reader.ok()) {
+      return state.SkipWithError(static_cast<std::string>(reader.status().message()).c_str());
+    }
     ExitEvent ev;
     uint64_t n = 0;
     while (true) {
       absl::StatusOr<bool> more = (*reader)->Next(&ev);
-      if (!more.ok()) return state.SkipWithError(std::string(more.status().message()).c_str());
+      if (!more.ok()) {
+        return state.SkipWithError(static_cast<std::string>(more.status().message()).c_str());
+      }
       if (!*more) break;
       ++n;
     }
@@ -323,7 +331,7 @@ void BM_ReferenceHandle(benchmark::State& state) {
   }
   if (events.empty()) return state.SkipWithError("no events");
   absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine((*reader)->header());
-  if (!m.ok()) return state.SkipWithError(std::string(m.status().message()).c_str());
+  if (!m.ok()) return state.SkipWithError(static_cast<std::string>(m.status().message()).c_str());
   Machine& machine = **m;
   if (!machine.Restore((*reader)->snapshot()).ok()) return state.SkipWithError("restore failed");
   Controller& ctl = *machine.controller;

@@ -45,7 +45,7 @@ int main() {
   Controller ctl;
   // 1. The reference set, then 2. our handler (Insert refuses an index that is taken).
   if (absl::Status s = InstallReferenceHandlers(ctl, DefaultProfile()); !s.ok()) {
-    std::fprintf(stderr, "install: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "install: %s\n", static_cast<std::string>(s.message()).c_str());
     return 1;
   }
   if (!ctl.Insert(kAcmeCounter, std::make_unique<WriteCounterMsr>(ctl.layout()))) {
@@ -74,7 +74,8 @@ int main() {
     const Exit exit = s.access == Access::kRead ? Exit::Rdmsr() : Exit::Wrmsr();
     absl::StatusOr<Outcome> out = ctl.Handle(exit, vcpu, memory);
     if (!out.ok()) {
-      std::fprintf(stderr, "exit failed: %s\n", std::string(out.status().message()).c_str());
+      std::fprintf(stderr, "exit failed: %s\n",
+                   static_cast<std::string>(out.status().message()).c_str());
       return 1;
     }
     std::printf("%s\n", absl::StrFormat("%-5s %-18s value %#018x -> %-7s rip %#x",

@@ -169,7 +169,7 @@ int Run(const std::string& out_path) {
   }
   msrtrace::Controller controller;  // Unknown MSRs: inject #GP, as KVM.
   if (absl::Status st = set->install(controller, *profile); !st.ok()) {
-    fprintf(stderr, "kvm_recorder: %s\n", std::string(st.message()).c_str());
+    fprintf(stderr, "kvm_recorder: %s\n", static_cast<std::string>(st.message()).c_str());
     return 1;
   }
   std::vector<msrtrace::Vcpu> vcpus;
@@ -183,7 +183,7 @@ int Run(const std::string& out_path) {
   absl::StatusOr<std::unique_ptr<msrtrace::Recorder>> rec =
       msrtrace::Recorder::Start(out_path, header, controller, vcpus, shadow);
   if (!rec.ok()) {
-    fprintf(stderr, "kvm_recorder: %s\n", std::string(rec.status().message()).c_str());
+    fprintf(stderr, "kvm_recorder: %s\n", static_cast<std::string>(rec.status().message()).c_str());
     return 1;
   }
   msrtrace::KvmAdapterOptions aopt;
@@ -207,7 +207,8 @@ int Run(const std::string& out_path) {
   }
   absl::StatusOr<std::unique_ptr<msrtrace::KvmMsrFilter>> filter = msrtrace::BuildMsrFilter(deny);
   if (!filter.ok()) {
-    fprintf(stderr, "kvm_recorder: %s\n", std::string(filter.status().message()).c_str());
+    fprintf(stderr, "kvm_recorder: %s\n",
+            static_cast<std::string>(filter.status().message()).c_str());
     return 1;
   }
   if (ioctl(vm.get(), KVM_X86_SET_MSR_FILTER, &(*filter)->filter) < 0) {
@@ -217,8 +218,9 @@ int Run(const std::string& out_path) {
 
   // --- The vCPU: real mode at 0000:1000 ---
   Fd vcpu_fd(ioctl(vm.get(), KVM_CREATE_VCPU, 0));
-  if (vcpu_fd.get() < 0)
+  if (vcpu_fd.get() < 0) {
     return (fprintf(stderr, "kvm_recorder: KVM_CREATE_VCPU: %s\n", strerror(errno)), 1);
+  }
   const int run_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < static_cast<int>(sizeof(struct kvm_run))) {
     return (fprintf(stderr, "kvm_recorder: KVM_GET_VCPU_MMAP_SIZE: %s\n", strerror(errno)), 1);
@@ -262,7 +264,8 @@ int Run(const std::string& out_path) {
     shadow_vcpu.regs.rflags = now.rflags;
     absl::StatusOr<msrtrace::Outcome> out = adapter.HandleExit(run, shadow_vcpu);
     if (!out.ok()) {
-      fprintf(stderr, "kvm_recorder: %s\n", std::string(out.status().message()).c_str());
+      fprintf(stderr, "kvm_recorder: %s\n",
+              static_cast<std::string>(out.status().message()).c_str());
       return 1;
     }
     ++exits;
@@ -280,7 +283,7 @@ int Run(const std::string& out_path) {
     return 1;
   }
   if (absl::Status st = (*rec)->Close(vcpus); !st.ok()) {
-    fprintf(stderr, "kvm_recorder: %s\n", std::string(st.message()).c_str());
+    fprintf(stderr, "kvm_recorder: %s\n", static_cast<std::string>(st.message()).c_str());
     return 1;
   }
   printf("recorded %d exits (%d #GP) to %s\n", exits, faults, out_path.c_str());

@@ -72,13 +72,14 @@ int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "/tmp/recording_vmm.trace";
   absl::Status st = RunVmm(path);
   if (!st.ok()) {
-    std::fprintf(stderr, "recording_vmm: %s\n", std::string(st.message()).c_str());
+    std::fprintf(stderr, "recording_vmm: %s\n", static_cast<std::string>(st.message()).c_str());
     return 1;
   }
   // Replay the recording (what `msrtrace replay` does).
   absl::StatusOr<msrtrace::ReplayResult> r = msrtrace::ReplayFile(path);
   if (!r.ok()) {
-    std::fprintf(stderr, "recording_vmm: %s\n", std::string(r.status().message()).c_str());
+    std::fprintf(stderr, "recording_vmm: %s\n",
+                 static_cast<std::string>(r.status().message()).c_str());
     return 2;
   }
   std::printf("replayed %llu events: %s\n", static_cast<unsigned long long>(r->events),

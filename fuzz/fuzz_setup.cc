@@ -22,7 +22,7 @@ absl::StatusOr<TraceModel> ResetTrace(absl::string_view handler_set, uint32_t vc
   TraceModel trace;
   trace.header.producer = "msrtrace fuzz";
   trace.header.cpu_profile = DefaultProfile().name;
-  trace.header.handler_set = std::string(handler_set);
+  trace.header.handler_set = static_cast<std::string>(handler_set);
   trace.header.vcpu_count = vcpu_count;
   trace.header.unknown_msr_policy = UnknownMsrPolicy::kInjectGp;
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine, BuildMachine(trace.header));

@@ -206,8 +206,9 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
       probe_.vm_slots = m.controller->vm_slots();
       const auto& handlers = m.controller->handlers();
       probe_.handler_states.resize(handlers.size());
-      for (size_t h = 0; h < handlers.size(); ++h)
+      for (size_t h = 0; h < handlers.size(); ++h) {
         handlers[h]->SaveState(&probe_.handler_states[h]);
+      }
     }
 
     absl::StatusOr<Outcome> r = inst.engine->Handle(e.exit, *vcpu, m.memory);
@@ -215,7 +216,7 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
     res.regs_after = vcpu->regs;
     if (!r.ok()) {
       res.code = r.status().code();
-      res.error = std::string(r.status().message());
+      res.error = static_cast<std::string>(r.status().message());
     } else {
       res.outcome = *r;
     }

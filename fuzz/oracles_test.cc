@@ -37,7 +37,7 @@ class HookEngine : public ExitEngine {
 };
 
 // `make_hook` is called once per engine instance (so hooks can keep per-instance state).
-EngineFactory HookFactory(std::function<Hook()> make_hook) {
+EngineFactory HookFactory(const std::function<Hook()>& make_hook) {
   return [make_hook](const TraceHeader& header) -> absl::StatusOr<EngineInstance> {
     EngineInstance inst;
     ASSIGN_OR_RETURN(inst.machine, BuildMachine(header));

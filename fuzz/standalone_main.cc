@@ -40,7 +40,8 @@ void Collect(const std::string& path, std::vector<std::string>* out) {
   }
   closedir(dir);
   std::sort(names.begin(), names.end());
-  for (const std::string& name : names) Collect(path + "/" + name, out);
+  const std::string prefix = path + "/";
+  for (const std::string& name : names) Collect(prefix + name, out);
 }
 
 }  // namespace

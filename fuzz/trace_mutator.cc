@@ -470,6 +470,8 @@ size_t TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
   while (true) {
     absl::StatusOr<std::string> bytes = EncodeTrace(*trace);
     if (bytes.ok() && bytes->size() <= max_size) {
+      // `out` is libFuzzer's raw byte buffer, not a C string: no terminator wanted.
+      // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
       std::memcpy(out, bytes->data(), bytes->size());
       return bytes->size();
     }

@@ -65,6 +65,7 @@ TEST(HandlerSetTest, RegisteredSetIsFoundAndPointerStaysValid) {
 TEST(HandlerSetTest, ConcurrentRegistrationRegistersEachNameOnce) {
   std::atomic<int> wins{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&wins] {
       for (int i = 0; i < 20; ++i) {

@@ -371,11 +371,10 @@ class LapicHandler : public MsrHandler {
         if ((val & ~0xffu) != 0) return MsrResult::Gp();
         ctx.slot(self_ipi_) = val | 0x100;  // Recorded, not delivered.
         return MsrResult::Ok();
-      case kRegId:
-      case kRegLdr:
-      case kRegDfr:
-      case kRegIcr2:
-        return MsrResult::Gp();  // Read-only (ID, LDR) or invalid (DFR, ICR2) in x2APIC mode.
+      case kRegId:    // Read-only in x2APIC mode.
+      case kRegLdr:   // Read-only in x2APIC mode.
+      case kRegDfr:   // Invalid in x2APIC mode.
+      case kRegIcr2:  // Invalid in x2APIC mode.
       default:
         return MsrResult::Gp();  // Read-only and reserved registers (kvm_lapic_reg_write).
     }

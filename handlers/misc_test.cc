@@ -195,7 +195,7 @@ TEST_F(MiscTest, HwcrAcceptsMcStatusWrEnAndTscFreqSel) {
   EXPECT_TRUE(WriteFaults(kMsrHwcr, 1));
 }
 
-TEST_F(MiscTest, HwcrSilentlyClearsBits3_6_8) {
+TEST_F(MiscTest, HwcrSilentlyClearsBits3And6And8) {
   Write(kMsrHwcr, 0x148);
   EXPECT_EQ(Read(kMsrHwcr), 0u);
 }

@@ -53,7 +53,7 @@ std::string JsonString(absl::string_view s) {
 }
 
 std::string CsvField(absl::string_view s) {
-  if (s.find_first_of(",\"\n") == absl::string_view::npos) return std::string(s);
+  if (s.find_first_of(",\"\n") == absl::string_view::npos) return static_cast<std::string>(s);
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += "\"";
@@ -122,8 +122,9 @@ std::string FormatText(absl::Span<const MsrRow> rows) {
   }
   std::vector<size_t> width(header.size(), 0);
   for (const Line& l : lines) {
-    for (size_t c = 0; c + 1 < l.cells.size(); ++c)
+    for (size_t c = 0; c + 1 < l.cells.size(); ++c) {
       width[c] = std::max(width[c], l.cells[c].size());
+    }
   }
   std::string out;
   for (const Line& l : lines) {

@@ -45,7 +45,7 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
       }
       names_.push_back(std::move(name));
     }
-    entries_.push_back(std::move(e));
+    entries_.push_back(e);
   }
 }
 
@@ -105,8 +105,9 @@ absl::optional<uint64_t> TableHandler::CheckWrite(const Entry& e, uint32_t index
   } else if ((row.checks & kCheckHostOnlyWrite) && !host) {
     return absl::nullopt;
   }
-  if (row.checks & kCheckCanonicalize)
+  if (row.checks & kCheckCanonicalize) {
     value = CanonicalizeAddress(value, profile_.canonical_bits());
+  }
   if ((row.checks & kCheckCanonical) && !IsCanonicalAddress(value, profile_.canonical_bits())) {
     return absl::nullopt;
   }

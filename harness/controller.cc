@@ -193,7 +193,7 @@ std::vector<uint32_t> Controller::RegisteredIndices() const {
 std::string Controller::MsrName(uint32_t index) const {
   if (const MsrHandler* h = Find(index)) {
     absl::string_view name = h->MsrName(index);
-    if (!name.empty()) return std::string(name);
+    if (!name.empty()) return static_cast<std::string>(name);
   }
   return absl::StrFormat("MSR_%#x", index);
 }

@@ -103,7 +103,7 @@ inline TraceHeader TestHeader(uint32_t vcpus = 2,
 inline std::string TempPath(const std::string& name) {
   const char* dir = getenv("TEST_TMPDIR");
   return std::string(dir != nullptr ? dir : "/tmp") + "/msrtrace_" +
-         std::to_string(static_cast<long>(getpid())) + "_" + name;
+         std::to_string(static_cast<int64_t>(getpid())) + "_" + name;
 }
 
 // A recording session on a machine built from `header`.
@@ -127,7 +127,7 @@ struct Session {
   }
 };
 
-inline absl::StatusOr<Session> StartSession(const std::string& path, TraceHeader header,
+inline absl::StatusOr<Session> StartSession(const std::string& path, const TraceHeader& header,
                                             RecorderOptions options = {}) {
   RegisterTestSet();
   Session s;

@@ -19,7 +19,6 @@ using ::msrtrace::testing_util::kBrokenMsr;
 using ::msrtrace::testing_util::kClockMsr;
 using ::msrtrace::testing_util::kMemoryMsr;
 using ::msrtrace::testing_util::kStorageMsr;
-using ::msrtrace::testing_util::Session;
 using ::msrtrace::testing_util::StartSession;
 using ::msrtrace::testing_util::TempPath;
 using ::msrtrace::testing_util::TestHeader;

@@ -601,7 +601,7 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   ASSIGN_OR_RETURN(ReplayResult result, ReplayReader(*reader, first));
   result.name = path;
 
-  auto add = [&](DivergenceKind kind, uint64_t want, uint64_t got, std::string what) {
+  auto add = [&](DivergenceKind kind, uint64_t want, uint64_t got, const std::string& what) {
     ++result.divergence_count;
     if (result.divergences.size() >= options.max_divergences) return;
     Divergence d;

@@ -40,7 +40,7 @@ using ::msrtrace::testing_util::TestHeader;
 
 // Records a small trace touching every test MSR that behaves; returns its path.
 std::string RecordBasic(const std::string& name, bool with_volatile = false) {
-  const std::string path = TempPath(name);
+  std::string path = TempPath(name);
   RecorderOptions o;
   o.is_volatile = [](uint32_t i) { return i == kClockMsr; };
   auto s = StartSession(path, TestHeader(), std::move(o));
@@ -423,7 +423,7 @@ TEST(ReplayTest, ReferenceHandlersReplayTheirOwnRecording) {
 
 // Records `n` exits cycling over storage reads/writes, a faulting write and guest-memory writes.
 std::string RecordLoop(const std::string& name, int n) {
-  const std::string path = TempPath(name);
+  std::string path = TempPath(name);
   auto s = StartSession(path, TestHeader());
   EXPECT_TRUE(s.ok()) << s.status();
   for (int i = 0; i < n; ++i) {
@@ -464,6 +464,7 @@ TEST(ReplayTest, SteadyStateReplayDoesNotAllocatePerEvent) {
 
 TEST(ReplayTest, DivergenceKindNamesAreDistinct) {
   std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(DivergenceKind::kCount));
   for (int k = 0; k < static_cast<int>(DivergenceKind::kCount); ++k) {
     names.push_back(DivergenceKindName(static_cast<DivergenceKind>(k)));
   }

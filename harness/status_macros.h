@@ -24,11 +24,15 @@
 #define ASSIGN_OR_RETURN(lhs, expr) \
   MSRTRACE_ASSIGN_OR_RETURN_IMPL_(MSRTRACE_CONCAT_(msrtrace_statusor_, __LINE__), lhs, expr)
 
+// `statusor` is an identifier this macro declares and `lhs` may be a declaration
+// (`const Foo x`), so neither can be parenthesized; `expr` is.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MSRTRACE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                                    \
   if (ABSL_PREDICT_FALSE(!statusor.ok())) {                  \
     return std::move(statusor).status();                     \
   }                                                          \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // MSRTRACE_HARNESS_STATUS_MACROS_H_

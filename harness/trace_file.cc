@@ -755,7 +755,9 @@ class TextOut {
     if (f == nullptr) return ErrnoError(path, "cannot create", errno);
     return TextOut(path, f, true);
   }
-  TextOut(TextOut&& o) : path_(std::move(o.path_)), f_(o.f_), owned_(o.owned_) { o.f_ = nullptr; }
+  TextOut(TextOut&& o) noexcept : path_(std::move(o.path_)), f_(o.f_), owned_(o.owned_) {
+    o.f_ = nullptr;
+  }
   ~TextOut() {
     if (owned_ && f_ != nullptr) fclose(f_);
   }
@@ -819,8 +821,9 @@ class FirstError : public google::protobuf::io::ErrorCollector {
   explicit FirstError(const std::string& path) : path_(path) {}
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (error_.empty())
+    if (error_.empty()) {
       error_ = absl::StrFormat("%s:%d:%d: %s", path_, line + 1, column + 1, message);
+    }
   }
   void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
   const std::string& error() const { return error_; }

@@ -81,7 +81,7 @@ void WriteFile(const std::string& path, const std::string& bytes) {
 // Writes a trace of `events` SampleEvent()s (seq 1..events) and returns its path.
 std::string WriteSample(absl::string_view suffix, int events, int pages = 1,
                         TraceWriterOptions options = {}) {
-  const std::string path = TempPath(suffix);
+  std::string path = TempPath(suffix);
   auto writer = TraceWriter::Create(path, SampleHeader(), SampleSnapshot(pages), options);
   EXPECT_TRUE(writer.ok()) << writer.status();
   if (!writer.ok()) return path;
@@ -206,8 +206,9 @@ Layout Walk(const std::string& bytes) {
     l.starts.push_back(pos);
     l.types.push_back(static_cast<uint8_t>(bytes[pos + 8]));
     uint32_t len = 0;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < 4; ++i) {
       len |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[pos + i])) << (8 * i);
+    }
     pos += 9 + len;
   }
   l.starts.push_back(pos);

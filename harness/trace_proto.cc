@@ -168,8 +168,9 @@ absl::Status RegsFromProto(const proto::Registers& p, VcpuRegs* out) {
   out->cs_l = p.cs_l();
   out->interruptibility = p.interruptibility();
   out->pending = PendingException{};
-  if (p.has_pending())
+  if (p.has_pending()) {
     RETURN_IF_ERROR(PendingFromProto("regs.pending", p.pending(), &out->pending));
+  }
   return absl::OkStatus();
 }
 
@@ -252,8 +253,7 @@ absl::Status ValidateHeader(const TraceHeader& h) {
   for (size_t i = 0; i < h.labels.size(); ++i) {
     if (h.labels[i].first.empty()) return Invalid("header.labels[%u] has an empty key", i);
     RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("header.labels[%u].key", i), h.labels[i].first));
-    RETURN_IF_ERROR(
-        CheckUtf8(absl::StrFormat("header.labels[%u].value", i), h.labels[i].second));
+    RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("header.labels[%u].value", i), h.labels[i].second));
   }
   return absl::OkStatus();
 }

@@ -35,7 +35,7 @@ void Spit(const std::string& path, const std::string& data) {
 
 // Records a workload once per test binary run.
 std::string Recorded(const std::string& workload, uint64_t events = 300) {
-  const std::string path = Temp(workload + "_" + std::to_string(events) + ".trace");
+  std::string path = Temp(workload + "_" + std::to_string(events) + ".trace");
   if (access(path.c_str(), F_OK) == 0) return path;
   RecordOptions o;
   o.workload = workload;
@@ -71,7 +71,7 @@ Result Call(F f, const Options& o) {
 // A trace whose third event has a wrong recorded value.
 std::string DivergentTrace() {
   const std::string src = Recorded("linux-boot");
-  const std::string path = Temp("divergent.trace");
+  std::string path = Temp("divergent.trace");
   auto r = TraceReader::Open(src);
   EXPECT_TRUE(r.ok());
   auto w = TraceWriter::Create(path, (*r)->header(), (*r)->snapshot());
@@ -280,8 +280,10 @@ TEST(CommandsTest, ShowTextProtoHasAllSectionsAndHeadLimits) {
   o.events_only = true;
   r = Call(RunShow, o);
   size_t events = 0;
-  for (size_t p = r.out.find("events {"); p != std::string::npos; p = r.out.find("events {", p + 1))
+  for (size_t p = r.out.find("events {"); p != std::string::npos;
+       p = r.out.find("events {", p + 1)) {
     ++events;
+  }
   EXPECT_EQ(events, 2u);
   EXPECT_THAT(r.out, Not(HasSubstr("header {")));
 }

@@ -210,8 +210,9 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
   if (o.format != Format::kTextProto && o.format != Format::kJson) {
     return BadInput(err, "show", "--format must be textproto, json or log");
   }
-  if (o.head != 0 && o.tail != 0)
+  if (o.head != 0 && o.tail != 0) {
     return BadInput(err, "show", "--head and --tail exclude each other");
+  }
   if (o.tail > 1000000) return BadInput(err, "show", "--tail is limited to 1000000 events");
   absl::StatusOr<std::unique_ptr<TraceReader>> reader = TraceReader::Open(o.path);
   if (!reader.ok()) return BadInput(err, "show", reader.status().message());

@@ -111,7 +111,8 @@ class LineReader {
         eof_ = true;
         continue;
       }
-      if (spool_ != nullptr && fwrite(buffer_.get() + end_, 1, n, spool_) != size_t(n)) {
+      if (spool_ != nullptr &&
+          fwrite(buffer_.get() + end_, 1, n, spool_) != static_cast<size_t>(n)) {
         return absl::InternalError("cannot spool stdin to a temporary file");
       }
       end_ += n;
@@ -508,7 +509,7 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
     absl::Status st = controller.HostWrite(iv.index, iv.value, vcpus[iv.vcpu], memory);
     if (!st.ok()) {
       iv.status = InferredValue::Status::kRejected;
-      iv.note = std::string(st.message());
+      iv.note = static_cast<std::string>(st.message());
     }
   }
 
@@ -648,7 +649,7 @@ absl::StatusOr<ImportSummary> ImportCapture(const ImportConfig& config) {
 absl::StatusOr<ImportSummary> ImportFromBuffer(absl::string_view text, const ImportConfig& config,
                                                absl::string_view name) {
   std::vector<Input> inputs(1);
-  inputs[0].name = std::string(name);
+  inputs[0].name = static_cast<std::string>(name);
   inputs[0].text = text;
   inputs[0].in_memory = true;
   return Import(inputs, config);

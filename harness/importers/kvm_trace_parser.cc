@@ -179,8 +179,9 @@ bool ParseExit(Cursor& c, ParsedLine* out, LineError* error) {
     // plugin_kvm: "reason UNKNOWN (%llu)".
     c.SkipSpaces();
     uint64_t v;
-    if (c.ConsumeChar('(') && c.Dec(&v) && c.ConsumeChar(')'))
+    if (c.ConsumeChar('(') && c.Dec(&v) && c.ConsumeChar(')')) {
       out->reason = static_cast<uint32_t>(v);
+    }
   }
   for (const ReasonName& r : kMsrReasons) {
     if (name == r.name) {
@@ -331,8 +332,9 @@ bool IsHeaderLine(absl::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   if (s.empty() || s.front() == '#') return true;
   if (s.substr(0, 5) == "cpus=" || s.substr(0, 10) == "version = ") return true;
-  if (s.substr(0, 4) == "CPU " && s.size() > 9 && s.substr(s.size() - 9) == " is empty")
+  if (s.substr(0, 4) == "CPU " && s.size() > 9 && s.substr(s.size() - 9) == " is empty") {
     return true;
+  }
   return false;
 }
 
