@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "harness/json.h"
 
 namespace msrtrace {
 namespace {
@@ -22,34 +23,6 @@ const char* VendorKey(Vendor v) { return v == Vendor::kUnspecified ? "any" : Ven
 
 std::string FeatureKey(const MsrRow& r) {
   return r.requires_feature == Feature::kCount ? "" : FeatureName(r.requires_feature);
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
 }
 
 std::string CsvField(absl::string_view s) {

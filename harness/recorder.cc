@@ -8,20 +8,6 @@
 namespace msrtrace {
 namespace {
 
-RecordedKind KindOf(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::kRetired:
-      return RecordedKind::kRetired;
-    case Outcome::Kind::kGpInjected:
-      return RecordedKind::kGpInjected;
-    case Outcome::Kind::kIgnored:
-      return RecordedKind::kIgnored;
-    case Outcome::Kind::kUnspecified:
-      break;
-  }
-  return RecordedKind::kUnspecified;
-}
-
 // The registers an exit's recording determines (see the replay model in recorder.h). Other
 // GPRs keep the model's values.
 void ApplyToModel(const VcpuRegs& actual, VcpuRegs& model) {
@@ -120,7 +106,7 @@ absl::StatusOr<Outcome> Recorder::Handle(const Exit& exit, Vcpu& vcpu, GuestMemo
   ev.volatile_value = options_.is_volatile && options_.is_volatile(ev.index());
   ev.error.clear();
   if (out.ok()) {
-    ev.kind = KindOf(out->kind);
+    ev.kind = RecordedKindOf(out->kind);
   } else {
     ev.kind = RecordedKind::kVmmError;
     const absl::string_view msg = out.status().message();

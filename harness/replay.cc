@@ -49,18 +49,7 @@ struct Counts {
 };
 
 RecordedKind ObservedKind(const absl::StatusOr<Outcome>& out) {
-  if (!out.ok()) return RecordedKind::kVmmError;
-  switch (out->kind) {
-    case Outcome::Kind::kRetired:
-      return RecordedKind::kRetired;
-    case Outcome::Kind::kGpInjected:
-      return RecordedKind::kGpInjected;
-    case Outcome::Kind::kIgnored:
-      return RecordedKind::kIgnored;
-    case Outcome::Kind::kUnspecified:
-      break;
-  }
-  return RecordedKind::kUnspecified;
+  return out.ok() ? RecordedKindOf(out->kind) : RecordedKind::kVmmError;
 }
 
 // Records a divergence of `kind` at event `ev`. `expected_text` and `actual_text` (string

@@ -43,6 +43,8 @@ enum class RecordedKind : uint8_t {
   kIgnored = 4,
 };
 const char* RecordedKindName(RecordedKind k);
+// The recorded kind of a handled exit's outcome (a failed exit is kVmmError).
+RecordedKind RecordedKindOf(Outcome::Kind k);
 
 // Which optional parts of an event the source knew. Imported production traces do not know
 // everything a recording from msrtrace does; replay checks only what is known.

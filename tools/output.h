@@ -1,5 +1,5 @@
-// Small output helpers shared by the subcommands: JSON and XML escaping, hex formatting, and
-// the terminal check for progress display.
+// Small output helpers shared by the subcommands: XML escaping (JSON: harness/json.h), hex
+// formatting, and the terminal check for progress display.
 #ifndef MSRTRACE_TOOLS_OUTPUT_H_
 #define MSRTRACE_TOOLS_OUTPUT_H_
 
@@ -7,11 +7,10 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "harness/json.h"  // JsonString
 
 namespace msrtrace::cli {
 
-// `s` as a JSON string literal, quotes included.
-std::string JsonString(absl::string_view s);
 // `s` with &, <, >, " and ' escaped, and control characters other than tab and newline dropped.
 std::string XmlEscape(absl::string_view s);
 // "0x1b" (JSON keys documented as hex strings use this).
