@@ -435,6 +435,7 @@ absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
   out->vcpu_id = p.vcpu_id();
   out->known = p.known();
   out->volatile_value = p.volatile_value();
+  out->lost_before = p.lost_before();
   out->exit.vendor = static_cast<Vendor>(x.vendor());
   out->exit.reason = x.reason();
   out->exit.info1 = x.info1();
@@ -481,6 +482,7 @@ void ToProto(const ExitEvent& e, proto::ExitEvent* p) {
   p->set_vcpu_id(e.vcpu_id);
   p->set_known(e.known);
   p->set_volatile_value(e.volatile_value);
+  p->set_lost_before(e.lost_before);
   proto::ExitInfo* x = p->mutable_exit();
   x->set_vendor(static_cast<proto::Vendor>(e.exit.vendor));
   x->set_reason(e.exit.reason);

@@ -73,6 +73,9 @@ struct ExitEvent {
   uint32_t vcpu_id = 0;
   uint32_t known = kFieldAll;   // EventField bits.
   bool volatile_value = false;  // The value depends on time (TSC, kvm-clock...): see replay.
+  // Events lost on this vCPU just before this one (a capture gap); 0 = none, UINT64_MAX =
+  // unknown count. From a gap on, replay compares only this vCPU's outcome kinds.
+  uint64_t lost_before = 0;
 
   // --- Inputs ---
   Exit exit;  // Vendor, reason, info1, instruction length, host TSC/wall clock.
