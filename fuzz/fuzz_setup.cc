@@ -6,7 +6,7 @@
 
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/replay.h"
+#include "harness/machine.h"
 #include "harness/snapshot.h"
 #include "harness/status_macros.h"
 
@@ -25,14 +25,16 @@ absl::StatusOr<TraceModel> ResetTrace(absl::string_view handler_set, uint32_t vc
   trace.header.handler_set = static_cast<std::string>(handler_set);
   trace.header.vcpu_count = vcpu_count;
   trace.header.unknown_msr_policy = UnknownMsrPolicy::kInjectGp;
+  // The machine must exist; its state at reset is what the empty (compact) snapshot means.
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> machine, BuildMachine(trace.header));
-  trace.snapshot = CaptureSnapshot(*machine->controller, machine->vcpus, machine->memory);
+  (void)machine;
   return trace;
 }
 
 ExitEvent MakeEvent(const TraceModel& trace, Access access, uint32_t index, uint64_t value) {
   ExitEvent e;
-  const Vcpu& vcpu = trace.snapshot.vcpus.front();
+  Vcpu reset;  // A compact snapshot (no vCPUs) means vCPU 0 at reset.
+  const Vcpu& vcpu = trace.snapshot.vcpus.empty() ? reset : trace.snapshot.vcpus.front();
   e.vcpu_id = vcpu.id;
   e.exit = access == Access::kWrite ? Exit::Wrmsr(2) : Exit::Rdmsr(2);
   e.rcx = index;

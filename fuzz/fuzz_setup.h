@@ -13,12 +13,13 @@ namespace msrtrace {
 namespace fuzz {
 
 // A trace without events: the header for `handler_set` on the default CPU profile with one vCPU
-// and the snapshot of that machine at reset. Errors: BuildMachine's (unknown handler set).
+// and a compact (empty) snapshot, which means that machine at reset. Errors: BuildMachine's
+// (unknown handler set).
 [[nodiscard]] absl::StatusOr<TraceModel> ResetTrace(absl::string_view handler_set,
                                                     uint32_t vcpu_count = 1);
 
-// An exit of `trace`'s first vCPU in 64-bit mode at RIP 0x401000 (length 2), outcome not
-// recorded. REQUIRES: the snapshot has a vCPU.
+// An exit of `trace`'s first vCPU (vCPU 0 when the snapshot is compact) in 64-bit mode at RIP
+// 0x401000 (length 2), outcome not recorded.
 ExitEvent MakeEvent(const TraceModel& trace, Access access, uint32_t index, uint64_t value = 0);
 
 // Mutator targets: every MSR table row (with its reserved mask) plus every index the handler

@@ -13,33 +13,11 @@ namespace fuzz {
 namespace {
 
 constexpr uint64_t kLow32 = 0xffffffffull;
-// What the upper-half-independence run XORs into RCX/RAX/RDX[63:32].
-constexpr uint64_t kJunkRcx = 0xa5a5a5a500000000ull;
-constexpr uint64_t kJunkRax = 0x5a5a5a5a00000000ull;
-constexpr uint64_t kJunkRdx = 0xc3c3c3c300000000ull;
 
-// The event's inputs on its vCPU, as harness/replay.h step 1 sets them.
-void ApplyInputs(const ExitEvent& e, bool flip_junk, VcpuRegs* r) {
-  r->reg(Gpr::kRcx) = e.rcx;
-  if (e.known & kFieldRaxRdxIn) {
-    r->reg(Gpr::kRax) = e.rax;
-    r->reg(Gpr::kRdx) = e.rdx;
-  }
-  if (e.known & kFieldRip) r->rip = e.rip;
-  if (e.known & kFieldMode) {
-    r->rflags = e.rflags;
-    r->cr0 = e.cr0;
-    r->cr4 = e.cr4;
-    r->efer = e.efer;
-    r->cs_l = e.cs_l;
-    r->interruptibility = e.interruptibility;
-  }
-  r->pending = PendingException{};
-  if (flip_junk) {
-    r->reg(Gpr::kRcx) ^= kJunkRcx;
-    r->reg(Gpr::kRax) ^= kJunkRax;
-    r->reg(Gpr::kRdx) ^= kJunkRdx;
-  }
+constexpr uint64_t Kinds(std::initializer_list<DivergenceKind> kinds) {
+  uint64_t bits = 0;
+  for (DivergenceKind k : kinds) bits |= 1ull << static_cast<int>(k);
+  return bits;
 }
 
 // Registers with RCX/RAX/RDX[63:32] cleared (what upper-half independence compares).
@@ -48,17 +26,6 @@ VcpuRegs MaskUpper(VcpuRegs r) {
   r.reg(Gpr::kRax) &= kLow32;
   r.reg(Gpr::kRdx) &= kLow32;
   return r;
-}
-
-uint64_t AdvancedRip(uint64_t rip, uint8_t len, bool in_64bit_mode) {
-  const uint64_t next = rip + len;
-  return in_64bit_mode ? next : next & kLow32;
-}
-
-std::string DescribePending(const PendingException& p) {
-  if (!p.valid) return "none";
-  return absl::StrFormat("vector %u%s", p.vector,
-                         p.has_error_code ? absl::StrFormat(" error %#x", p.error_code) : "");
 }
 
 std::string DescribeOutcome(const absl::StatusOr<Outcome>& o) {
@@ -70,21 +37,6 @@ std::string DescribeOutcome(const absl::StatusOr<Outcome>& o) {
 bool SameOutcome(const Outcome& a, const Outcome& b) {
   return a.kind == b.kind && a.access == b.access && a.index == b.index && a.value == b.value &&
          a.unknown_msr == b.unknown_msr;
-}
-
-// First GPR that differs, or -1.
-int FirstGprDiff(const VcpuRegs& a, const VcpuRegs& b, uint32_t skip_mask) {
-  for (int g = 0; g < kNumGprs; ++g) {
-    if ((skip_mask >> g) & 1) continue;
-    if (a.gpr[g] != b.gpr[g]) return g;
-  }
-  return -1;
-}
-
-uint64_t NormalizedDigest(const Machine& m) {
-  std::vector<Vcpu> vcpus = m.vcpus;
-  for (Vcpu& v : vcpus) v.regs = MaskUpper(v.regs);
-  return StateDigest(*m.controller, vcpus, m.memory);
 }
 
 }  // namespace
@@ -111,12 +63,34 @@ const char* OracleName(Oracle o) {
   return "unknown";
 }
 
+const std::vector<OracleDef>& Oracles() {
+  using D = DivergenceKind;
+  static const auto* table = new std::vector<OracleDef>{
+      {Oracle::kRipProgress, OracleMethod::kEngineCheck,
+       Kinds({D::kArchRipAdvance, D::kArchGpRipMoved, D::kArchGpPending, D::kArchSingleStep,
+              D::kArchInterruptShadow, D::kArchNoOutcome})},
+      {Oracle::kRegisterHygiene, OracleMethod::kEngineCheck,
+       Kinds({D::kArchUpperHalves, D::kArchGprClobbered, D::kArchControlRegs,
+              D::kArchVmmErrorChangedState})},
+      {Oracle::kFaultAtomicity, OracleMethod::kEngineCheck, Kinds({D::kArchGpNotAtomic})},
+      {Oracle::kReadAfterWrite, OracleMethod::kEventRule},
+      {Oracle::kDeterminism, OracleMethod::kSecondRun, 0, SecondRun::kRepeat},
+      {Oracle::kUpperHalfIndependence, OracleMethod::kSecondRun, 0, SecondRun::kJunk},
+      {Oracle::kSnapshotResume, OracleMethod::kSecondRun, 0, SecondRun::kResumeMid},
+  };
+  return *table;
+}
+
+Oracle OracleOwning(DivergenceKind kind) {
+  for (const OracleDef& def : Oracles()) {
+    if ((def.divergence_kinds >> static_cast<int>(kind)) & 1) return def.oracle;
+  }
+  return Oracle::kCount;
+}
+
 EngineFactory ReferenceEngineFactory() {
-  return [](const TraceHeader& header) -> absl::StatusOr<EngineInstance> {
-    EngineInstance inst;
-    ASSIGN_OR_RETURN(inst.machine, BuildMachine(header));
-    inst.engine = std::make_unique<ControllerEngine>(inst.machine->controller.get());
-    return inst;
+  return [](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    return std::make_unique<ControllerEngine>(machine.controller.get());
   };
 }
 
@@ -159,12 +133,35 @@ struct OracleRunner::EventResult {
 
 struct OracleRunner::RunResult {
   std::vector<EventResult> events;
-  uint64_t final_digest = 0;
+  uint64_t final_digest = 0;         // Upper halves of RCX/RAX/RDX masked.
   bool midpoint_taken = false;
 };
 
+// Keeps the first divergence of an oracle's kind (details formatted for it only).
+class OracleRunner::FirstDivergence : public DivergenceSink {
+ public:
+  Divergence* Add(DivergenceKind kind) override {
+    if (has_ || OracleOwning(kind) == Oracle::kCount) return nullptr;
+    has_ = true;
+    return &first_;
+  }
+  void Clear() { has_ = false; }
+  bool has() const { return has_; }
+  const Divergence& first() const { return first_; }
+
+ private:
+  bool has_ = false;
+  Divergence first_;
+};
+
 OracleRunner::OracleRunner(EngineFactory factory, OracleOptions options)
-    : factory_(std::move(factory)), options_(std::move(options)) {}
+    : factory_(std::move(factory)),
+      options_(std::move(options)),
+      sink_(std::make_unique<FirstDivergence>()),
+      primary_(std::make_unique<RunResult>()),
+      second_(std::make_unique<RunResult>()) {}
+
+OracleRunner::~OracleRunner() = default;
 
 bool OracleRunner::IsPlainStorage(uint32_t index) const {
   for (const MsrTarget& t : options_.plain_storage) {
@@ -173,269 +170,182 @@ bool OracleRunner::IsPlainStorage(uint32_t index) const {
   return false;
 }
 
-absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snapshot* start,
-                               Junk junk, bool check_events, RunResult* out, Snapshot* midpoint,
-                               size_t mid) {
-  ASSIGN_OR_RETURN(EngineInstance inst, factory_(trace.header));
-  Machine& m = *inst.machine;
-  RETURN_IF_ERROR(m.Restore(start != nullptr ? *start : trace.snapshot));
+bool OracleRunner::Enabled(const OracleDef& def) const {
+  switch (def.oracle) {
+    case Oracle::kUpperHalfIndependence:
+      return options_.upper_half_independence;
+    case Oracle::kDeterminism:
+      return options_.determinism;
+    case Oracle::kSnapshotResume:
+      return options_.snapshot_resume;
+    case Oracle::kReadAfterWrite:
+      return options_.read_after_write;
+    default:
+      return true;
+  }
+}
+
+// read-after-write: a retired WRMSR of v to a plain-storage MSR reads back v (on a copy of the
+// vCPU, so the run itself is unchanged).
+bool OracleRunner::ReadAfterWrite(const ExitEvent& e, size_t k) {
+  const absl::StatusOr<Outcome>& r = checker_->result();
+  if (!r.ok() || r->kind != Outcome::Kind::kRetired || r->access != Access::kWrite ||
+      r->unknown_msr || !IsPlainStorage(r->index)) {
+    return true;
+  }
+  Vcpu probe = checker_->vcpu();
+  probe.regs.reg(Gpr::kRcx) = r->index;
+  probe.regs.pending = PendingException{};
+  Exit rd = e.exit;
+  if (rd.vendor == Vendor::kAmdSvm) {
+    rd.info1 = 0;
+  } else {
+    rd.reason = kVmxExitRdmsr;
+  }
+  absl::StatusOr<Outcome> back = engine_->Handle(rd, probe, machine_->memory);
+  if (!back.ok() || back->kind != Outcome::Kind::kRetired || back->value != r->value) {
+    failure_ = OracleFailure{
+        Oracle::kReadAfterWrite, k,
+        absl::StrFormat("wrmsr %s <- %#x retired, then rdmsr gave %s",
+                        machine_->controller->MsrName(r->index), r->value, DescribeOutcome(back))};
+    return false;
+  }
+  return true;
+}
+
+absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snapshot& start,
+                               SecondRun kind, RunResult* out, size_t mid) {
+  Machine& m = *machine_;
+  RETURN_IF_ERROR(m.Restore(start));
+  const bool primary = kind == SecondRun::kNone;
+  ExitCheckOptions co;
+  co.check_architecture = primary;
+  co.compare_recording = false;
+  if (kind == SecondRun::kJunk) {
+    co.junk_rcx = kJunkRcx;
+    co.junk_rax = kJunkRax;
+    co.junk_rdx = kJunkRdx;
+  }
+  checker_->Rebind(machine_, engine_);
+  checker_->set_options(co);
+  checker_->BeginRun();
+  sink_->Clear();
   const size_t n = std::min(trace.events.size(), options_.max_events);
   out->events.clear();
-  out->events.reserve(n - std::min(n, begin));
-  auto fail = [&](Oracle o, size_t k, std::string detail) {
-    failure_ = OracleFailure{o, k, std::move(detail)};
-  };
+  out->midpoint_taken = false;
+  const bool raw = options_.read_after_write;
   for (size_t k = begin; k < n; ++k) {
-    if (midpoint != nullptr && k == mid) {
-      *midpoint = CaptureSnapshot(*m.controller, m.vcpus, m.memory);
+    if (primary && k == mid && options_.snapshot_resume) {
+      CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_);
       out->midpoint_taken = true;
     }
     const ExitEvent& e = trace.events[k];
-    Vcpu* vcpu = m.FindVcpu(e.vcpu_id);
-    if (vcpu == nullptr) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "event seq %u names vCPU %u, which the snapshot lacks", e.seq, e.vcpu_id));
-    }
-    ApplyInputs(e, junk == Junk::kFlipped, &vcpu->regs);
-    const VcpuRegs before = vcpu->regs;
-    if (check_events) {
-      // What fault-atomicity compares: the exiting vCPU's slots, the VM-wide slots and every
-      // handler's internal state (guest memory: the controller's write log). Copied into reused
-      // buffers; far cheaper than a StateDigest per event.
-      probe_.slots = vcpu->slots;
-      probe_.vm_slots = m.controller->vm_slots();
-      const auto& handlers = m.controller->handlers();
-      probe_.handler_states.resize(handlers.size());
-      for (size_t h = 0; h < handlers.size(); ++h) {
-        handlers[h]->SaveState(&probe_.handler_states[h]);
-      }
-    }
-
-    absl::StatusOr<Outcome> r = inst.engine->Handle(e.exit, *vcpu, m.memory);
+    RETURN_IF_ERROR(checker_->Run(e));
+    const absl::StatusOr<Outcome>& r = checker_->result();
     EventResult& res = out->events.emplace_back();
-    res.regs_after = vcpu->regs;
+    res.regs_after = checker_->vcpu().regs;
     if (!r.ok()) {
       res.code = r.status().code();
       res.error = static_cast<std::string>(r.status().message());
     } else {
       res.outcome = *r;
     }
-    if (check_events) {
-      const VcpuRegs& after = vcpu->regs;
-      if (!r.ok()) {
-        if (after != before) {
-          fail(Oracle::kRegisterHygiene, k,
-               absl::StrCat("the exit failed (", r.status().ToString(), ") but changed registers"));
-          return absl::OkStatus();
-        }
-      } else {
-        const Outcome& o = *r;
-        const bool completed =
-            o.kind == Outcome::Kind::kRetired || o.kind == Outcome::Kind::kIgnored;
-        // --- rip-progress ---
-        if (completed) {
-          const uint8_t len = e.exit.instruction_length;
-          const uint64_t want_a = AdvancedRip(before.rip, len, before.in_64bit_mode());
-          const uint64_t want_b = AdvancedRip(before.rip, len, after.in_64bit_mode());
-          const PendingException want_pending = (before.rflags & kRflagsTf) != 0
-                                                    ? PendingException::SingleStep()
-                                                    : PendingException{};
-          if (after.rip != want_a && after.rip != want_b) {
-            fail(Oracle::kRipProgress, k,
-                 absl::StrFormat("%s: RIP %#x after the exit, expected %#x (old RIP %#x + "
-                                 "length %u%s)",
-                                 OutcomeKindName(o.kind), after.rip, want_a, before.rip, len,
-                                 before.in_64bit_mode() ? "" : ", wrapped at 32 bits"));
-            return absl::OkStatus();
-          }
-          if (after.pending != want_pending) {
-            fail(Oracle::kRipProgress, k,
-                 absl::StrFormat("%s: pending exception %s, expected %s (RFLAGS.TF=%d)",
-                                 OutcomeKindName(o.kind), DescribePending(after.pending),
-                                 DescribePending(want_pending), (before.rflags & kRflagsTf) != 0));
-            return absl::OkStatus();
-          }
-          if ((after.interruptibility & (kBlockingBySti | kBlockingByMovSs)) != 0) {
-            fail(Oracle::kRipProgress, k,
-                 absl::StrFormat("%s: STI/MOV-SS blocking %#x not cleared", OutcomeKindName(o.kind),
-                                 after.interruptibility));
-            return absl::OkStatus();
-          }
-        } else if (o.kind == Outcome::Kind::kGpInjected) {
-          if (after.rip != before.rip || after.pending != PendingException::Gp0()) {
-            fail(Oracle::kRipProgress, k,
-                 absl::StrFormat("#GP: RIP %#x -> %#x (must not move), pending %s (must be "
-                                 "#GP(0))",
-                                 before.rip, after.rip, DescribePending(after.pending)));
-            return absl::OkStatus();
-          }
-        } else {
-          fail(Oracle::kRipProgress, k,
-               absl::StrFormat("outcome kind %s is neither retired nor a fault",
-                               OutcomeKindName(o.kind)));
-          return absl::OkStatus();
-        }
-        // --- register-hygiene ---
-        uint32_t skip = 0;
-        if (completed && o.access == Access::kRead) {
-          const uint64_t want_rax = o.value & kLow32;
-          const uint64_t want_rdx = o.value >> 32;
-          if (after.reg(Gpr::kRax) != want_rax || after.reg(Gpr::kRdx) != want_rdx) {
-            fail(Oracle::kRegisterHygiene, k,
-                 absl::StrFormat("rdmsr returned %#x: RAX %#x RDX %#x, expected RAX %#x RDX "
-                                 "%#x (upper halves zero)",
-                                 o.value, after.reg(Gpr::kRax), after.reg(Gpr::kRdx), want_rax,
-                                 want_rdx));
-            return absl::OkStatus();
-          }
-          skip = (1u << static_cast<int>(Gpr::kRax)) | (1u << static_cast<int>(Gpr::kRdx));
-        }
-        const int g = FirstGprDiff(before, after, skip);
-        if (g >= 0) {
-          fail(Oracle::kRegisterHygiene, k,
-               absl::StrFormat("%s %s changed %s: %#x -> %#x", OutcomeKindName(o.kind),
-                               AccessName(o.access), GprName(static_cast<Gpr>(g)), before.gpr[g],
-                               after.gpr[g]));
-          return absl::OkStatus();
-        }
-        if (after.cr0 != before.cr0 || after.cr4 != before.cr4 || after.rflags != before.rflags ||
-            after.cs_l != before.cs_l) {
-          fail(Oracle::kRegisterHygiene, k,
-               absl::StrFormat("CR0/CR4/RFLAGS/CS.L changed: %#x/%#x/%#x/%d -> %#x/%#x/%#x/%d",
-                               before.cr0, before.cr4, before.rflags, before.cs_l, after.cr0,
-                               after.cr4, after.rflags, after.cs_l));
-          return absl::OkStatus();
-        }
-        // --- fault-atomicity ---
-        if (o.kind == Outcome::Kind::kGpInjected) {
-          std::string what;
-          for (size_t i = 0; i < vcpu->slots.size() && what.empty(); ++i) {
-            if (vcpu->slots[i] != probe_.slots[i]) {
-              what = absl::StrFormat("vCPU slot %s %#x -> %#x",
-                                     m.controller->layout().vcpu_slots()[i].name, probe_.slots[i],
-                                     vcpu->slots[i]);
-            }
-          }
-          const std::vector<uint64_t>& vm = m.controller->vm_slots();
-          for (size_t i = 0; i < vm.size() && what.empty(); ++i) {
-            if (vm[i] != probe_.vm_slots[i]) {
-              what = absl::StrFormat("VM slot %s %#x -> %#x",
-                                     m.controller->layout().vm_slots()[i].name, probe_.vm_slots[i],
-                                     vm[i]);
-            }
-          }
-          const auto& handlers = m.controller->handlers();
-          for (size_t h = 0; h < handlers.size() && what.empty(); ++h) {
-            handlers[h]->SaveState(&scratch_);
-            if (scratch_ != probe_.handler_states[h]) {
-              what = absl::StrFormat("internal state of handler #%u", h);
-            }
-          }
-          if (what.empty() && !m.controller->last_writes().writes().empty()) {
-            what = "guest memory written";
-          }
-          VcpuRegs regs_wo_pending = vcpu->regs;
-          regs_wo_pending.pending = before.pending;
-          if (what.empty() && regs_wo_pending != before) what = "registers";
-          if (!what.empty()) {
-            fail(Oracle::kFaultAtomicity, k,
-                 absl::StrFormat("#GP on %s %s changed state: %s", AccessName(o.access),
-                                 m.controller->MsrName(o.index), what));
-            return absl::OkStatus();
-          }
-        }
-        // --- read-after-write ---
-        if (options_.read_after_write && o.kind == Outcome::Kind::kRetired &&
-            o.access == Access::kWrite && !o.unknown_msr && IsPlainStorage(o.index)) {
-          Vcpu probe = *vcpu;
-          probe.regs.reg(Gpr::kRcx) = o.index;
-          probe.regs.pending = PendingException{};
-          Exit rd = e.exit;
-          if (rd.vendor == Vendor::kAmdSvm) {
-            rd.info1 = 0;
-          } else {
-            rd.reason = kVmxExitRdmsr;
-          }
-          absl::StatusOr<Outcome> back = inst.engine->Handle(rd, probe, m.memory);
-          if (!back.ok() || back->kind != Outcome::Kind::kRetired || back->value != o.value) {
-            fail(Oracle::kReadAfterWrite, k,
-                 absl::StrFormat("wrmsr %s <- %#x retired, then rdmsr gave %s",
-                                 m.controller->MsrName(o.index), o.value, DescribeOutcome(back)));
-            return absl::OkStatus();
-          }
-        }
+    if (primary) {
+      if (sink_->has()) {
+        const Divergence& d = sink_->first();
+        failure_ = OracleFailure{
+            OracleOwning(d.kind), k,
+            absl::StrFormat("%s: expected %s, actual %s%s", DivergenceKindName(d.kind),
+                            d.expected, d.actual,
+                            d.reg_diff.empty() ? "" : absl::StrCat(" (", d.reg_diff, ")"))};
+        return absl::OkStatus();
       }
+      if (raw && !ReadAfterWrite(e, k)) return absl::OkStatus();
     }
     if (!r.ok()) break;  // The VM stopped.
   }
-  out->final_digest = NormalizedDigest(m);
+  out->final_digest = m.Digest(/*mask_upper=*/true);
   return absl::OkStatus();
+}
+
+// Compares run `b` (events from `offset`) with the primary run; on a difference records `o`.
+bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n) {
+  const RunResult& a = *primary_;
+  const size_t count = std::min(a.events.size() - offset, b.events.size());
+  for (size_t k = 0; k < count; ++k) {
+    const EventResult& x = a.events[offset + k];
+    const EventResult& y = b.events[k];
+    const VcpuRegs rx = masked ? MaskUpper(x.regs_after) : x.regs_after;
+    const VcpuRegs ry = masked ? MaskUpper(y.regs_after) : y.regs_after;
+    if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) ||
+        rx != ry) {
+      const std::string dx = x.code == absl::StatusCode::kOk ? DescribeOutcome(x.outcome)
+                                                             : absl::StrCat("error ", x.error);
+      const std::string dy = y.code == absl::StatusCode::kOk ? DescribeOutcome(y.outcome)
+                                                             : absl::StrCat("error ", y.error);
+      failure_ = OracleFailure{
+          o, offset + k,
+          absl::StrFormat("first run: %s (rax %#x rdx %#x rip %#x); other run: %s (rax %#x "
+                          "rdx %#x rip %#x)",
+                          dx, rx.reg(Gpr::kRax), rx.reg(Gpr::kRdx), rx.rip, dy, ry.reg(Gpr::kRax),
+                          ry.reg(Gpr::kRdx), ry.rip)};
+      return false;
+    }
+  }
+  if (a.events.size() - offset != b.events.size()) {
+    failure_ = OracleFailure{o, offset + count,
+                             absl::StrFormat("first run stopped after %u events, other run "
+                                             "after %u",
+                                             a.events.size() - offset, b.events.size())};
+    return false;
+  }
+  if (a.final_digest != b.final_digest) {
+    failure_ = OracleFailure{o, n,
+                             absl::StrFormat("final-state digests differ: %#x vs %#x",
+                                             a.final_digest, b.final_digest)};
+    return false;
+  }
+  return true;
 }
 
 absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceModel& trace) {
   failure_.reset();
+  ASSIGN_OR_RETURN(machine_, machines_.Get(trace.header));
+  engine_ = nullptr;
+  for (auto& [mach, eng] : engines_) {
+    if (mach == machine_) engine_ = eng.get();
+  }
+  if (engine_ == nullptr) {
+    engines_.emplace_back(machine_, factory_(*machine_));
+    engine_ = engines_.back().second.get();
+  }
+  if (checker_ == nullptr) {
+    checker_ = std::make_unique<ExitChecker>(machine_, engine_, sink_.get());
+  }
   const size_t n = std::min(trace.events.size(), options_.max_events);
   const size_t mid = n / 2;
 
-  RunResult a;
-  Snapshot midpoint;
-  RETURN_IF_ERROR(Run(trace, 0, nullptr, Junk::kAsRecorded, /*check_events=*/true, &a,
-                      options_.snapshot_resume ? &midpoint : nullptr, mid));
+  RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, SecondRun::kNone, primary_.get(), mid));
   if (failure_.has_value()) return failure_;
-
-  // Compares run `b` (events from `offset`) with run `a`; on a difference records `o`.
-  auto compare = [&](Oracle o, const RunResult& b, size_t offset, bool masked) -> bool {
-    const size_t count = std::min(a.events.size() - offset, b.events.size());
-    for (size_t k = 0; k < count; ++k) {
-      const EventResult& x = a.events[offset + k];
-      const EventResult& y = b.events[k];
-      const VcpuRegs rx = masked ? MaskUpper(x.regs_after) : x.regs_after;
-      const VcpuRegs ry = masked ? MaskUpper(y.regs_after) : y.regs_after;
-      if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) ||
-          rx != ry) {
-        const std::string dx = x.code == absl::StatusCode::kOk ? DescribeOutcome(x.outcome)
-                                                               : absl::StrCat("error ", x.error);
-        const std::string dy = y.code == absl::StatusCode::kOk ? DescribeOutcome(y.outcome)
-                                                               : absl::StrCat("error ", y.error);
-        failure_ = OracleFailure{
-            o, offset + k,
-            absl::StrFormat("first run: %s (rax %#x rdx %#x rip %#x); other run: %s (rax %#x "
-                            "rdx %#x rip %#x)",
-                            dx, rx.reg(Gpr::kRax), rx.reg(Gpr::kRdx), rx.rip, dy, ry.reg(Gpr::kRax),
-                            ry.reg(Gpr::kRdx), ry.rip)};
-        return false;
-      }
+  for (const OracleDef& def : Oracles()) {
+    if (def.method != OracleMethod::kSecondRun || !Enabled(def)) continue;
+    switch (def.second_run) {
+      case SecondRun::kRepeat:
+        RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, def.second_run, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, 0, false, n)) return failure_;
+        break;
+      case SecondRun::kJunk:
+        RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, def.second_run, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, 0, true, n)) return failure_;
+        break;
+      case SecondRun::kResumeMid:
+        if (!primary_->midpoint_taken) break;
+        RETURN_IF_ERROR(Run(trace, mid, midpoint_, def.second_run, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, mid, false, n)) return failure_;
+        break;
+      case SecondRun::kNone:
+        break;
     }
-    if (a.events.size() - offset != b.events.size()) {
-      failure_ = OracleFailure{o, offset + count,
-                               absl::StrFormat("first run stopped after %u events, other run "
-                                               "after %u",
-                                               a.events.size() - offset, b.events.size())};
-      return false;
-    }
-    if (a.final_digest != b.final_digest) {
-      failure_ = OracleFailure{o, n,
-                               absl::StrFormat("final-state digests differ: %#x vs %#x",
-                                               a.final_digest, b.final_digest)};
-      return false;
-    }
-    return true;
-  };
-
-  if (options_.determinism) {
-    RunResult b;
-    RETURN_IF_ERROR(Run(trace, 0, nullptr, Junk::kAsRecorded, false, &b, nullptr, 0));
-    if (!compare(Oracle::kDeterminism, b, 0, false)) return failure_;
-  }
-  if (options_.upper_half_independence) {
-    RunResult b;
-    RETURN_IF_ERROR(Run(trace, 0, nullptr, Junk::kFlipped, false, &b, nullptr, 0));
-    if (!compare(Oracle::kUpperHalfIndependence, b, 0, true)) return failure_;
-  }
-  if (options_.snapshot_resume && a.midpoint_taken) {
-    RunResult b;
-    RETURN_IF_ERROR(Run(trace, mid, &midpoint, Junk::kAsRecorded, false, &b, nullptr, 0));
-    if (!compare(Oracle::kSnapshotResume, b, mid, false)) return failure_;
   }
   return absl::optional<OracleFailure>();
 }

@@ -23,8 +23,19 @@
 //                         that returns v.
 // Sanitizer reports (ASan/UBSan) are the eighth oracle; the build provides it.
 //
-// The engine under test is an ExitEngine, not the Controller itself, so that test-only builds
-// can check deliberately broken engines (fuzz/planted_bugs.h) without touching production code.
+// Structure: rip-progress, register-hygiene and fault-atomicity are the exit-checking engine's
+// architectural checks (harness/exit_check.h), run on the primary run; each owns a set of
+// DivergenceKinds. read-after-write is an extra per-event rule on the primary run. Determinism,
+// upper-half independence and snapshot resume are second runs compared event by event (outcome
+// and registers) and by final-state digest with the primary run. All of them are rows of one
+// table (Oracles()); adding an oracle is one row plus its test.
+//
+// Machines are built once per process (one per handler set + profile, MachineCache) and reset
+// between runs: the four runs of an input restore the same machine, never rebuild it.
+//
+// The engine under test is an ExitEngine (harness/exit_check.h), not the Controller itself, so
+// that test-only builds can check deliberately broken engines (fuzz/planted_bugs.h) without
+// touching production code.
 //
 // Thread-safety: an OracleRunner is not thread-safe; use one per thread.
 #ifndef MSRTRACE_FUZZ_ORACLES_H_
@@ -44,7 +55,8 @@
 #include "fuzz/trace_mutator.h"
 #include "handlers/msr_table.h"
 #include "harness/controller.h"
-#include "harness/replay.h"
+#include "harness/exit_check.h"
+#include "harness/machine.h"
 #include "harness/trace_types.h"
 
 namespace msrtrace {
@@ -62,38 +74,40 @@ enum class Oracle : uint8_t {
 };
 const char* OracleName(Oracle o);
 
-// The engine under test: handles one MSR exit with the contract of Controller::Handle. It acts
-// on the machine it was created with (see EngineInstance).
-class ExitEngine {
- public:
-  virtual ~ExitEngine() = default;
-  virtual absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) = 0;
-};
+// Makes the engine under test for `machine` (called once per machine: machines are reused).
+// The engine acts on that machine.
+using EngineFactory = std::function<std::unique_ptr<ExitEngine>(Machine& machine)>;
 
-// The production engine: Controller::Handle. `*controller` must outlive the engine.
-class ControllerEngine : public ExitEngine {
- public:
-  explicit ControllerEngine(Controller* controller) : controller_(controller) {}
-  absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) override {
-    return controller_->Handle(exit, vcpu, memory);
-  }
-
- private:
-  Controller* controller_;
-};
-
-// A machine (controller, vCPUs, memory: harness/replay.h) and the engine that drives it.
-struct EngineInstance {
-  std::unique_ptr<Machine> machine;
-  std::unique_ptr<ExitEngine> engine;  // Refers to *machine.
-};
-
-// Builds a fresh instance for a trace header. Must be deterministic: equal headers give equal
-// machines.
-using EngineFactory = std::function<absl::StatusOr<EngineInstance>(const TraceHeader&)>;
-
-// BuildMachine(header) driven by ControllerEngine.
+// ControllerEngine on the machine's controller.
 EngineFactory ReferenceEngineFactory();
+
+// How an oracle judges a trace.
+enum class OracleMethod : uint8_t {
+  kEngineCheck = 0,  // Divergences of the engine's architectural checks (primary run).
+  kEventRule,        // An extra rule after each event of the primary run.
+  kSecondRun,        // A second run, compared with the primary run.
+};
+// The second runs.
+enum class SecondRun : uint8_t {
+  kNone = 0,
+  kRepeat,     // The same trace again from the same snapshot.
+  kJunk,       // RCX/RAX/RDX[63:32] XORed with junk; compared with those halves masked.
+  kResumeMid,  // From a snapshot taken half-way through the primary run.
+};
+
+struct OracleDef {
+  Oracle oracle;
+  OracleMethod method;
+  // kEngineCheck: bit k set = this oracle owns DivergenceKind k.
+  uint64_t divergence_kinds = 0;
+  SecondRun second_run = SecondRun::kNone;
+};
+// The oracle table, in the order the oracles are judged (primary-run oracles first, then the
+// second runs: determinism before upper-half independence, so that a nondeterministic engine is
+// reported as such).
+const std::vector<OracleDef>& Oracles();
+// The oracle owning an engine divergence, or Oracle::kCount for none.
+Oracle OracleOwning(DivergenceKind kind);
 
 // MSR indices whose semantics is plain storage: a retired write of v makes the next read return
 // v. Derived from table rows (no checks beyond reserved bits and value-type checks, no read-only
@@ -118,6 +132,7 @@ struct OracleFailure {
 class OracleRunner {
  public:
   OracleRunner(EngineFactory factory, OracleOptions options);
+  ~OracleRunner();
 
   // Runs every enabled oracle on `trace`. Returns the first failure, nullopt when all hold, or
   // an error when the trace cannot be run at all (unknown handler set, a snapshot that does not
@@ -128,22 +143,25 @@ class OracleRunner {
   struct EventResult;
   struct RunResult;
   enum class Junk : uint8_t { kAsRecorded, kFlipped };
-  absl::Status Run(const TraceModel& trace, size_t begin, const Snapshot* start, Junk junk,
-                   bool check_events, RunResult* out, Snapshot* midpoint, size_t mid);
+  class FirstDivergence;
+  bool Enabled(const OracleDef& def) const;
+  absl::Status Run(const TraceModel& trace, size_t begin, const Snapshot& start, SecondRun kind,
+                   RunResult* out, size_t mid);
+  bool ReadAfterWrite(const ExitEvent& e, size_t k);
+  bool Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n);
   bool IsPlainStorage(uint32_t index) const;
-
-  // State before the current exit, for fault-atomicity (buffers reused across events).
-  struct Probe {
-    std::vector<uint64_t> slots;
-    std::vector<uint64_t> vm_slots;
-    std::vector<std::string> handler_states;
-  };
 
   EngineFactory factory_;
   OracleOptions options_;
   absl::optional<OracleFailure> failure_;
-  Probe probe_;
-  std::string scratch_;
+  MachineCache machines_;
+  std::vector<std::pair<Machine*, std::unique_ptr<ExitEngine>>> engines_;
+  Machine* machine_ = nullptr;
+  ExitEngine* engine_ = nullptr;
+  std::unique_ptr<FirstDivergence> sink_;
+  std::unique_ptr<ExitChecker> checker_;
+  std::unique_ptr<RunResult> primary_, second_;
+  Snapshot midpoint_;
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command

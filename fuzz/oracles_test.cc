@@ -9,6 +9,7 @@
 #include "fuzz/fuzz_setup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
 #include "harness/status_macros.h"
 
@@ -36,15 +37,44 @@ class HookEngine : public ExitEngine {
   Hook hook_;
 };
 
-// `make_hook` is called once per engine instance (so hooks can keep per-instance state).
+// `make_hook` is called once per engine (one per machine; machines are reused across runs).
 EngineFactory HookFactory(const std::function<Hook()>& make_hook) {
-  return [make_hook](const TraceHeader& header) -> absl::StatusOr<EngineInstance> {
-    EngineInstance inst;
-    ASSIGN_OR_RETURN(inst.machine, BuildMachine(header));
-    inst.engine = std::make_unique<HookEngine>(inst.machine->controller.get(), make_hook());
-    return inst;
+  return [make_hook](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    return std::make_unique<HookEngine>(machine.controller.get(), make_hook());
   };
 }
+
+// A counter MSR whose RestoreState puts back only the reset state (an empty or zero counter)
+// and drops any other: reset works, restoring a mid-run snapshot does not.
+constexpr uint32_t kLossyMsr = 0x4d534200;
+class LossyRestoreHandler : public MsrHandler {
+ public:
+  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext&) override {
+    return MsrResult::Ok(++count_);
+  }
+  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t, ExitContext&) override {
+    return MsrResult::Gp();
+  }
+  void SaveState(std::string* out) const override { *out = std::to_string(count_); }
+  absl::Status RestoreState(absl::string_view) override {
+    count_ = 0;  // BUG: ignores the saved count.
+    return absl::OkStatus();
+  }
+
+ private:
+  uint64_t count_ = 0;
+};
+
+absl::Status InstallLossy(Controller& controller, const CpuProfile& profile) {
+  RETURN_IF_ERROR(FindHandlerSet("reference")->install(controller, profile));
+  if (!controller.Insert(kLossyMsr, std::make_unique<LossyRestoreHandler>())) {
+    return absl::AlreadyExistsError("lossy MSR index taken");
+  }
+  return absl::OkStatus();
+}
+const bool kLossyRegistered = RegisterHandlerSet(
+    {"test-lossy-restore", "TEST ONLY: reference + a handler that drops restored state",
+     &InstallLossy});
 
 class OraclesTest : public ::testing::Test {
  protected:
@@ -168,10 +198,10 @@ TEST_F(OraclesTest, DeterminismCatchesStateSharedAcrossRuns) {
   EXPECT_EQ(f->oracle, Oracle::kDeterminism);
 }
 
-TEST_F(OraclesTest, SnapshotResumeCatchesStateOutsideTheSnapshot) {
+TEST_F(OraclesTest, DeterminismCatchesEngineStateOutsideTheMachine) {
   for (int i = 0; i < 4; ++i) Add(Access::kRead, kPat);
   absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
-    auto exits = std::make_shared<uint64_t>(0);  // Per engine, but not in any snapshot.
+    auto exits = std::make_shared<uint64_t>(0);  // Per engine, outside the machine's state.
     return [exits](const VcpuRegs&, Vcpu& v, Outcome& o) {
       o.value = ++*exits;
       v.regs.reg(Gpr::kRax) = o.value;
@@ -179,8 +209,47 @@ TEST_F(OraclesTest, SnapshotResumeCatchesStateOutsideTheSnapshot) {
     };
   }));
   ASSERT_TRUE(f.has_value());
+  // The machine is reused, not rebuilt: the second run sees the count the first one left.
+  EXPECT_EQ(f->oracle, Oracle::kDeterminism);
+  EXPECT_EQ(f->event, 0u);
+}
+
+TEST_F(OraclesTest, SnapshotResumeCatchesAHandlerThatDropsRestoredState) {
+  ASSERT_TRUE(kLossyRegistered);
+  trace_.header.handler_set = "test-lossy-restore";
+  for (int i = 0; i < 4; ++i) Add(Access::kRead, kLossyMsr);
+  absl::optional<OracleFailure> f = CheckWith(ReferenceEngineFactory());
+  ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->oracle, Oracle::kSnapshotResume);
   EXPECT_EQ(f->event, 2u);
+}
+
+TEST_F(OraclesTest, EveryOracleIsOneRowOfTheTable) {
+  std::set<Oracle> seen;
+  for (const OracleDef& def : Oracles()) {
+    EXPECT_TRUE(seen.insert(def.oracle).second) << OracleName(def.oracle);
+    EXPECT_EQ(def.method == OracleMethod::kSecondRun, def.second_run != SecondRun::kNone)
+        << OracleName(def.oracle);
+    EXPECT_EQ(def.method == OracleMethod::kEngineCheck, def.divergence_kinds != 0)
+        << OracleName(def.oracle);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(Oracle::kCount));
+  // Every architectural divergence of the engine belongs to exactly one oracle.
+  for (int k = static_cast<int>(DivergenceKind::kArchRipAdvance);
+       k < static_cast<int>(DivergenceKind::kCount); ++k) {
+    int owners = 0;
+    for (const OracleDef& def : Oracles()) owners += (def.divergence_kinds >> k) & 1;
+    EXPECT_EQ(owners, 1) << DivergenceKindName(static_cast<DivergenceKind>(k));
+  }
+}
+
+TEST_F(OraclesTest, DeterminismIsJudgedBeforeUpperHalfIndependence) {
+  size_t det = 0, junk = 0;
+  for (size_t i = 0; i < Oracles().size(); ++i) {
+    if (Oracles()[i].oracle == Oracle::kDeterminism) det = i;
+    if (Oracles()[i].oracle == Oracle::kUpperHalfIndependence) junk = i;
+  }
+  EXPECT_LT(det, junk);
 }
 
 TEST_F(OraclesTest, FaultAtomicityCatchesAStateChangeBeforeAFault) {

@@ -170,11 +170,8 @@ const char* PlantedHandlerSet(PlantedBug bug) {
 
 EngineFactory PlantedEngineFactory(PlantedBug bug) {
   (void)kRegistered;
-  return [bug](const TraceHeader& header) -> absl::StatusOr<EngineInstance> {
-    EngineInstance inst;
-    ASSIGN_OR_RETURN(inst.machine, BuildMachine(header));
-    inst.engine = std::make_unique<PlantedEngine>(inst.machine->controller.get(), bug);
-    return inst;
+  return [bug](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    return std::make_unique<PlantedEngine>(machine.controller.get(), bug);
   };
 }
 

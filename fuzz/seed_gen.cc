@@ -1,15 +1,20 @@
 // Writes generated seed traces for the fuzzers into a directory (run at build time, so seed
 // corpora exist even before corpus/ has recordings, and follow the handler table):
 //   reset.trace        the reference machine at reset, no events;
-//   reads.trace        RDMSR of the first and last index of every table row (64-bit mode);
-//   writes.trace       WRMSR of every row's reset value, each followed by an RDMSR;
-//   mutated-<n>.trace  reads.trace after n rounds of the structure-aware mutator (seed n);
+//   reads-<k>.trace    RDMSR of the first and last index of every table row (64-bit mode),
+//                      kSeedEvents events per file;
+//   writes-<k>.trace   WRMSR of every row's reset value, each followed by an RDMSR, the same;
+//   mutated-<n>.trace  the first 16 reads after n rounds of the structure-aware mutator (seed n);
+// Every seed is compact: an empty snapshot (the machine at reset, harness/snapshot.h), so an
+// input is a header and tens of events, a few hundred bytes.
 // with --text <dir> also mutated-{1,8}.{textproto,json} there (for the text-format fuzzer).
 //
 // Usage: seed_gen <out-dir> [--text <text-dir>]
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_setup.h"
@@ -20,6 +25,8 @@
 namespace msrtrace {
 namespace fuzz {
 namespace {
+
+constexpr size_t kSeedEvents = 32;
 
 bool Write(const std::string& path, const TraceModel& t) {
   TraceModel copy = t;
@@ -54,8 +61,17 @@ int Main(int argc, char** argv) {
     writes.events.push_back(MakeEvent(reset, Access::kWrite, row.index, row.reset));
     writes.events.push_back(MakeEvent(reset, Access::kRead, row.index, 0));
   }
-  bool ok = Write(dir + "/reset.trace", reset) && Write(dir + "/reads.trace", reads) &&
-            Write(dir + "/writes.trace", writes);
+  bool ok = Write(dir + "/reset.trace", reset);
+  for (const auto& [name, all] : {std::pair<const char*, const TraceModel*>{"reads", &reads},
+                                  {"writes", &writes}}) {
+    for (size_t first = 0, k = 1; ok && first < all->events.size(); first += kSeedEvents, ++k) {
+      TraceModel part = reset;
+      const size_t last = std::min(all->events.size(), first + kSeedEvents);
+      part.events.assign(all->events.begin() + static_cast<std::ptrdiff_t>(first),
+                         all->events.begin() + static_cast<std::ptrdiff_t>(last));
+      ok = Write(absl::StrCat(dir, "/", name, "-", k, ".trace"), part);
+    }
+  }
   TraceMutator mutator(*config);
   for (int n = 1; n <= 8 && ok; ++n) {
     TraceModel m = reads;

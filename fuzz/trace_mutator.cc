@@ -255,9 +255,11 @@ ExitEvent TraceMutator::NewEvent(const TraceModel& trace, Rng& rng) const {
   } else {
     e.exit.vendor = Vendor::kIntelVmx;
     e.exit.instruction_length = 2;
-    if (!trace.snapshot.vcpus.empty()) {
-      const VcpuRegs& r = trace.snapshot.vcpus.front().regs;
-      e.vcpu_id = trace.snapshot.vcpus.front().id;
+    {
+      // A compact snapshot (no vCPUs) means vCPUs 0..n-1 at reset.
+      const VcpuRegs reset;
+      const VcpuRegs& r = trace.snapshot.vcpus.empty() ? reset : trace.snapshot.vcpus.front().regs;
+      e.vcpu_id = trace.snapshot.vcpus.empty() ? 0 : trace.snapshot.vcpus.front().id;
       e.rip = r.rip;
       e.rflags = r.rflags;
       e.cr0 = r.cr0;
@@ -266,8 +268,10 @@ ExitEvent TraceMutator::NewEvent(const TraceModel& trace, Rng& rng) const {
       e.cs_l = r.cs_l;
     }
   }
-  if (!trace.snapshot.vcpus.empty() && trace.snapshot.vcpus.size() > 1 && rng.OneIn(4)) {
+  if (trace.snapshot.vcpus.size() > 1 && rng.OneIn(4)) {
     e.vcpu_id = trace.snapshot.vcpus[rng.Below(trace.snapshot.vcpus.size())].id;
+  } else if (trace.snapshot.vcpus.empty() && trace.header.vcpu_count > 1 && rng.OneIn(4)) {
+    e.vcpu_id = static_cast<uint32_t>(rng.Below(trace.header.vcpu_count));
   }
   const MsrTarget& t = RandomTarget(rng);
   e.rcx = t.first + rng.Below(static_cast<uint64_t>(t.last - t.first) + 1);
@@ -460,7 +464,12 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   for (ExitEvent& e : out->events) {
     bool found = false;
     for (const Vcpu& v : a.snapshot.vcpus) found |= v.id == e.vcpu_id;
-    if (!found && !a.snapshot.vcpus.empty()) e.vcpu_id = a.snapshot.vcpus.front().id;
+    if (a.snapshot.vcpus.empty()) {
+      found = e.vcpu_id < std::max<uint32_t>(a.header.vcpu_count, 1);  // Compact: 0..n-1.
+      if (!found) e.vcpu_id = 0;
+    } else if (!found) {
+      e.vcpu_id = a.snapshot.vcpus.front().id;
+    }
   }
   Normalize(out, cut_a);
 }

@@ -1,35 +1,23 @@
-// Named handler sets. A trace names the handler set it was recorded with; replay looks the name
-// up here to build the same controller. Teams register their own sets next to the built-in ones:
+// The built-in handler sets. The registry (HandlerSetDef, RegisterHandlerSet, FindHandlerSet,
+// ListHandlerSets) is the machine layer's: harness/handler_registry.h. This library registers
+// there, at start-up, the built-in sets and the built-in CPU profiles (handlers/cpu_profile.h):
+//   "reference"       the KVM reference set;
+//   "reference+fifo"  the reference set plus the seed's FIFO device at 0xabc.
+// Teams register their own sets next to them:
 //
 //   static const bool kRegistered = msrtrace::RegisterHandlerSet(
 //       {"acme-vmm", "ACME's MSR handlers", &InstallAcmeHandlers});
 #ifndef MSRTRACE_HANDLERS_HANDLER_SET_H_
 #define MSRTRACE_HANDLERS_HANDLER_SET_H_
 
-#include <string>
-#include <vector>
-
-#include "absl/status/status.h"
-#include "absl/strings/string_view.h"
 #include "handlers/cpu_profile.h"
-#include "harness/controller.h"
+#include "harness/handler_registry.h"
 
 namespace msrtrace {
 
-struct HandlerSetDef {
-  std::string name;
-  std::string description;
-  // Installs the set into an empty controller for `profile`.
-  absl::Status (*install)(Controller& controller, const CpuProfile& profile) = nullptr;
-};
-
-// Registers `def`. Returns false (and keeps the existing set) when the name is taken.
-// Thread-safe; usually called from a static initializer.
-bool RegisterHandlerSet(HandlerSetDef def);
-// The set named `name`, or nullptr. Built in: "reference" (the KVM reference set) and
-// "reference+fifo" (the reference set plus the seed's FIFO device at 0xabc).
-const HandlerSetDef* FindHandlerSet(absl::string_view name);
-std::vector<const HandlerSetDef*> ListHandlerSets();
+// Registers the built-in sets and profiles (idempotent). Runs from a static initializer of this
+// library (linked whole, see handlers/reference.cmake); callable again at no cost.
+bool RegisterBuiltinHandlerSets();
 
 }  // namespace msrtrace
 

@@ -271,6 +271,9 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   VcpuRegs& regs = vcpu.regs;
   const auto index = static_cast<uint32_t>(regs.reg(Gpr::kRcx));  // ECX; RCX[63:32] ignored.
   const uint64_t value = (regs.reg(Gpr::kRdx) << 32) | (regs.reg(Gpr::kRax) & 0xffffffffull);
+  // The instruction executes in the mode it was fetched in: a WRMSR that changes EFER affects
+  // the next instruction, not this one's RIP (harness/exit_check.h states the same rule).
+  const bool in_64bit_mode = regs.in_64bit_mode();
   Outcome out;
   absl::Status st = Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu,
                              memory, /*host_initiated=*/false, out);
@@ -286,7 +289,7 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
     regs.reg(Gpr::kRdx) = out.value >> 32;
   }
   uint64_t rip = regs.rip + exit.instruction_length;
-  if (!regs.in_64bit_mode()) rip &= 0xffffffffull;
+  if (!in_64bit_mode) rip &= 0xffffffffull;
   regs.rip = rip;
   regs.interruptibility &= ~(kBlockingBySti | kBlockingByMovSs);
   if ((regs.rflags & kRflagsTf) != 0) regs.pending = PendingException::SingleStep();

@@ -108,7 +108,8 @@ class Controller {
   // Handles one exit of `vcpu`. On an MSR exit, applies the architectural rules:
   //   index = ECX (RCX[31:0]); WRMSR value = RDX[31:0]:RAX[31:0];
   //   retired: RDMSR sets RAX = value[31:0], RDX = value[63:32] (upper halves zero);
-  //            RIP += exit.instruction_length (wrapping at 32 bits outside 64-bit mode);
+  //            RIP += exit.instruction_length (wrapping at 32 bits unless the vCPU was in
+  //            64-bit mode before the exit);
   //            STI/MOV-SS blocking cleared; RFLAGS.TF set => single-step #DB pending;
   //   #GP:     #GP(0) pending; RIP, GPRs and MSR state unchanged.
   // Errors: ExitNotHandledError for a non-MSR exit; the handler's error (a VMM failure) or

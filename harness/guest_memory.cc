@@ -13,9 +13,13 @@ SparseMemory& SparseMemory::operator=(const SparseMemory& other) {
   if (this == &other) return *this;
   size_ = other.size_;
   pages_.clear();
+  dirty_.clear();
   for (const auto& [gpa, page] : other.pages_) {
-    pages_.emplace(gpa, std::make_unique<PageData>(*page));
+    auto entry = std::make_unique<PageEntry>();
+    entry->data = page->data;
+    pages_.emplace(gpa, std::move(entry));
   }
+  replaced_ = true;
   return *this;
 }
 
@@ -29,7 +33,7 @@ bool SparseMemory::Read(uint64_t gpa, void* dst, size_t len) const {
     if (it == pages_.end()) {
       std::memset(out, 0, in_page);
     } else {
-      std::memcpy(out, it->second->data() + (gpa - page), in_page);
+      std::memcpy(out, it->second->data.data() + (gpa - page), in_page);
     }
     out += in_page;
     gpa += in_page;
@@ -44,9 +48,7 @@ bool SparseMemory::Write(uint64_t gpa, const void* src, size_t len) {
   while (len > 0) {
     const uint64_t page = gpa & ~(kPageSize - 1);
     const size_t in_page = std::min<size_t>(len, kPageSize - (gpa - page));
-    auto& slot = pages_[page];
-    if (slot == nullptr) slot = std::make_unique<PageData>(PageData{});
-    std::memcpy(slot->data() + (gpa - page), in, in_page);
+    std::memcpy(Touch(page).data.data() + (gpa - page), in, in_page);
     in += in_page;
     gpa += in_page;
     len -= in_page;
@@ -64,16 +66,41 @@ std::vector<uint64_t> SparseMemory::PageAddresses() const {
 
 const uint8_t* SparseMemory::Page(uint64_t gpa) const {
   auto it = pages_.find(gpa);
-  return it == pages_.end() ? nullptr : it->second->data();
+  return it == pages_.end() ? nullptr : it->second->data.data();
 }
 
 bool SparseMemory::SetPage(uint64_t gpa, absl::Span<const uint8_t> bytes) {
   if ((gpa & (kPageSize - 1)) != 0 || bytes.size() != kPageSize) return false;
   if (gpa > size_ - kPageSize) return false;
-  auto& slot = pages_[gpa];
-  if (slot == nullptr) slot = std::make_unique<PageData>();
-  std::memcpy(slot->data(), bytes.data(), kPageSize);
+  std::memcpy(Touch(gpa).data.data(), bytes.data(), kPageSize);
   return true;
+}
+
+void SparseMemory::RollBack(const SparseMemory& image) {
+  if (replaced_) {
+    *this = image;
+  } else {
+    for (uint64_t gpa : dirty_) {
+      PageEntry& e = *pages_[gpa];
+      const uint8_t* from = image.Page(gpa);
+      if (from != nullptr) {
+        std::memcpy(e.data.data(), from, kPageSize);
+      } else {
+        e.data.fill(0);
+      }
+    }
+  }
+  ClearDirty();
+}
+
+SparseMemory::PageEntry& SparseMemory::Touch(uint64_t page) {
+  auto& slot = pages_[page];
+  if (slot == nullptr) slot = std::make_unique<PageEntry>();
+  if (!slot->dirty) {
+    slot->dirty = true;
+    dirty_.push_back(page);
+  }
+  return *slot;
 }
 
 void WriteLog::Append(uint64_t gpa, const void* src, size_t len) {

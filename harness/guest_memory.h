@@ -43,18 +43,48 @@ class SparseMemory : public GuestMemory {
   bool Write(uint64_t gpa, const void* src, size_t len) override;
 
   uint64_t size() const { return size_; }
+  // Number of pages ever written (allocated).
+  size_t PageCount() const { return pages_.size(); }
   // Pages ever written, sorted by guest-physical address (for snapshots and digests).
   std::vector<uint64_t> PageAddresses() const;
   // The 4 KiB page at page-aligned `gpa`, or nullptr if it was never written.
   const uint8_t* Page(uint64_t gpa) const;
   // Replaces the page at page-aligned `gpa`. Returns false if gpa is unaligned or not backed.
   bool SetPage(uint64_t gpa, absl::Span<const uint8_t> bytes);
-  void Clear() { pages_.clear(); }
+  void Clear() {
+    pages_.clear();
+    dirty_.clear();
+    replaced_ = true;
+  }
+
+  // Dirty tracking, for restoring a machine in time proportional to what changed
+  // (harness/machine.h): pages written (Write, SetPage) since the last ClearDirty(), each once,
+  // in first-write order. replaced() tells that the page set was replaced wholesale since
+  // (Clear, assignment), so only a full copy restores it.
+  absl::Span<const uint64_t> dirty_pages() const { return dirty_; }
+  bool replaced() const { return replaced_; }
+  // Puts back, from `image`, every page written since the last ClearDirty() (zeroing those
+  // `image` lacks; a zero page equals an unwritten one), or copies `image` whole when the page
+  // set was replaced; then ClearDirty().
+  void RollBack(const SparseMemory& image);
+  void ClearDirty() {
+    for (uint64_t gpa : dirty_) pages_[gpa]->dirty = false;
+    dirty_.clear();
+    replaced_ = false;
+  }
 
  private:
   using PageData = std::array<uint8_t, kPageSize>;
+  struct PageEntry {
+    PageData data{};
+    bool dirty = false;
+  };
+  PageEntry& Touch(uint64_t page);
+
   uint64_t size_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<PageData>> pages_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<PageEntry>> pages_;
+  std::vector<uint64_t> dirty_;
+  bool replaced_ = false;
 };
 
 // One guest-memory write made while handling an exit. `offset` indexes WriteLog::bytes().

@@ -14,7 +14,8 @@ msrtrace_cc_library(
   NAME importers
   SRCS importers/kvm_trace_importer.cc
   HDRS importers/kvm_trace_importer.h
-  DEPS msrtrace::kvm_trace_parse msrtrace::core msrtrace::trace ZLIB::ZLIB absl::status
+  DEPS msrtrace::kvm_trace_parse msrtrace::core msrtrace::machine msrtrace::trace ZLIB::ZLIB
+       absl::status
        absl::statusor absl::strings absl::str_format absl::flat_hash_map
 )
 

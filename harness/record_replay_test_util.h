@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "handlers/handler_set.h"
+#include "harness/handler_registry.h"
 #include "harness/controller.h"
 #include "harness/recorder.h"
 #include "harness/replay.h"

@@ -1,31 +1,21 @@
-// The replay driver and the machine builder.
+// The replay driver: a trace reader loop around the exit-checking engine.
 //
-// BuildMachine() turns a trace header into a machine: a Controller with the named handler set
-// installed for the named CPU profile and the recorded unknown-MSR policy, vCPUs at reset, and
-// sparse guest memory. Teams register their own handler sets by name (handlers/handler_set.h).
-//
-// Replay restores the trace's snapshot into such a machine and feeds it every event in one
-// streaming pass. Per event it
-//   1. sets the event's inputs on its vCPU: RCX, RAX/RDX (when known), RIP (when known),
-//      RFLAGS, CR0, CR4, EFER, CS.L and interruptibility (when known); other GPRs keep the
-//      vCPU's values; the pending exception is cleared (the previous exit's exception was
-//      delivered at VM entry);
-//   2. calls Controller::Handle with the recorded exit (vendor, reason, length, host TSC/clock);
-//   3. compares what the event's `known` bits say was recorded: outcome kind, RAX/RDX out, RIP
-//      out, pending exception, guest-memory writes (bytes, or their digest). A VMM error matches
-//      a recorded kVmmError;
-//   4. checks the architectural rules itself, whether or not the recording knows the outputs:
-//      retired/ignored -> RIP == old RIP + length (wrapping at 32 bits outside 64-bit mode),
-//      STI/MOV-SS blocking cleared, #DB pending iff RFLAGS.TF; RDMSR -> upper halves of RAX/RDX
-//      zero and no other GPR changed; WRMSR -> no GPR changed; #GP -> #GP(0) pending, RIP, GPRs,
-//      MSR state (per-vCPU and VM-wide slots, EFER) and guest memory unchanged.
-// Each failed comparison or check is a Divergence with a distinct kind.
+// Replay builds the machine the trace header names (harness/machine.h), restores the trace's
+// snapshot into it (a compact snapshot omits what is at reset) and feeds every event, in one
+// streaming pass, to an ExitChecker (harness/exit_check.h), which applies the event's inputs,
+// runs the exit, checks the architectural rules and compares with the recording; each failed
+// check or comparison is a Divergence with a distinct kind. The driver adds the per-MSR counts,
+// the final-state digest check against the trailer, --repeat (determinism) and --resume-after
+// (a snapshot restored into a fresh machine must continue identically).
 //
 // Volatile values (event.volatile_value: TSC, kvm-clock...) are compared by VolatilePolicy:
 // kAuto (default): exact when the event knows its environment (kFieldEnv: msrtrace record
 // stores host TSC and wall clock per exit, so replays are bit-exact), kind-only when it does not
 // (imported production traces); kExact always bit for bit; kKindOnly only the outcome kind, RIP
 // and pending exception (no RAX/RDX or guest-memory comparison).
+//
+// Capture gaps (ExitEvent::lost_before): from a gap on, that vCPU's events are compared by
+// outcome kind only; ReplayResult::gaps counts them.
 //
 // Memory: one event at a time from a reused ExitEvent; no per-event heap allocation in the
 // steady state; divergence details are kept for the first `max_divergences` only.
@@ -42,10 +32,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
-#include "handlers/cpu_profile.h"
-#include "handlers/handler_set.h"
 #include "harness/controller.h"
+#include "harness/exit_check.h"
 #include "harness/guest_memory.h"
+#include "harness/machine.h"
 #include "harness/snapshot.h"
 #include "harness/trace_file.h"
 #include "harness/trace_types.h"
@@ -53,81 +43,7 @@
 
 namespace msrtrace {
 
-// --- The machine builder ------------------------------------------------------------------
-
-// A VM for replay or recording: controller, vCPUs and guest memory.
-struct Machine {
-  const CpuProfile* profile = nullptr;
-  const HandlerSetDef* handler_set = nullptr;
-  std::unique_ptr<Controller> controller;
-  std::vector<Vcpu> vcpus;
-  SparseMemory memory;
-
-  // The vCPU with `id`, or nullptr. O(1) when ids are positions (the usual case).
-  Vcpu* FindVcpu(uint32_t id) {
-    if (id < vcpus.size() && vcpus[id].id == id) return &vcpus[id];
-    for (Vcpu& v : vcpus) {
-      if (v.id == id) return &v;
-    }
-    return nullptr;
-  }
-  // Restores `snapshot` (vCPUs, MSR state, handler state, memory).
-  [[nodiscard]] absl::Status Restore(const Snapshot& snapshot);
-  uint64_t Digest() const { return StateDigest(*controller, vcpus, memory); }
-};
-
-// Builds the machine `header` describes, with header.vcpu_count vCPUs (ids 0..n-1) at reset.
-// Errors (kInvalidArgument): unknown CPU profile or handler set (the message lists the known
-// ones), a handler set that fails to install.
-[[nodiscard]] absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header);
-
 // --- Replay -------------------------------------------------------------------------------
-
-enum class VolatilePolicy : uint8_t {
-  kAuto = 0,      // kExact for events with kFieldEnv, kKindOnly for the others.
-  kExact = 1,     // Compare volatile values bit for bit.
-  kKindOnly = 2,  // Compare only the outcome kind, RIP and pending exception.
-};
-const char* VolatilePolicyName(VolatilePolicy p);
-absl::optional<VolatilePolicy> ParseVolatilePolicy(absl::string_view name);
-
-enum class DivergenceKind : uint8_t {
-  // Against the recording.
-  kOutcome = 0,       // Outcome kind differs (retired / gp / ignored / vmm-error).
-  kValue,             // RAX/RDX after the exit differ.
-  kRip,               // RIP after the exit differs.
-  kPendingException,  // Pending exception after the exit differs.
-  kMemoryWrites,      // Guest-memory writes differ (bytes or digest).
-  kFinalState,        // Final-state digest differs from the trailer's.
-  kNondeterministic,  // --repeat: a replay's final-state digest differs from the first's.
-  kResume,            // Resuming from a mid-trace snapshot gave a different final state.
-  // Architectural checks by the driver (independent of the recording).
-  kArchRipAdvance,            // Retired/ignored: RIP != old RIP + instruction length (wrapped).
-  kArchUpperHalves,           // RDMSR: RAX[63:32] or RDX[63:32] not zero.
-  kArchGprClobbered,          // A GPR the instruction does not write changed.
-  kArchGpRipMoved,            // #GP: RIP changed.
-  kArchGpPending,             // #GP: the pending exception is not #GP(0).
-  kArchGpNotAtomic,           // #GP: MSR state, EFER or guest memory changed.
-  kArchSingleStep,            // Retired: #DB pending without RFLAGS.TF, or missing with it.
-  kArchInterruptShadow,       // Retired: STI/MOV-SS blocking not cleared.
-  kArchVmmErrorChangedState,  // VMM error: registers changed.
-  kCount,
-};
-const char* DivergenceKindName(DivergenceKind k);
-
-struct Divergence {
-  DivergenceKind kind = DivergenceKind::kOutcome;
-  uint64_t seq = 0;
-  uint32_t vcpu_id = 0;
-  uint32_t index = 0;
-  Access access = Access::kRead;
-  std::string msr_name;
-  std::string expected;
-  std::string actual;
-  // Registers whose value after the exit differs from the recording's (or from the
-  // architectural expectation): "rax: expected 0x1 actual 0x2; rip: ...". Empty if none.
-  std::string reg_diff;
-};
 
 struct MsrCounts {
   uint32_t index = 0;
@@ -163,6 +79,7 @@ struct ReplayResult {
   uint64_t ignored = 0;
   uint64_t vmm_errors = 0;
   uint64_t divergence_count = 0;
+  uint64_t gaps = 0;  // Events that follow a capture gap (ExitEvent::lost_before != 0).
   std::vector<Divergence> divergences;  // The first max_divergences.
   std::vector<MsrCounts> per_msr;       // Sorted by index.
   TraceEnd end = TraceEnd::kComplete;

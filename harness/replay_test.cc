@@ -473,5 +473,21 @@ TEST(ReplayTest, DivergenceKindNamesAreDistinct) {
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("unknown")));
 }
 
+TEST(ReplayCompactTest, HandWrittenExampleWithoutHandlerStatesReplaysClean) {
+  const char* src = getenv("MSRTRACE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr) << "run through ctest (it sets MSRTRACE_SOURCE_DIR)";
+  const std::string bin = TempPath("hand_written.trace");
+  const absl::Status s =
+      ReadTraceText(std::string(src) + "/corpus/examples/hand_written.textproto", bin);
+  ASSERT_TRUE(s.ok()) << s;
+  absl::StatusOr<ReplayResult> r = ReplayFile(bin);
+  unlink(bin.c_str());
+  ASSERT_TRUE(r.ok()) << r.status();  // Omitted handler states = reset, not an error.
+  EXPECT_TRUE(r->clean()) << DivergenceKindName(r->divergences[0].kind) << ": "
+                          << r->divergences[0].expected << " vs " << r->divergences[0].actual;
+  EXPECT_EQ(r->events, 3u);
+  EXPECT_EQ(r->faults, 1u);
+}
+
 }  // namespace
 }  // namespace msrtrace

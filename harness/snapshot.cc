@@ -20,36 +20,42 @@ bool PageIsZero(const uint8_t* page) {
   return std::all_of(page, page + kPageSize, [](uint8_t b) { return b == 0; });
 }
 
-// The digest core, shared by the live-state and the snapshot forms.
-uint64_t DigestParts(absl::Span<const std::string> vcpu_names,
-                     absl::Span<const std::string> vm_names, absl::Span<const Vcpu> vcpus,
+// The digest core, shared by the live-state and the snapshot forms. `vcpu_name(i)` and
+// `vm_name(i)` give slot names.
+template <typename VcpuName, typename VmName>
+uint64_t DigestParts(VcpuName vcpu_name, VmName vm_name, absl::Span<const Vcpu> vcpus,
                      absl::Span<const uint64_t> vm_slots,
-                     absl::Span<const std::string> handler_states, const SparseMemory& memory) {
+                     absl::Span<const std::string> handler_states, const SparseMemory& memory,
+                     bool mask_upper) {
+  constexpr uint64_t kLow32 = 0xffffffffull;
   Digest d;
   d.U64(vcpus.size());
   for (const Vcpu& v : vcpus) {
     d.U64(v.id);
-    DigestRegs(d, v.regs);
+    if (mask_upper) {
+      VcpuRegs r = v.regs;
+      r.reg(Gpr::kRcx) &= kLow32;
+      r.reg(Gpr::kRax) &= kLow32;
+      r.reg(Gpr::kRdx) &= kLow32;
+      DigestRegs(d, r);
+    } else {
+      DigestRegs(d, v.regs);
+    }
     d.U64(v.slots.size());
-    for (size_t i = 0; i < v.slots.size(); ++i) d.Str(vcpu_names[i]).U64(v.slots[i]);
+    for (size_t i = 0; i < v.slots.size(); ++i) d.Str(vcpu_name(i)).U64(v.slots[i]);
   }
   d.U64(vm_slots.size());
-  for (size_t i = 0; i < vm_slots.size(); ++i) d.Str(vm_names[i]).U64(vm_slots[i]);
+  for (size_t i = 0; i < vm_slots.size(); ++i) d.Str(vm_name(i)).U64(vm_slots[i]);
   d.U64(handler_states.size());
   for (const std::string& s : handler_states) d.Str(s);
-  for (uint64_t gpa : memory.PageAddresses()) {
-    const uint8_t* page = memory.Page(gpa);
-    if (PageIsZero(page)) continue;  // A zero page equals an untouched one.
-    d.U64(gpa).Bytes(page, kPageSize);
+  if (memory.PageCount() > 0) {
+    for (uint64_t gpa : memory.PageAddresses()) {
+      const uint8_t* page = memory.Page(gpa);
+      if (PageIsZero(page)) continue;  // A zero page equals an untouched one.
+      d.U64(gpa).Bytes(page, kPageSize);
+    }
   }
   return d.value();
-}
-
-std::vector<std::string> Names(const std::vector<SlotInfo>& slots) {
-  std::vector<std::string> out;
-  out.reserve(slots.size());
-  for (const SlotInfo& s : slots) out.push_back(s.name);
-  return out;
 }
 
 }  // namespace
@@ -57,24 +63,39 @@ std::vector<std::string> Names(const std::vector<SlotInfo>& slots) {
 Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vcpus,
                          const SparseMemory& memory) {
   Snapshot s;
-  s.vcpu_slot_names = Names(controller.layout().vcpu_slots());
-  s.vm_slot_names = Names(controller.layout().vm_slots());
-  s.vcpus.assign(vcpus.begin(), vcpus.end());
-  s.vm_slots = controller.vm_slots();
-  s.handler_states.resize(controller.handlers().size());
-  for (size_t i = 0; i < controller.handlers().size(); ++i) {
-    controller.handlers()[i]->SaveState(&s.handler_states[i]);
-  }
-  s.memory = memory;
+  CaptureSnapshotInto(controller, vcpus, memory, &s);
   return s;
+}
+
+void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
+                         const SparseMemory& memory, Snapshot* out) {
+  auto names = [](const std::vector<SlotInfo>& slots, std::vector<std::string>* to) {
+    to->resize(slots.size());
+    for (size_t i = 0; i < slots.size(); ++i) (*to)[i] = slots[i].name;
+  };
+  names(controller.layout().vcpu_slots(), &out->vcpu_slot_names);
+  names(controller.layout().vm_slots(), &out->vm_slot_names);
+  out->vcpus.resize(vcpus.size());
+  for (size_t i = 0; i < vcpus.size(); ++i) {
+    out->vcpus[i].id = vcpus[i].id;
+    out->vcpus[i].regs = vcpus[i].regs;
+    out->vcpus[i].slots.assign(vcpus[i].slots.begin(), vcpus[i].slots.end());
+  }
+  out->vm_slots = controller.vm_slots();
+  out->handler_states.resize(controller.handlers().size());
+  for (size_t i = 0; i < controller.handlers().size(); ++i) {
+    controller.handlers()[i]->SaveState(&out->handler_states[i]);
+  }
+  if (memory.PageCount() == 0 && out->memory.PageCount() == 0) return;
+  out->memory = memory;
 }
 
 absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
                              std::vector<Vcpu>* vcpus, SparseMemory* memory) {
   const StateLayout& layout = controller.layout();
-  if (snapshot.handler_states.size() != controller.handlers().size()) {
+  if (snapshot.handler_states.size() > controller.handlers().size()) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("snapshot has state for %u handlers, the controller has %u",
+        absl::StrFormat("snapshot has state for %u handlers, the controller has only %u",
                         snapshot.handler_states.size(), controller.handlers().size()));
   }
   // Map snapshot slot positions to layout positions by name.
@@ -115,7 +136,9 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
     restored.push_back(std::move(v));
   }
   for (size_t i = 0; i < controller.handlers().size(); ++i) {
-    absl::Status st = controller.handlers()[i]->RestoreState(snapshot.handler_states[i]);
+    absl::Status st = controller.handlers()[i]->RestoreState(
+        i < snapshot.handler_states.size() ? absl::string_view(snapshot.handler_states[i])
+                                           : absl::string_view());
     if (!st.ok()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("handler %u rejected its snapshot state: %s", i, st.message()));
@@ -129,16 +152,27 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
 
 uint64_t StateDigest(const Controller& controller, absl::Span<const Vcpu> vcpus,
                      const SparseMemory& memory) {
-  std::vector<std::string> states(controller.handlers().size());
-  for (size_t i = 0; i < states.size(); ++i) controller.handlers()[i]->SaveState(&states[i]);
-  const std::vector<std::string> vcpu_names = Names(controller.layout().vcpu_slots());
-  const std::vector<std::string> vm_names = Names(controller.layout().vm_slots());
-  return DigestParts(vcpu_names, vm_names, vcpus, controller.vm_slots(), states, memory);
+  std::vector<std::string> states;
+  return StateDigestInto(controller, vcpus, memory, &states);
+}
+
+uint64_t StateDigestInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
+                         const SparseMemory& memory, std::vector<std::string>* scratch,
+                         bool mask_upper) {
+  const auto& handlers = controller.handlers();
+  scratch->resize(handlers.size());
+  for (size_t i = 0; i < handlers.size(); ++i) handlers[i]->SaveState(&(*scratch)[i]);
+  const std::vector<SlotInfo>& vcpu_slots = controller.layout().vcpu_slots();
+  const std::vector<SlotInfo>& vm_slots = controller.layout().vm_slots();
+  return DigestParts([&](size_t i) -> const std::string& { return vcpu_slots[i].name; },
+                     [&](size_t i) -> const std::string& { return vm_slots[i].name; }, vcpus,
+                     controller.vm_slots(), *scratch, memory, mask_upper);
 }
 
 uint64_t StateDigest(const Snapshot& s) {
-  return DigestParts(s.vcpu_slot_names, s.vm_slot_names, s.vcpus, s.vm_slots, s.handler_states,
-                     s.memory);
+  return DigestParts([&](size_t i) -> const std::string& { return s.vcpu_slot_names[i]; },
+                     [&](size_t i) -> const std::string& { return s.vm_slot_names[i]; }, s.vcpus,
+                     s.vm_slots, s.handler_states, s.memory, /*mask_upper=*/false);
 }
 
 uint64_t RegsDigest(const VcpuRegs& regs) {

@@ -4,6 +4,11 @@
 // per-vCPU slots, the VM-wide slots, each handler's internal state, and guest memory. Restoring
 // a snapshot and continuing gives exactly the results of never having stopped.
 //
+// Compact snapshots: parts a snapshot omits mean reset state. No handler states (or fewer than
+// the controller has) = those handlers at reset (RestoreState("") is every handler's reset
+// state, see harness/msr_handler.h); slots it does not name keep their reset values; no vCPUs =
+// the machine's vCPUs at reset (harness/machine.h Machine::Restore).
+//
 // Slots are stored with their names, so a snapshot taken by one build restores into a controller
 // whose layout gained slots since (new slots keep their reset values); a slot name the
 // controller does not know is an error.
@@ -36,10 +41,15 @@ struct Snapshot {
 Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vcpus,
                          const SparseMemory& memory);
 
+// The same into `*out`, reusing its buffers (no allocation once they have grown).
+void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
+                         const SparseMemory& memory, Snapshot* out);
+
 // Restores `snapshot` into `controller` (VM-wide slots and handler state), `*vcpus` (replaced)
 // and `*memory`. REQUIRES: `controller` has the same handlers installed as when the snapshot
 // was taken. Errors (kInvalidArgument): unknown slot name, handler-count mismatch, a handler
-// rejecting its state. On error the targets are unspecified.
+// rejecting its state; handlers past the snapshot's handler_states are reset (RestoreState("")).
+// On error the targets are unspecified.
 absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
                              std::vector<Vcpu>* vcpus, SparseMemory* memory);
 
@@ -49,6 +59,13 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
 uint64_t StateDigest(const Controller& controller, absl::Span<const Vcpu> vcpus,
                      const SparseMemory& memory);
 uint64_t StateDigest(const Snapshot& snapshot);
+
+// StateDigest(controller, vcpus, memory) without allocating in the steady state: handler states
+// are saved into `*scratch` (reused). With `mask_upper`, RCX/RAX/RDX[63:32] of every vCPU are
+// digested as zero (what the upper-half-independence oracle compares).
+uint64_t StateDigestInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
+                         const SparseMemory& memory, std::vector<std::string>* scratch,
+                         bool mask_upper = false);
 
 // Digest of one vCPU's registers (for per-event comparisons).
 uint64_t RegsDigest(const VcpuRegs& regs);

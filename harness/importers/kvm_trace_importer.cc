@@ -16,7 +16,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "harness/exit_check.h"
 #include "harness/guest_memory.h"
+#include "harness/machine.h"
 #include "harness/snapshot.h"
 #include "harness/status_macros.h"
 #include "harness/trace_file.h"
@@ -244,23 +246,30 @@ class StatsSink : public ExitEventSink {
 
 // --- Pass 2: write and compare ----------------------------------------------------------
 
-class WriteCompareSink : public ExitEventSink {
+// The comparison runs every event through the exit-checking engine (harness/exit_check.h) with
+// the recording's outcome as the expectation; its divergences become the summary's per-MSR
+// disagreement categories. Architectural checks are off: the question here is whether the
+// handler set agrees with production, not whether the engine is sound (replay and the fuzzers
+// check that).
+class WriteCompareSink : public ExitEventSink, private DivergenceSink {
  public:
-  WriteCompareSink(const ImportConfig& config, ImportSummary* s, Controller* controller,
-                   std::vector<Vcpu>* vcpus, SparseMemory* memory, TraceWriter* writer)
+  WriteCompareSink(const ImportConfig& config, ImportSummary* s, Machine* machine,
+                   TraceWriter* writer)
       : config_(config),
         s_(s),
-        controller_(controller),
-        vcpus_(vcpus),
-        memory_(memory),
-        writer_(writer) {
+        machine_(machine),
+        writer_(writer),
+        engine_(machine != nullptr ? machine->controller.get() : nullptr),
+        checker_(machine, &engine_, this, CheckOptions()) {
     for (size_t i = 0; i < s_->per_msr.size(); ++i) msr_pos_.emplace(s_->per_msr[i].index, i);
+    checker_.BeginRun();
   }
 
   absl::Status OnEvent(const ExitEvent& event, uint64_t line) override {
     const ExitEvent* ep = &event;
-    if (controller_ != nullptr && config_.unknown_msr_policy == UnknownMsrPolicy::kIgnore &&
-        event.kind == RecordedKind::kRetired && controller_->Find(event.index()) == nullptr) {
+    Controller* controller = machine_ != nullptr ? machine_->controller.get() : nullptr;
+    if (controller != nullptr && config_.unknown_msr_policy == UnknownMsrPolicy::kIgnore &&
+        event.kind == RecordedKind::kRetired && controller->Find(event.index()) == nullptr) {
       // Inferred: production accepted an MSR the handler set does not have, and the chosen
       // policy says unknown MSRs are ignored (KVM ignore_msrs=1): record it as ignored.
       ignored_ = event;
@@ -274,18 +283,12 @@ class WriteCompareSink : public ExitEventSink {
         return absl::Status(st.code(), absl::StrCat(config_.output, ": ", st.message()));
       }
     }
-    if (controller_ == nullptr || !config_.compare) return absl::OkStatus();
-    if (e.vcpu_id >= vcpus_->size()) return absl::OkStatus();  // Cannot happen: pass 1 sized.
-    Vcpu& v = (*vcpus_)[e.vcpu_id];
-    v.regs.reg(Gpr::kRcx) = e.rcx;
-    if (e.known & kFieldRaxRdxIn) {
-      v.regs.reg(Gpr::kRax) = e.rax;
-      v.regs.reg(Gpr::kRdx) = e.rdx;
-    }
-    if (e.known & kFieldRip) v.regs.rip = e.rip;
-    v.regs.pending = PendingException();
-    const Access access = MsrAccessOf(e.exit).value_or(Access::kRead);
-    absl::StatusOr<Outcome> out = controller_->Handle(e.exit, v, *memory_);
+    if (controller == nullptr || !config_.compare) return absl::OkStatus();
+    if (machine_->FindVcpu(e.vcpu_id) == nullptr) return absl::OkStatus();  // Pass 1 sized.
+    outcome_diverged_ = value_diverged_ = false;
+    RETURN_IF_ERROR(checker_.Run(e));
+    const Access access = checker_.access();
+    const absl::StatusOr<Outcome>& out = checker_.result();
     const bool prod_gp = e.kind == RecordedKind::kGpInjected;
     auto it = msr_pos_.find(e.index());
     MsrSummary* m = it == msr_pos_.end() ? nullptr : &s_->per_msr[it->second];
@@ -294,28 +297,24 @@ class WriteCompareSink : public ExitEventSink {
       if (m) ++m->vmm_errors;
       what = absl::StrCat(AccessName(access), " ", Hex(e.index()), ": production ",
                           prod_gp ? "#GP" : "ok", ", here VMM error: ", out.status().message());
-    } else {
+    } else if (outcome_diverged_) {
       const bool here_gp = out->kind == Outcome::Kind::kGpInjected;
+      const std::string value =
+          access == Access::kWrite ? absl::StrCat(" value ", Hex(out->value)) : std::string();
       if (prod_gp && !here_gp) {
         if (m) ++m->gp_production_only;
-        what = absl::StrCat(
-            AccessName(access), " ", Hex(e.index()),
-            access == Access::kWrite ? absl::StrCat(" value ", Hex(out->value)) : std::string(),
-            ": #GP in production, not here");
+        what = absl::StrCat(AccessName(access), " ", Hex(e.index()), value,
+                            ": #GP in production, not here");
       } else if (!prod_gp && here_gp) {
         if (m) ++m->gp_here_only;
-        what = absl::StrCat(
-            AccessName(access), " ", Hex(e.index()),
-            access == Access::kWrite ? absl::StrCat(" value ", Hex(out->value)) : std::string(),
-            ": #GP here, not in production");
-      } else if (!prod_gp && access == Access::kRead && !e.volatile_value) {
-        uint64_t prod = (e.rdx_out << 32) | (e.rax_out & 0xffffffffull);
-        if (prod != out->value) {
-          if (m) ++m->value_differs;
-          what = absl::StrCat("rdmsr ", Hex(e.index()), ": production read ", Hex(prod), ", here ",
-                              Hex(out->value));
-        }
+        what = absl::StrCat(AccessName(access), " ", Hex(e.index()), value,
+                            ": #GP here, not in production");
       }
+    } else if (value_diverged_ && access == Access::kRead) {
+      if (m) ++m->value_differs;
+      const uint64_t prod = (e.rdx_out << 32) | (e.rax_out & 0xffffffffull);
+      what = absl::StrCat("rdmsr ", Hex(e.index()), ": production read ", Hex(prod), ", here ",
+                          Hex(out->value));
     }
     if (!what.empty()) {
       ++s_->events_disagree;
@@ -327,14 +326,29 @@ class WriteCompareSink : public ExitEventSink {
   }
 
  private:
+  static ExitCheckOptions CheckOptions() {
+    ExitCheckOptions o;
+    o.check_architecture = false;
+    o.volatile_policy = VolatilePolicy::kAuto;  // Imports know no environment: kind only.
+    return o;
+  }
+  // Only the kinds the summary has categories for; no details are formatted.
+  Divergence* Add(DivergenceKind kind) override {
+    if (kind == DivergenceKind::kOutcome) outcome_diverged_ = true;
+    if (kind == DivergenceKind::kValue) value_diverged_ = true;
+    return nullptr;
+  }
+
   const ImportConfig& config_;
   ImportSummary* s_;
-  Controller* controller_;
-  std::vector<Vcpu>* vcpus_;
-  SparseMemory* memory_;
+  Machine* machine_;
   TraceWriter* writer_;
+  ControllerEngine engine_;
+  ExitChecker checker_;
   absl::flat_hash_map<uint32_t, size_t> msr_pos_;
   ExitEvent ignored_;  // Reused copy for events recorded as ignored.
+  bool outcome_diverged_ = false;
+  bool value_diverged_ = false;
 };
 
 // --- Passes -----------------------------------------------------------------------------
@@ -460,9 +474,11 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
   // Build the machine and apply the inferred initial values.
   ControllerOptions copt;
   copt.unknown_msr_policy = config.unknown_msr_policy;
-  Controller controller(copt);
-  std::vector<Vcpu> vcpus;
-  SparseMemory memory;
+  Machine machine;
+  machine.controller = std::make_unique<Controller>(copt);
+  Controller& controller = *machine.controller;
+  std::vector<Vcpu>& vcpus = machine.vcpus;
+  SparseMemory& memory = machine.memory;
   bool have_handlers = static_cast<bool>(config.install);
   if (have_handlers) {
     absl::Status st = config.install(controller);
@@ -561,8 +577,7 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
   }
 
   {
-    WriteCompareSink sink(config, &s, have_handlers ? &controller : nullptr, &vcpus, &memory,
-                          writer.get());
+    WriteCompareSink sink(config, &s, have_handlers ? &machine : nullptr, writer.get());
     if (writer != nullptr || (have_handlers && config.compare)) {
       RETURN_IF_ERROR(RunPass(2, inputs, config, volatile_msrs, &sink, &s));
     }
