@@ -135,8 +135,8 @@ TEST_F(ExitCheckTest, RipWrapsAt32BitsByTheModeBeforeTheExit) {
   EXPECT_EQ(machine_->vcpus[0].regs.rip, 1u);
 }
 
-TEST_F(ExitCheckTest, FaultAtomicityCoversHandlerStateOutsideSlots) {
-  // An engine whose #GP leaves the FIFO-less reference set alone but flips a VM-wide slot.
+TEST_F(ExitCheckTest, FaultAtomicityCatchesASlotChangedBeforeAFault) {
+  // An engine whose #GP flips a per-vCPU slot.
   class Leaky : public ExitEngine {
    public:
     explicit Leaky(Controller* c) : c_(c) {}

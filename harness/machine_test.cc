@@ -141,7 +141,7 @@ TEST(MachineTest, AnEmptySnapshotMeansTheResetState) {
   ASSERT_TRUE(m.ok()) << m.status();
   const uint64_t reset = (*m)->Digest();
   (*m)->vcpus[1].regs.rip = 0x42;
-  ASSERT_TRUE((*m)->Restore(Snapshot{}).ok());
+  ASSERT_TRUE((*m)->Restore(Snapshot()).ok());
   EXPECT_EQ((*m)->Digest(), reset);
   EXPECT_EQ((*m)->vcpus.size(), 2u);
 }
@@ -210,7 +210,7 @@ TEST(MachineTest, AHandlerWhoseStateDoesNotComeBackFailsTheResetLoudly) {
   absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine(h);
   ASSERT_TRUE(m.ok()) << m.status();
   (*m)->set_reset_check_interval(1);
-  RunOn(**m, Snapshot{}, {ReadOf(kTestMsr)});
+  RunOn(**m, Snapshot(), {ReadOf(kTestMsr)});
   absl::Status st = (*m)->Reset();
   EXPECT_EQ(st.code(), absl::StatusCode::kInternal);
   EXPECT_NE(st.message().find("TEST_FORGETFUL"), std::string::npos) << st;
@@ -226,10 +226,10 @@ TEST(MachineTest, AHandlerWithHiddenStateMakesAResetMachineDifferFromAFreshOne) 
   const std::vector<ExitEvent> events = {ReadOf(kTestMsr)};
   absl::StatusOr<Machine*> first = cache.Get(h);
   ASSERT_TRUE(first.ok());
-  const RunOutcome a = RunOn(**first, Snapshot{}, events);
+  const RunOutcome a = RunOn(**first, Snapshot(), events);
   absl::StatusOr<Machine*> again = cache.Get(h);
   ASSERT_TRUE(again.ok());
-  const RunOutcome b = RunOn(**again, Snapshot{}, events);
+  const RunOutcome b = RunOn(**again, Snapshot(), events);
   EXPECT_NE(a.values, b.values);  // What the determinism oracle and the corpus test catch.
 }
 

@@ -6,10 +6,11 @@
 #      the reference handlers and prints the report;
 #   3. fuzzes the exit-sequence target (libFuzzer, ASan+UBSan, structure-aware mutator, oracles)
 #      for a short bounded time and prints the campaign summary.
+# It builds only what it runs (the msrtrace CLI, then the exit-sequence fuzzer), not the tests.
 # Environment: MSRTRACE_FUZZ_SECONDS (default 60), MSRTRACE_JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh default
+bash scripts/build.sh default msrtrace
 bin=build/default/tools/msrtrace
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -33,6 +34,6 @@ fi
 
 echo
 echo "=== 3. Fuzzing the exit-sequence target for ${MSRTRACE_FUZZ_SECONDS:-60}s"
-bash scripts/build.sh fuzz
+bash scripts/build.sh fuzz exit_sequence_fuzzer
 bash fuzz/campaign.sh -b build/fuzz -t "${MSRTRACE_FUZZ_SECONDS:-60}" -o "$out/fuzz" \
   exit_sequence_fuzzer
