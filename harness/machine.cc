@@ -16,14 +16,6 @@ std::string KnownNames(const std::vector<std::string>& names) {
   return names.empty() ? "none" : absl::StrJoin(names, ", ");
 }
 
-bool SameNames(const std::vector<std::string>& names, const std::vector<SlotInfo>& slots) {
-  if (names.size() != slots.size()) return false;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != slots[i].name) return false;
-  }
-  return true;
-}
-
 bool SameIds(const std::vector<Vcpu>& a, const std::vector<Vcpu>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -102,89 +94,7 @@ absl::Status Machine::CheckReset() {
 
 absl::Status Machine::Restore(const Snapshot& s) {
   RETURN_IF_ERROR(Reset());
-  Controller& c = *controller;
-  const StateLayout& layout = c.layout();
-  const auto& handlers = c.handlers();
-  if (s.handler_states.size() > handlers.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("snapshot has state for %u handlers, the controller has only %u",
-                        s.handler_states.size(), handlers.size()));
-  }
-  if (s.vm_slots.size() != s.vm_slot_names.size()) {
-    return absl::InvalidArgumentError("snapshot VM-wide slot values and names differ in count");
-  }
-  // VM-wide slots: by position when the names are the layout's (the usual case), else by name.
-  std::vector<uint64_t>& vm = c.vm_slots();
-  if (SameNames(s.vm_slot_names, layout.vm_slots())) {
-    std::copy(s.vm_slots.begin(), s.vm_slots.end(), vm.begin());
-  } else {
-    for (size_t i = 0; i < s.vm_slot_names.size(); ++i) {
-      const int to = layout.FindVmSlot(s.vm_slot_names[i]);
-      if (to < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("snapshot has VM-wide slot '%s' that no installed handler reserves",
-                            s.vm_slot_names[i]));
-      }
-      vm[to] = s.vm_slots[i];
-    }
-  }
-  if (!s.vcpus.empty()) {
-    const bool identity = SameNames(s.vcpu_slot_names, layout.vcpu_slots());
-    std::vector<int> map;
-    if (!identity) {
-      map.resize(s.vcpu_slot_names.size());
-      for (size_t i = 0; i < map.size(); ++i) {
-        map[i] = layout.FindVcpuSlot(s.vcpu_slot_names[i]);
-        if (map[i] < 0) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "snapshot has per-vCPU slot '%s' that no installed handler reserves",
-              s.vcpu_slot_names[i]));
-        }
-      }
-    }
-    bool same_ids = s.vcpus.size() == vcpus.size();
-    for (size_t i = 0; same_ids && i < s.vcpus.size(); ++i) same_ids = s.vcpus[i].id == vcpus[i].id;
-    if (!same_ids) {
-      if (s.vcpus.size() > kMaxMachineVcpus) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("snapshot has %u vCPUs; at most %u are supported", s.vcpus.size(),
-                            kMaxMachineVcpus));
-      }
-      vcpus.clear();
-      for (const Vcpu& sv : s.vcpus) vcpus.push_back(c.CreateVcpu(sv.id));
-    }
-    for (size_t k = 0; k < s.vcpus.size(); ++k) {
-      const Vcpu& sv = s.vcpus[k];
-      if (sv.slots.size() != s.vcpu_slot_names.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("snapshot vCPU %u has %u slots, its layout names %u", sv.id,
-                            sv.slots.size(), s.vcpu_slot_names.size()));
-      }
-      Vcpu& v = vcpus[k];
-      v.regs = sv.regs;
-      if (identity) {
-        std::copy(sv.slots.begin(), sv.slots.end(), v.slots.begin());
-      } else {
-        for (size_t i = 0; i < map.size(); ++i) v.slots[map[i]] = sv.slots[i];
-      }
-    }
-  }
-  for (size_t i = 0; i < s.handler_states.size(); ++i) {
-    absl::Status st = handlers[i]->RestoreState(s.handler_states[i]);
-    if (!st.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("handler %u rejected its snapshot state: %s", i, st.message()));
-    }
-  }
-  if (s.memory.PageCount() > 0) {
-    for (uint64_t gpa : s.memory.PageAddresses()) {
-      if (!memory.SetPage(gpa, absl::MakeConstSpan(s.memory.Page(gpa), kPageSize))) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("snapshot has a guest page at %#x outside guest memory", gpa));
-      }
-    }
-  }
-  return absl::OkStatus();
+  return ApplySnapshot(s, *controller, &vcpus, &memory);
 }
 
 uint64_t Machine::Digest(bool mask_upper) const {

@@ -8,6 +8,16 @@
 namespace msrtrace {
 namespace {
 
+constexpr size_t kMaxSnapshotVcpus = 4096;
+
+bool SameNames(const std::vector<std::string>& names, const std::vector<SlotInfo>& slots) {
+  if (names.size() != slots.size()) return false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != slots[i].name) return false;
+  }
+  return true;
+}
+
 void DigestRegs(Digest& d, const VcpuRegs& r) {
   for (uint64_t g : r.gpr) d.U64(g);
   d.U64(r.rip).U64(r.rflags).U64(r.cr0).U64(r.cr4).U64(r.efer).U64(r.cs_l ? 1 : 0);
@@ -92,61 +102,107 @@ void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vc
 
 absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
                              std::vector<Vcpu>* vcpus, SparseMemory* memory) {
-  const StateLayout& layout = controller.layout();
-  if (snapshot.handler_states.size() > controller.handlers().size()) {
+  // What the snapshot omits is at reset: handlers it has no state for get RestoreState("").
+  const auto& handlers = controller.handlers();
+  for (size_t i = snapshot.handler_states.size(); i < handlers.size(); ++i) {
+    absl::Status st = handlers[i]->RestoreState(absl::string_view());
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("handler %u rejected its reset state: %s", i, st.message()));
+    }
+  }
+  std::vector<uint64_t>& vm = controller.vm_slots();
+  vm.clear();
+  for (const SlotInfo& info : controller.layout().vm_slots()) vm.push_back(info.reset);
+  vcpus->clear();
+  memory->Clear();
+  return ApplySnapshot(snapshot, controller, vcpus, memory);
+}
+
+absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* vcpus_out,
+                           SparseMemory* memory) {
+  std::vector<Vcpu>& vcpus = *vcpus_out;
+  const StateLayout& layout = c.layout();
+  const auto& handlers = c.handlers();
+  if (s.handler_states.size() > handlers.size()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("snapshot has state for %u handlers, the controller has only %u",
-                        snapshot.handler_states.size(), controller.handlers().size()));
+                        s.handler_states.size(), handlers.size()));
   }
-  // Map snapshot slot positions to layout positions by name.
-  std::vector<int> vcpu_map(snapshot.vcpu_slot_names.size());
-  for (size_t i = 0; i < vcpu_map.size(); ++i) {
-    vcpu_map[i] = layout.FindVcpuSlot(snapshot.vcpu_slot_names[i]);
-    if (vcpu_map[i] < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("snapshot has per-vCPU slot '%s' that no installed handler reserves",
-                          snapshot.vcpu_slot_names[i]));
-    }
-  }
-  if (snapshot.vm_slots.size() != snapshot.vm_slot_names.size()) {
+  if (s.vm_slots.size() != s.vm_slot_names.size()) {
     return absl::InvalidArgumentError("snapshot VM-wide slot values and names differ in count");
   }
-  std::vector<uint64_t> vm_slots;
-  for (const SlotInfo& s : layout.vm_slots()) vm_slots.push_back(s.reset);
-  for (size_t i = 0; i < snapshot.vm_slot_names.size(); ++i) {
-    const int to = layout.FindVmSlot(snapshot.vm_slot_names[i]);
-    if (to < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("snapshot has VM-wide slot '%s' that no installed handler reserves",
-                          snapshot.vm_slot_names[i]));
+  // VM-wide slots: by position when the names are the layout's (the usual case), else by name.
+  std::vector<uint64_t>& vm = c.vm_slots();
+  if (SameNames(s.vm_slot_names, layout.vm_slots())) {
+    std::copy(s.vm_slots.begin(), s.vm_slots.end(), vm.begin());
+  } else {
+    for (size_t i = 0; i < s.vm_slot_names.size(); ++i) {
+      const int to = layout.FindVmSlot(s.vm_slot_names[i]);
+      if (to < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("snapshot has VM-wide slot '%s' that no installed handler reserves",
+                            s.vm_slot_names[i]));
+      }
+      vm[to] = s.vm_slots[i];
     }
-    vm_slots[to] = snapshot.vm_slots[i];
   }
-  std::vector<Vcpu> restored;
-  restored.reserve(snapshot.vcpus.size());
-  for (const Vcpu& sv : snapshot.vcpus) {
-    if (sv.slots.size() != vcpu_map.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("snapshot vCPU %u has %u slots, its layout names %u", sv.id,
-                          sv.slots.size(), vcpu_map.size()));
+  if (!s.vcpus.empty()) {
+    const bool identity = SameNames(s.vcpu_slot_names, layout.vcpu_slots());
+    std::vector<int> map;
+    if (!identity) {
+      map.resize(s.vcpu_slot_names.size());
+      for (size_t i = 0; i < map.size(); ++i) {
+        map[i] = layout.FindVcpuSlot(s.vcpu_slot_names[i]);
+        if (map[i] < 0) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "snapshot has per-vCPU slot '%s' that no installed handler reserves",
+              s.vcpu_slot_names[i]));
+        }
+      }
     }
-    Vcpu v = controller.CreateVcpu(sv.id);
-    v.regs = sv.regs;
-    for (size_t i = 0; i < vcpu_map.size(); ++i) v.slots[vcpu_map[i]] = sv.slots[i];
-    restored.push_back(std::move(v));
+    bool same_ids = s.vcpus.size() == vcpus.size();
+    for (size_t i = 0; same_ids && i < s.vcpus.size(); ++i) same_ids = s.vcpus[i].id == vcpus[i].id;
+    if (!same_ids) {
+      if (s.vcpus.size() > kMaxSnapshotVcpus) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("snapshot has %u vCPUs; at most %u are supported", s.vcpus.size(),
+                            kMaxSnapshotVcpus));
+      }
+      vcpus.clear();
+      for (const Vcpu& sv : s.vcpus) vcpus.push_back(c.CreateVcpu(sv.id));
+    }
+    for (size_t k = 0; k < s.vcpus.size(); ++k) {
+      const Vcpu& sv = s.vcpus[k];
+      if (sv.slots.size() != s.vcpu_slot_names.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("snapshot vCPU %u has %u slots, its layout names %u", sv.id,
+                            sv.slots.size(), s.vcpu_slot_names.size()));
+      }
+      Vcpu& v = vcpus[k];
+      v.regs = sv.regs;
+      if (identity) {
+        std::copy(sv.slots.begin(), sv.slots.end(), v.slots.begin());
+      } else {
+        for (size_t i = 0; i < map.size(); ++i) v.slots[map[i]] = sv.slots[i];
+      }
+    }
   }
-  for (size_t i = 0; i < controller.handlers().size(); ++i) {
-    absl::Status st = controller.handlers()[i]->RestoreState(
-        i < snapshot.handler_states.size() ? absl::string_view(snapshot.handler_states[i])
-                                           : absl::string_view());
+  for (size_t i = 0; i < s.handler_states.size(); ++i) {
+    absl::Status st = handlers[i]->RestoreState(s.handler_states[i]);
     if (!st.ok()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("handler %u rejected its snapshot state: %s", i, st.message()));
     }
   }
-  controller.vm_slots() = std::move(vm_slots);
-  *vcpus = std::move(restored);
-  *memory = snapshot.memory;
+  if (s.memory.PageCount() > 0) {
+    for (uint64_t gpa : s.memory.PageAddresses()) {
+      if (!memory->SetPage(gpa, absl::MakeConstSpan(s.memory.Page(gpa), kPageSize))) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("snapshot has a guest page at %#x outside guest memory", gpa));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

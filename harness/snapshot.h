@@ -53,6 +53,15 @@ void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vc
 absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
                              std::vector<Vcpu>* vcpus, SparseMemory* memory);
 
+// Applies the parts `snapshot` has on top of the current state of `controller`, `*vcpus` and
+// `*memory` (Machine::Restore runs it on a machine just reset): VM-wide and per-vCPU slots by
+// name (by position when the names are the layout's), vCPU registers (the vCPU list is rebuilt
+// with CreateVcpu only when the snapshot's ids differ), the handler states it has, its guest
+// pages. No allocation when the vCPU ids match and memory has no pages. Errors as
+// RestoreSnapshot's.
+absl::Status ApplySnapshot(const Snapshot& snapshot, Controller& controller,
+                           std::vector<Vcpu>* vcpus, SparseMemory* memory);
+
 // A stable digest of the whole state: vCPU registers and slots (by slot name), VM-wide slots,
 // handler state, and every non-zero guest page. Equal states give equal digests across runs and
 // machines.
