@@ -133,7 +133,7 @@ struct OracleRunner::EventResult {
 
 struct OracleRunner::RunResult {
   std::vector<EventResult> events;
-  uint64_t final_digest = 0;         // Upper halves of RCX/RAX/RDX masked.
+  uint64_t final_digest = 0;  // Machine::StateHash, upper halves of RCX/RAX/RDX masked.
   bool midpoint_taken = false;
 };
 
@@ -264,7 +264,7 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
     }
     if (!r.ok()) break;  // The VM stopped.
   }
-  out->final_digest = m.Digest(/*mask_upper=*/true);
+  out->final_digest = m.StateHash(/*mask_upper=*/true);
   return absl::OkStatus();
 }
 
@@ -301,7 +301,7 @@ bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool mas
   }
   if (a.final_digest != b.final_digest) {
     failure_ = OracleFailure{o, n,
-                             absl::StrFormat("final-state digests differ: %#x vs %#x",
+                             absl::StrFormat("final-state hashes differ: %#x vs %#x",
                                              a.final_digest, b.final_digest)};
     return false;
   }

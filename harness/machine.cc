@@ -1,6 +1,7 @@
 #include "harness/machine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -43,7 +44,7 @@ void Machine::TakeResetImage() {
   for (size_t i = 0; i < handlers.size(); ++i) handlers[i]->SaveState(&reset_handler_states_[i]);
   reset_memory_ = memory;
   memory.ClearDirty();
-  reset_digest_ = Digest();
+  reset_hash_ = StateHash();
 }
 
 absl::Status Machine::Reset() {
@@ -74,7 +75,7 @@ absl::Status Machine::Reset() {
 }
 
 absl::Status Machine::CheckReset() {
-  if (Digest() == reset_digest_) return absl::OkStatus();
+  if (StateHash() == reset_hash_) return absl::OkStatus();
   const auto& handlers = controller->handlers();
   std::string state;
   for (size_t i = 0; i < handlers.size(); ++i) {
@@ -95,6 +96,82 @@ absl::Status Machine::CheckReset() {
 absl::Status Machine::Restore(const Snapshot& s) {
   RETURN_IF_ERROR(Reset());
   return ApplySnapshot(s, *controller, &vcpus, &memory);
+}
+
+namespace {
+
+// Word-at-a-time multiply-xorshift mixing (the digest of harness/digest.h goes byte by byte and
+// hashes slot names; this one is for equality checks only).
+class WordHash {
+ public:
+  void U64(uint64_t v) {
+    h_ = (h_ ^ v) * 0x9e3779b97f4a7c15ull;
+    h_ ^= h_ >> 32;
+  }
+  void Bytes(const uint8_t* p, size_t n) {
+    U64(n);
+    uint64_t w;
+    for (; n >= 8; p += 8, n -= 8) {
+      std::memcpy(&w, p, 8);
+      U64(w);
+    }
+    w = 0;
+    std::memcpy(&w, p, n);
+    U64(w);
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 0x243f6a8885a308d3ull;
+};
+
+void HashRegs(WordHash& h, const VcpuRegs& r, bool mask_upper) {
+  constexpr uint64_t kLow32 = 0xffffffffull;
+  for (int g = 0; g < kNumGprs; ++g) {
+    const bool masked = mask_upper && (g == static_cast<int>(Gpr::kRcx) ||
+                                       g == static_cast<int>(Gpr::kRax) ||
+                                       g == static_cast<int>(Gpr::kRdx));
+    h.U64(masked ? r.gpr[g] & kLow32 : r.gpr[g]);
+  }
+  h.U64(r.rip);
+  h.U64(r.rflags);
+  h.U64(r.cr0);
+  h.U64(r.cr4);
+  h.U64(r.efer);
+  h.U64((r.cs_l ? 1u : 0u) | (static_cast<uint64_t>(r.interruptibility) << 1));
+  const PendingException& p = r.pending;
+  h.U64((p.valid ? 1u : 0u) | (static_cast<uint64_t>(p.vector) << 8) |
+        (p.has_error_code ? 1ull << 16 : 0) | (static_cast<uint64_t>(p.error_code) << 32));
+  h.U64(p.payload);
+}
+
+}  // namespace
+
+uint64_t Machine::StateHash(bool mask_upper) const {
+  WordHash h;
+  h.U64(vcpus.size());
+  for (const Vcpu& v : vcpus) {
+    h.U64(v.id);
+    HashRegs(h, v.regs, mask_upper);
+    h.Bytes(reinterpret_cast<const uint8_t*>(v.slots.data()), v.slots.size() * sizeof(uint64_t));
+  }
+  const std::vector<uint64_t>& vm = controller->vm_slots();
+  h.Bytes(reinterpret_cast<const uint8_t*>(vm.data()), vm.size() * sizeof(uint64_t));
+  const auto& handlers = controller->handlers();
+  scratch_.resize(handlers.size());
+  for (size_t i = 0; i < handlers.size(); ++i) {
+    handlers[i]->SaveState(&scratch_[i]);
+    h.Bytes(reinterpret_cast<const uint8_t*>(scratch_[i].data()), scratch_[i].size());
+  }
+  if (memory.PageCount() > 0) {
+    for (uint64_t gpa : memory.PageAddresses()) {
+      const uint8_t* page = memory.Page(gpa);
+      if (std::all_of(page, page + kPageSize, [](uint8_t b) { return b == 0; })) continue;
+      h.U64(gpa);
+      h.Bytes(page, kPageSize);
+    }
+  }
+  return h.value();
 }
 
 uint64_t Machine::Digest(bool mask_upper) const {

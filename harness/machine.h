@@ -74,6 +74,11 @@ class Machine {
   // RCX/RAX/RDX[63:32] count as zero.
   uint64_t Digest(bool mask_upper = false) const;
 
+  // A fast hash of the same state for comparisons between runs on this machine (the oracles,
+  // the reset check): equal states give equal hashes, but unlike Digest() slot names are not
+  // hashed and the value is not stable across layouts or builds; never store it in a trace.
+  uint64_t StateHash(bool mask_upper = false) const;
+
   // How often Reset() verifies itself (1 = every reset, 0 = never).
   void set_reset_check_interval(uint32_t n) { check_interval_ = n; }
   uint64_t resets() const { return resets_; }
@@ -89,7 +94,7 @@ class Machine {
   std::vector<uint64_t> reset_vm_slots_;
   std::vector<std::string> reset_handler_states_;
   SparseMemory reset_memory_;
-  uint64_t reset_digest_ = 0;
+  uint64_t reset_hash_ = 0;
   uint64_t resets_ = 0;
 #ifdef NDEBUG
   uint32_t check_interval_ = 1024;
