@@ -3,5 +3,5 @@
 if(TARGET msrtrace_cli)
   add_executable(replay_bench replay_bench.cc)
   target_link_libraries(replay_bench PRIVATE msrtrace_copts msrtrace::cli msrtrace::replay
-                        msrtrace::trace benchmark::benchmark)
+                        msrtrace::trace msrtrace::trace_proto benchmark::benchmark)
 endif()

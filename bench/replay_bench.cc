@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <new>
@@ -34,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
 #include "harness/replay.h"
+#include "proto/trace.pb.h"
 #include "harness/trace_file.h"
 #include "harness/trace_types.h"
 #include "tools/command.h"
@@ -308,6 +310,43 @@ BENCHMARK(BM_ReaderNext)
     ->Args({1, 100000})
     ->Args({2, 100000})
     ->Unit(benchmark::kMillisecond);
+
+// The same event records parsed with protobuf alone, the floor the reader is measured against
+// (docs/benchmarks.md: the reader should stay within 2x of it). The record walk skips the prelude
+// and non-event records by their length; no CRC check, no conversion to ExitEvent.
+void BM_RawProtobufParse(benchmark::State& state) {
+  const TraceFiles* t = GetTraces("random", static_cast<uint64_t>(state.range(0)));
+  if (t == nullptr) return state.SkipWithError("recording failed");
+  constexpr size_t kPrelude = 16, kRecordHeader = 9;
+  constexpr uint8_t kEventRecord = 4;
+  const std::string& b = t->bytes;
+  msrtrace::proto::ExitEvent msg;
+  uint64_t events = 0;
+  for (auto _ : state) {
+    size_t pos = kPrelude;
+    uint64_t n = 0;
+    while (pos + kRecordHeader <= b.size()) {
+      uint32_t len;
+      std::memcpy(&len, b.data() + pos, 4);
+      const auto type = static_cast<uint8_t>(b[pos + 8]);
+      const char* payload = b.data() + pos + kRecordHeader;
+      if (type == kEventRecord) {
+        if (!msg.ParseFromArray(payload, static_cast<int>(len))) {
+          return state.SkipWithError("an event record does not parse");
+        }
+        ++n;
+      }
+      pos += kRecordHeader + len;
+    }
+    benchmark::DoNotOptimize(msg);
+    events += n;
+  }
+  SetCounters(state, events, 0);
+  state.SetLabel("memory");
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(t->plain_size));
+}
+BENCHMARK(BM_RawProtobufParse)->ArgName("events")->Arg(100000)->Unit(benchmark::kMillisecond);
 
 // --- Controller::Handle with the reference handler set -----------------------------------------
 
