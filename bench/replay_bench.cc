@@ -35,9 +35,9 @@
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
 #include "harness/replay.h"
-#include "proto/trace.pb.h"
 #include "harness/trace_file.h"
 #include "harness/trace_types.h"
+#include "proto/trace.pb.h"
 #include "tools/command.h"
 
 // --- Counting operator new (this binary only) --------------------------------------------------

@@ -255,8 +255,8 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
         const Divergence& d = sink_->first();
         failure_ = OracleFailure{
             OracleOwning(d.kind), k,
-            absl::StrFormat("%s: expected %s, actual %s%s", DivergenceKindName(d.kind),
-                            d.expected, d.actual,
+            absl::StrFormat("%s: expected %s, actual %s%s", DivergenceKindName(d.kind), d.expected,
+                            d.actual,
                             d.reg_diff.empty() ? "" : absl::StrCat(" (", d.reg_diff, ")"))};
         return absl::OkStatus();
       }
@@ -277,8 +277,7 @@ bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool mas
     const EventResult& y = b.events[k];
     const VcpuRegs rx = masked ? MaskUpper(x.regs_after) : x.regs_after;
     const VcpuRegs ry = masked ? MaskUpper(y.regs_after) : y.regs_after;
-    if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) ||
-        rx != ry) {
+    if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) || rx != ry) {
       const std::string dx = x.code == absl::StatusCode::kOk ? DescribeOutcome(x.outcome)
                                                              : absl::StrCat("error ", x.error);
       const std::string dy = y.code == absl::StatusCode::kOk ? DescribeOutcome(y.outcome)
@@ -300,9 +299,9 @@ bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool mas
     return false;
   }
   if (a.final_digest != b.final_digest) {
-    failure_ = OracleFailure{o, n,
-                             absl::StrFormat("final-state hashes differ: %#x vs %#x",
-                                             a.final_digest, b.final_digest)};
+    failure_ = OracleFailure{
+        o, n,
+        absl::StrFormat("final-state hashes differ: %#x vs %#x", a.final_digest, b.final_digest)};
     return false;
   }
   return true;

@@ -62,8 +62,8 @@ int Main(int argc, char** argv) {
     writes.events.push_back(MakeEvent(reset, Access::kRead, row.index, 0));
   }
   bool ok = Write(dir + "/reset.trace", reset);
-  for (const auto& [name, all] : {std::pair<const char*, const TraceModel*>{"reads", &reads},
-                                  {"writes", &writes}}) {
+  for (const auto& [name, all] :
+       {std::pair<const char*, const TraceModel*>{"reads", &reads}, {"writes", &writes}}) {
     for (size_t first = 0, k = 1; ok && first < all->events.size(); first += kSeedEvents, ++k) {
       TraceModel part = reset;
       const size_t last = std::min(all->events.size(), first + kSeedEvents);

@@ -234,7 +234,7 @@ void ExitChecker::CompareWithRecording(const ExitEvent& ev) {
     return;  // The value comparisons would only repeat this.
   }
   if (observed_ == RecordedKind::kVmmError) return;  // Nothing else happened.
-  if (after_gap_) return;  // Past a capture gap: the outcome kind only.
+  if (after_gap_) return;                            // Past a capture gap: the outcome kind only.
   const bool skip_values =
       ev.volatile_value &&
       (options_.volatile_policy == VolatilePolicy::kKindOnly ||
@@ -360,8 +360,7 @@ void ExitChecker::CheckArchitecture(const ExitEvent& ev) {
     absl::StrAppendFormat(&what, "interruptibility %#x -> %#x; ", b.interruptibility,
                           a.interruptibility);
   }
-  if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
-                  vcpu_->slots.end())) {
+  if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(), vcpu_->slots.end())) {
     what.append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
   }
   const std::vector<uint64_t>& vm = ctl.vm_slots();

@@ -52,8 +52,7 @@ absl::Status Machine::Reset() {
   if (SameIds(vcpus, reset_vcpus_)) {
     for (size_t i = 0; i < vcpus.size(); ++i) {
       vcpus[i].regs = reset_vcpus_[i].regs;
-      std::copy(reset_vcpus_[i].slots.begin(), reset_vcpus_[i].slots.end(),
-                vcpus[i].slots.begin());
+      std::copy(reset_vcpus_[i].slots.begin(), reset_vcpus_[i].slots.end(), vcpus[i].slots.begin());
     }
   } else {
     vcpus = reset_vcpus_;
@@ -128,9 +127,9 @@ class WordHash {
 void HashRegs(WordHash& h, const VcpuRegs& r, bool mask_upper) {
   constexpr uint64_t kLow32 = 0xffffffffull;
   for (int g = 0; g < kNumGprs; ++g) {
-    const bool masked = mask_upper && (g == static_cast<int>(Gpr::kRcx) ||
-                                       g == static_cast<int>(Gpr::kRax) ||
-                                       g == static_cast<int>(Gpr::kRdx));
+    const bool masked =
+        mask_upper && (g == static_cast<int>(Gpr::kRcx) || g == static_cast<int>(Gpr::kRax) ||
+                       g == static_cast<int>(Gpr::kRdx));
     h.U64(masked ? r.gpr[g] & kLow32 : r.gpr[g]);
   }
   h.U64(r.rip);
@@ -182,9 +181,9 @@ absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header)
   auto m = std::make_unique<Machine>();
   m->profile = FindRegisteredProfile(header.cpu_profile);
   if (m->profile == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("unknown CPU profile '%s' (known: %s)", header.cpu_profile,
-                        KnownNames(RegisteredProfileNames())));
+    return absl::InvalidArgumentError(absl::StrFormat("unknown CPU profile '%s' (known: %s)",
+                                                      header.cpu_profile,
+                                                      KnownNames(RegisteredProfileNames())));
   }
   m->handler_set = FindHandlerSet(header.handler_set);
   if (m->handler_set == nullptr || m->handler_set->install == nullptr) {

@@ -189,9 +189,8 @@ absl::Status InstallHidden(Controller& c, const CpuProfile&) {
   c.Insert(kTestMsr, std::make_unique<HiddenStateHandler>());
   return absl::OkStatus();
 }
-const bool kRegistered =
-    RegisterHandlerSet({"test-forgetful", "TEST ONLY", &InstallForgetful}) &&
-    RegisterHandlerSet({"test-hidden-state", "TEST ONLY", &InstallHidden});
+const bool kRegistered = RegisterHandlerSet({"test-forgetful", "TEST ONLY", &InstallForgetful}) &&
+                         RegisterHandlerSet({"test-hidden-state", "TEST ONLY", &InstallHidden});
 
 ExitEvent ReadOf(uint32_t index) {
   ExitEvent e;

@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "harness/handler_registry.h"
 #include "harness/controller.h"
+#include "harness/handler_registry.h"
 #include "harness/recorder.h"
 #include "harness/replay.h"
 #include "harness/status_macros.h"

@@ -155,9 +155,9 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
       for (size_t i = 0; i < map.size(); ++i) {
         map[i] = layout.FindVcpuSlot(s.vcpu_slot_names[i]);
         if (map[i] < 0) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "snapshot has per-vCPU slot '%s' that no installed handler reserves",
-              s.vcpu_slot_names[i]));
+          return absl::InvalidArgumentError(
+              absl::StrFormat("snapshot has per-vCPU slot '%s' that no installed handler reserves",
+                              s.vcpu_slot_names[i]));
         }
       }
     }
@@ -165,9 +165,8 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
     for (size_t i = 0; same_ids && i < s.vcpus.size(); ++i) same_ids = s.vcpus[i].id == vcpus[i].id;
     if (!same_ids) {
       if (s.vcpus.size() > kMaxSnapshotVcpus) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("snapshot has %u vCPUs; at most %u are supported", s.vcpus.size(),
-                            kMaxSnapshotVcpus));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "snapshot has %u vCPUs; at most %u are supported", s.vcpus.size(), kMaxSnapshotVcpus));
       }
       vcpus.clear();
       for (const Vcpu& sv : s.vcpus) vcpus.push_back(c.CreateVcpu(sv.id));
