@@ -1,5 +1,6 @@
 #include "fuzz/oracles.h"
 
+#include <initializer_list>
 #include <utility>
 
 #include "absl/strings/match.h"

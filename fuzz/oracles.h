@@ -142,7 +142,6 @@ class OracleRunner {
  private:
   struct EventResult;
   struct RunResult;
-  enum class Junk : uint8_t { kAsRecorded, kFlipped };
   class FirstDivergence;
   bool Enabled(const OracleDef& def) const;
   absl::Status Run(const TraceModel& trace, size_t begin, const Snapshot& start, SecondRun kind,
