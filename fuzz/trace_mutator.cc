@@ -1,9 +1,5 @@
 #include "fuzz/trace_mutator.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -108,12 +104,6 @@ void SetMode(ExitEvent* e, int mode) {
   }
 }
 
-// A memfd the encoder writes through TraceWriter (which writes only to paths). One per thread.
-int EncodeFd() {
-  thread_local int fd = memfd_create("msrtrace-fuzz-encode", MFD_CLOEXEC);
-  return fd;
-}
-
 }  // namespace
 
 const char* StrategyName(Strategy s) {
@@ -194,24 +184,12 @@ absl::StatusOr<TraceModel> DecodeTrace(absl::string_view bytes, size_t max_event
 }
 
 absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace) {
-  const int fd = EncodeFd();
-  if (fd < 0) return absl::InternalError("memfd_create failed");
-  if (ftruncate(fd, 0) != 0) return absl::InternalError("ftruncate of the encode memfd failed");
-  const std::string path = absl::StrCat("/proc/self/fd/", fd);
+  std::string out;
   {
     ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
-                     TraceWriter::Create(path, trace.header, trace.snapshot));
+                     TraceWriter::CreateInMemory(&out, trace.header, trace.snapshot));
     for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(writer->Append(e));
     RETURN_IF_ERROR(writer->Close(trace.trailer.final_state_digest));
-  }
-  const off_t size = lseek(fd, 0, SEEK_END);
-  if (size < 0) return absl::InternalError("lseek of the encode memfd failed");
-  std::string out(static_cast<size_t>(size), '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = pread(fd, &out[done], out.size() - done, static_cast<off_t>(done));
-    if (n <= 0) return absl::InternalError("pread of the encode memfd failed");
-    done += static_cast<size_t>(n);
   }
   return out;
 }

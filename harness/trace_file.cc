@@ -120,6 +120,21 @@ class Sink {
   virtual absl::Status Close() = 0;
 };
 
+// Appends to a caller's string (TraceWriter::CreateInMemory).
+class StringSink : public Sink {
+ public:
+  explicit StringSink(std::string* out) : out_(out) {}
+  absl::Status Write(const char* data, size_t len) override {
+    out_->append(data, len);
+    return absl::OkStatus();
+  }
+  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status Close() override { return absl::OkStatus(); }
+
+ private:
+  std::string* out_;
+};
+
 class FdSink : public Sink {
  public:
   FdSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
@@ -850,6 +865,21 @@ std::string OneLine(absl::string_view message) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::CreateInMemory(std::string* out,
+                                                                         const TraceHeader& header,
+                                                                         const Snapshot& snapshot) {
+  {
+    absl::Status s = ValidateHeader(header);
+    if (s.ok()) s = ValidateSnapshot(snapshot);
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("<memory>: ", s.message()));
+  }
+  out->clear();
+  auto writer = std::make_unique<TraceWriterImpl>("<memory>", std::make_unique<StringSink>(out),
+                                                  TraceWriterOptions{});
+  RETURN_IF_ERROR(writer->Start(header, snapshot));
+  return writer;
+}
 
 absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
                                                                  const TraceHeader& header,

@@ -32,6 +32,11 @@ class TraceWriter {
                                                              const TraceHeader& header,
                                                              const Snapshot& snapshot,
                                                              TraceWriterOptions options = {});
+  // The same into `*out` (cleared first; uncompressed), for fuzzers: no file, no system call.
+  // `*out` must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<TraceWriter>> CreateInMemory(std::string* out,
+                                                                     const TraceHeader& header,
+                                                                     const Snapshot& snapshot);
   virtual ~TraceWriter() = default;
   // Appends one event. REQUIRES: event.seq greater than the previous event's.
   virtual absl::Status Append(const ExitEvent& event) = 0;
