@@ -81,16 +81,18 @@ void SparseMemory::RollBack(const SparseMemory& image) {
     *this = image;
   } else {
     for (uint64_t gpa : dirty_) {
-      PageEntry& e = *pages_[gpa];
       const uint8_t* from = image.Page(gpa);
       if (from != nullptr) {
+        PageEntry& e = *pages_[gpa];
         std::memcpy(e.data.data(), from, kPageSize);
+        e.dirty = false;
       } else {
-        e.data.fill(0);
+        pages_.erase(gpa);  // Not in the image: gone, so pages do not pile up across resets.
       }
     }
   }
-  ClearDirty();
+  dirty_.clear();
+  replaced_ = false;
 }
 
 SparseMemory::PageEntry& SparseMemory::Touch(uint64_t page) {

@@ -63,9 +63,8 @@ class SparseMemory : public GuestMemory {
   // (Clear, assignment), so only a full copy restores it.
   absl::Span<const uint64_t> dirty_pages() const { return dirty_; }
   bool replaced() const { return replaced_; }
-  // Puts back, from `image`, every page written since the last ClearDirty() (zeroing those
-  // `image` lacks; a zero page equals an unwritten one), or copies `image` whole when the page
-  // set was replaced; then ClearDirty().
+  // Puts back, from `image`, every page written since the last ClearDirty() (dropping those
+  // `image` lacks), or copies `image` whole when the page set was replaced; then ClearDirty().
   void RollBack(const SparseMemory& image);
   void ClearDirty() {
     for (uint64_t gpa : dirty_) pages_[gpa]->dirty = false;
