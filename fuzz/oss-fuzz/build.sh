@@ -34,6 +34,7 @@ mkdir -p "$OUT" "$work"
 # CMAKE_BUILD_TYPE=None: $CFLAGS alone set optimisation and debug info (-O1 -gline-tables-only in
 # the image); assertions stay on. MSRTRACE_SANITIZERS and MSRTRACE_FUZZ_COVERAGE_FLAGS stay
 # empty: the sanitizer and the engine's coverage instrumentation come from $CFLAGS/$CXXFLAGS.
+# shellcheck disable=SC2016  # $ORIGIN is for the dynamic loader, not the shell.
 cmake -S "$src" -B "$work" -G Ninja \
   -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" \

@@ -120,7 +120,8 @@ check_outputs() {
     grep -q '^\[libfuzzer\]' "$out/$t.options" 2>/dev/null || fail "$t: no [libfuzzer] $t.options"
     (($(unzip -Z1 "$out/${t}_seed_corpus.zip" 2>/dev/null | wc -l) > 0)) ||
       fail "$t: ${t}_seed_corpus.zip missing or empty"
-    readelf -d "$out/$t" | grep -q 'RPATH.*\[\$ORIGIN/lib\]' || fail "$t: no RPATH \$ORIGIN/lib"
+    [[ $(readelf -d "$out/$t" | awk '/\(RPATH\)/ {print $NF}') == "[\$ORIGIN/lib]" ]] ||
+      fail "$t: no RPATH \$ORIGIN/lib"
     while read -r lib path; do
       [[ $path == "not" ]] && fail "$t: $lib not found"
       [[ $lib =~ ^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so ]] && continue
@@ -179,7 +180,7 @@ afl_fuzz_targets() {  # A few seconds of real afl-fuzz per target, when afl-fuzz
     local execs
     execs=$(awk -F: '/^execs_done/ {gsub(/ /, "", $2); print $2}' "$dir"/out/default/fuzzer_stats)
     ((execs > 0)) || fail "$t: afl-fuzz ran no input"
-    [[ -z $(ls -A "$dir/out/default/crashes" 2>/dev/null | grep -v README) ]] ||
+    [[ -z $(find "$dir/out/default/crashes" -type f ! -name README.txt 2>/dev/null) ]] ||
       fail "$t: afl-fuzz found a crash: $dir/out/default/crashes"
     echo "check_build [afl]: afl-fuzz $t: $execs executions in 3 s"
   done
