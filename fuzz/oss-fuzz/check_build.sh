@@ -33,7 +33,9 @@ mkdir -p "$src"
 ln -s "$repo" "$src/msrtrace"
 
 if [[ ${MSRTRACE_CCACHE:-1} != 0 ]] && command -v ccache >/dev/null; then
+  # Paths under the temporary directory are hashed relative to it, so runs share the cache.
   export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  export CCACHE_BASEDIR=$tmp CCACHE_NOHASHDIR=1
 fi
 cc=clang-14 cxx=clang++-14
 command -v "$cc" >/dev/null || cc=clang cxx=clang++
