@@ -11,11 +11,20 @@
 # Either way ctest replays each target's seed corpus (<name>_corpus, label "fuzz-corpus"); with
 # real fuzzers it also runs each briefly with a fixed seed (<name>_run, label "fuzz").
 #
-# OSS-Fuzz / ClusterFuzzLite: pass -DMSRTRACE_FUZZ_ENGINE=$LIB_FUZZING_ENGINE and put the
-# sanitizer flags in CFLAGS/CXXFLAGS (fuzz/oss-fuzz/build.sh does).
+# OSS-Fuzz / ClusterFuzzLite: pass -DMSRTRACE_FUZZ_ENGINE=$LIB_FUZZING_ENGINE, put the sanitizer
+# and coverage flags in CFLAGS/CXXFLAGS and set MSRTRACE_FUZZ_COVERAGE_FLAGS empty, since each
+# engine brings its own (libFuzzer: -fsanitize=fuzzer-no-link; AFL++: its compiler wrapper;
+# honggfuzz: -fsanitize-coverage=...). fuzz/oss-fuzz/build.sh does. Every configure writes
+# msrtrace_fuzz_targets.tsv in msrtrace's top build directory, one line per fuzz target:
+#   name <TAB> binary <TAB> source dir <TAB> tests|no-tests <TAB> corpus dirs (;-separated)
+# (no-tests: the planted-bug and baseline instruments, which packagers leave out).
 
+include_guard(GLOBAL)
 set(MSRTRACE_FUZZ_ENGINE "-fsanitize=fuzzer" CACHE STRING
-    "Link flags of real fuzz targets (OSS-Fuzz: $LIB_FUZZING_ENGINE)")
+    "Link flags or library of real fuzz targets (OSS-Fuzz: $LIB_FUZZING_ENGINE)")
+set(MSRTRACE_FUZZ_COVERAGE_FLAGS "-fsanitize=fuzzer-no-link" CACHE STRING
+    "Coverage instrumentation of the code under test (empty when CFLAGS bring the engine's)")
+separate_arguments(MSRTRACE_FUZZ_COVERAGE_OPTIONS UNIX_COMMAND "${MSRTRACE_FUZZ_COVERAGE_FLAGS}")
 set(MSRTRACE_FUZZ_RUN_SECONDS 10 CACHE STRING "Upper bound of each brief fuzzer run under ctest")
 set(MSRTRACE_FUZZ_RUNS 3000 CACHE STRING "Executions of each brief fuzzer run under ctest")
 
@@ -46,8 +55,8 @@ function(msrtrace_fuzz_instrument)
     get_target_property(_type ${t} TYPE)
     if(_type STREQUAL "STATIC_LIBRARY" OR _type STREQUAL "OBJECT_LIBRARY"
        OR _type STREQUAL "SHARED_LIBRARY")
-      target_compile_options(${t} PRIVATE -fsanitize=fuzzer-no-link)
-      target_link_options(${t} INTERFACE -fsanitize=fuzzer-no-link)
+      target_compile_options(${t} PRIVATE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
+      target_link_options(${t} INTERFACE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
     endif()
   endforeach()
 endfunction()
@@ -83,9 +92,11 @@ function(msrtrace_add_fuzz_target)
   endif()
   if(MSRTRACE_REAL_FUZZERS)
     # The target's own source is code under test too (its coverage guides the fuzzer).
-    target_compile_options(${n} PRIVATE -fsanitize=fuzzer-no-link)
+    target_compile_options(${n} PRIVATE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
+    # After the objects on the link line: an engine given as an archive (AFL++'s or honggfuzz's
+    # driver) must come after the code whose coverage callbacks it defines.
     separate_arguments(_engine UNIX_COMMAND "${MSRTRACE_FUZZ_ENGINE}")
-    target_link_options(${n} PRIVATE ${_engine})
+    target_link_libraries(${n} PRIVATE ${_engine})
   else()
     target_link_libraries(${n} PRIVATE msrtrace_fuzz_standalone_main)
   endif()
@@ -101,6 +112,7 @@ function(msrtrace_add_fuzz_target)
   endif()
   set_property(GLOBAL APPEND PROPERTY MSRTRACE_FUZZ_TARGETS ${n})
   set_property(TARGET ${n} PROPERTY MSRTRACE_CORPUS "${ARG_CORPUS}")
+  set_property(TARGET ${n} PROPERTY MSRTRACE_FUZZ_NO_TESTS ${ARG_NO_TESTS})
 
   if(NOT MSRTRACE_BUILD_TESTS OR ARG_NO_TESTS)
     return()
@@ -155,3 +167,21 @@ function(msrtrace_add_fuzzer)
     set_tests_properties(${ARG_NAME}_replay_corpus PROPERTIES LABELS "fuzz-corpus")
   endif()
 endfunction()
+
+# The fuzz-target manifest described at the top, written once every directory is processed.
+function(_msrtrace_write_fuzz_manifest)
+  get_property(_targets GLOBAL PROPERTY MSRTRACE_FUZZ_TARGETS)
+  set(_lines "")
+  foreach(t ${_targets})
+    get_target_property(_dir ${t} SOURCE_DIR)
+    get_target_property(_corpus ${t} MSRTRACE_CORPUS)
+    get_target_property(_no_tests ${t} MSRTRACE_FUZZ_NO_TESTS)
+    set(_kind tests)
+    if(_no_tests)
+      set(_kind no-tests)
+    endif()
+    string(APPEND _lines "${t}\t$<TARGET_FILE:${t}>\t${_dir}\t${_kind}\t${_corpus}\n")
+  endforeach()
+  file(GENERATE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/msrtrace_fuzz_targets.tsv CONTENT "${_lines}")
+endfunction()
+cmake_language(DEFER CALL _msrtrace_write_fuzz_manifest)  # At the end of the including directory.

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds msrtrace and runs every test: the suite with clang (default preset), with GCC, and under
 # ASan+UBSan (which also runs each libFuzzer target briefly with a fixed seed), then the lint gates
-# (clang-format, clang-tidy). Installs missing Debian packages first. Exits non-zero on any failure.
+# (clang-format, clang-tidy), then the OSS-Fuzz/ClusterFuzzLite build as the image runs it (ASan,
+# UBSan and AFL++ builds, each target run on 100 inputs; workflow and project files validated).
+# Installs missing Debian packages first. Exits non-zero on any failure.
 #
 #   scripts/test.sh            # everything
-#   scripts/test.sh default    # one preset only (default | gcc | asan-ubsan | lint)
+#   scripts/test.sh default    # one stage only (default | gcc | asan-ubsan | lint | oss-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 stages=("$@")
-((${#stages[@]})) || stages=(default gcc asan-ubsan lint)
+((${#stages[@]})) || stages=(default gcc asan-ubsan lint oss-fuzz)
 jobs=${MSRTRACE_JOBS:-$(nproc)}
 failed=()
 
@@ -27,8 +29,12 @@ run_stage() {
     lint)
       bash scripts/lint.sh
       ;;
+    oss-fuzz)
+      python3 fuzz/oss-fuzz/check_config.py
+      bash fuzz/oss-fuzz/check_build.sh
+      ;;
     *)
-      echo "unknown stage '$name' (want default, gcc, asan-ubsan or lint)" >&2
+      echo "unknown stage '$name' (want default, gcc, asan-ubsan, lint or oss-fuzz)" >&2
       return 2
       ;;
   esac

@@ -1,63 +1,95 @@
 #!/bin/bash -eu
-# OSS-Fuzz / ClusterFuzzLite build script (also used by .clusterfuzzlite/build.sh).
+# OSS-Fuzz / ClusterFuzzLite build script: .clusterfuzzlite/build.sh and
+# fuzz/oss-fuzz/project/build.sh both run it from the image, with the checkout at $SRC/msrtrace.
 #
-# Uses the OSS-Fuzz environment: $CC $CXX $CFLAGS $CXXFLAGS $LIB_FUZZING_ENGINE $OUT $SRC $WORK
-# (defaults below let it run outside the OSS-Fuzz image, e.g. to test it locally (done: all
-# five targets built, and each ran 200 executions from its unzipped seed corpus):
-#   CC=clang-14 CXX=clang++-14 CFLAGS="-fsanitize=address,fuzzer-no-link"
-#   CXXFLAGS="$CFLAGS" LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=/tmp/out fuzz/oss-fuzz/build.sh)
-# Produces in $OUT, for every fuzz target: the binary, <target>_seed_corpus.zip, <target>.dict
-# and <target>.options.
+# Input, the OSS-Fuzz environment: $CC $CXX $CFLAGS $CXXFLAGS (sanitizer and engine coverage
+# flags included), $LIB_FUZZING_ENGINE, $OUT, $WORK, $SANITIZER, $FUZZING_ENGINE. Outside an
+# image the defaults below apply; fuzz/oss-fuzz/check_build.sh runs this script with the image's
+# variables for ASan, UBSan and AFL++ and checks what lands in $OUT.
 #
-# The sanitizer and coverage flags come from $CFLAGS/$CXXFLAGS (OSS-Fuzz adds
-# -fsanitize=fuzzer-no-link and the sanitizer of the build); the fuzz targets link
-# $LIB_FUZZING_ENGINE. MSRTRACE_SANITIZERS stays empty so CMake adds nothing on top.
-src=$(cd "$(dirname "$0")/../.." && pwd)  # The checkout this script lives in.
+# Output in $OUT, for every shipped fuzz target: the binary, <target>_seed_corpus.zip,
+# <target>.dict and <target>.options; and lib/ with the shared libraries the binaries need that
+# the runner image lacks (Ubuntu's protobuf and abseil). The binaries find them through
+# DT_RPATH $ORIGIN/lib (--disable-new-dtags: unlike DT_RUNPATH it also serves the libraries'
+# own dependencies, e.g. one abseil library loading another).
+#
+# Which targets: CMake's fuzz-target manifest (cmake/MsrtraceFuzz.cmake writes
+# msrtrace_fuzz_targets.tsv) lists every target with its seed directories; this script ships the
+# ones declared under fuzz/ that have tests, i.e. all but the planted-bug and baseline
+# instruments. A new msrtrace_add_fuzz_target() in fuzz/ ships without touching this script.
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)  # The checkout this script lives in.
 : "${CC:=clang}" "${CXX:=clang++}" "${CFLAGS:=}" "${CXXFLAGS:=}"
-: "${LIB_FUZZING_ENGINE:=-fsanitize=fuzzer}"
+: "${LIB_FUZZING_ENGINE:=-fsanitize=fuzzer}" "${FUZZING_ENGINE:=libfuzzer}"
 : "${OUT:=$src/out}"
-work=${WORK:-$(mktemp -d)}/msrtrace-build
+: "${WORK:=$(mktemp -d)}"
+work=$WORK/msrtrace-build
 jobs=${MSRTRACE_JOBS:-$(nproc)}
 
-mkdir -p "$OUT"
+# OSS-Fuzz's C++ flags select libc++ (-stdlib=libc++). msrtrace links Ubuntu's protobuf and
+# abseil, which are built against libstdc++; mixing the two does not link (std::string differs),
+# so the fuzz targets use libstdc++ as their dependencies do.
+CXXFLAGS=${CXXFLAGS//-stdlib=libc++/}
+
+mkdir -p "$OUT" "$work"
+# CMAKE_BUILD_TYPE=None: $CFLAGS alone set optimisation and debug info (-O1 -gline-tables-only in
+# the image); assertions stay on. MSRTRACE_SANITIZERS and MSRTRACE_FUZZ_COVERAGE_FLAGS stay
+# empty: the sanitizer and the engine's coverage instrumentation come from $CFLAGS/$CXXFLAGS.
+# shellcheck disable=SC2016  # $ORIGIN is for the dynamic loader, not the shell.
 cmake -S "$src" -B "$work" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" \
   -DCMAKE_C_FLAGS="$CFLAGS" -DCMAKE_CXX_FLAGS="$CXXFLAGS" \
+  -DCMAKE_BUILD_RPATH='$ORIGIN/lib' -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-} -Wl,--disable-new-dtags" \
   -DMSRTRACE_BUILD_FUZZERS=ON -DMSRTRACE_FUZZ_ENGINE="$LIB_FUZZING_ENGINE" \
-  -DMSRTRACE_BUILD_TESTS=OFF -DMSRTRACE_BUILD_BENCH=OFF -DMSRTRACE_WERROR=OFF \
-  -DMSRTRACE_SANITIZERS=
-targets=(exit_sequence_fuzzer trace_reader_fuzzer trace_text_fuzzer kvm_trace_parser_fuzzer
-  kvm_trace_importer_fuzzer)
-built=()
-for t in "${targets[@]}"; do
-  if ninja -C "$work" -t targets all 2>/dev/null | grep -q "^$t:"; then built+=("$t"); fi
-done
-ninja -C "$work" -j "$jobs" fuzz_generated "${built[@]}"
+  -DMSRTRACE_FUZZ_COVERAGE_FLAGS= -DMSRTRACE_SANITIZERS= \
+  -DMSRTRACE_BUILD_TESTS=OFF -DMSRTRACE_BUILD_BENCH=OFF -DMSRTRACE_WERROR=OFF >/dev/null
 
-zip_seeds() {  # zip_seeds <target> <dir>...: every regular file, flat, in <target>_seed_corpus.zip
-  local t=$1 tmp
+# name, binary, seed directories of every shipped target, from the manifest.
+names=() bins=() corpora=()
+while IFS=$'\t' read -r name bin dir kind corpus; do
+  [[ $dir == "$src/fuzz" && $kind == tests ]] || continue
+  names+=("$name") bins+=("$bin") corpora+=("$corpus")
+done <"$work/msrtrace_fuzz_targets.tsv"
+if ((${#names[@]} == 0)); then
+  echo "oss-fuzz build: $work/msrtrace_fuzz_targets.tsv lists no fuzz target under $src/fuzz" >&2
+  exit 1
+fi
+ninja -C "$work" -j "$jobs" fuzz_generated "${names[@]}"
+
+# Seeds: every input file under the target's seed directories, flat, named by content hash.
+zip_seeds() {  # zip_seeds <target> <dir>...
+  local t=$1 tmp d f
   shift
   tmp=$(mktemp -d)
   for d in "$@"; do
     [[ -d $d ]] || continue
-    find "$d" -type f ! -name '*.txt.md' -print0 | while IFS= read -r -d '' f; do
+    while IFS= read -r -d '' f; do
       cp "$f" "$tmp/$(sha1sum "$f" | cut -c1-16)-$(basename "$f")"
-    done
+    done < <(find "$d" -type f ! -name '*.md' ! -name '*.h' ! -name '*.sh' ! -name '*.cmake' \
+      ! -name CMakeLists.txt -print0)
   done
   rm -f "$OUT/${t}_seed_corpus.zip"
   (cd "$tmp" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
   rm -rf "$tmp"
 }
 
-for t in "${built[@]}"; do
-  cp "$work/fuzz/$t" "$OUT/"
-  [[ -f $work/fuzz/$t.dict ]] && cp "$work/fuzz/$t.dict" "$OUT/"
-  [[ -f $work/fuzz/$t.options ]] && cp "$work/fuzz/$t.options" "$OUT/"
-  case $t in
-    trace_text_fuzzer) zip_seeds "$t" "$work/fuzz/seeds/text" "$src/corpus" ;;
-    kvm_trace_parser_fuzzer | kvm_trace_importer_fuzzer) zip_seeds "$t" "$src/fuzz/seeds/kvm_trace" "$src/corpus" ;;
-    *) zip_seeds "$t" "$work/fuzz/seeds/traces" "$src/corpus" ;;
-  esac
+# Shared libraries every Ubuntu runner image has; anything else a binary needs goes to $OUT/lib.
+base_libs='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so'
+mkdir -p "$OUT/lib"
+for i in "${!names[@]}"; do
+  t=${names[$i]} bin=${bins[$i]}
+  cp "$bin" "$OUT/$t"
+  for ext in dict options; do
+    if [[ ! -f $(dirname "$bin")/$t.$ext ]]; then
+      echo "oss-fuzz build: $t has no $t.$ext next to $bin" >&2
+      exit 1
+    fi
+    cp "$(dirname "$bin")/$t.$ext" "$OUT/"
+  done
+  IFS=';' read -r -a dirs <<<"${corpora[$i]}"
+  zip_seeds "$t" "${dirs[@]}"
+  ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r lib path; do
+    [[ $lib =~ $base_libs ]] || cp -L "$path" "$OUT/lib/$lib"
+  done
 done
-echo "oss-fuzz build: ${built[*]} -> $OUT"
+echo "oss-fuzz build ($FUZZING_ENGINE): ${names[*]} -> $OUT"
