@@ -95,6 +95,9 @@ absl::Status Assembler::Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip) 
   e.seq = next_seq_++;
   e.vcpu_id = vcpu;
   e.known = 0;
+  e.lost_before = t.lost_before;
+  if (t.lost_before != 0) ++stats_.events_after_gap;
+  t.lost_before = 0;
   e.volatile_value = options_.volatile_msrs != nullptr && options_.volatile_msrs->Contains(t.index);
   Vendor vendor = t.vendor != Vendor::kUnspecified ? t.vendor : options_.default_vendor;
   if (vendor == Vendor::kAmdSvm) {
@@ -148,11 +151,70 @@ absl::Status Assembler::Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip) 
   return sink_->OnEvent(e, t.line);
 }
 
+absl::Status Assembler::MarkGap(Thread& t, uint64_t lost) {
+  if (t.pending) {
+    absl::Status s = Emit(t, false, 0);
+    if (!s.ok()) return s;
+  }
+  if (t.in_exit && t.exit_msr && !t.exit_used) ++stats_.msr_exits_without_kvm_msr;
+  t.in_exit = false;
+  if (t.lost_before == 0) {
+    t.lost_before = lost;
+  } else if (t.lost_before != UINT64_MAX && lost != UINT64_MAX) {
+    t.lost_before = t.lost_before + lost < t.lost_before ? UINT64_MAX : t.lost_before + lost;
+  } else {
+    t.lost_before = UINT64_MAX;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Assembler::Gap(uint32_t cpu, uint64_t lost) {
+  ++stats_.gaps;
+  if (lost == UINT64_MAX) {
+    ++stats_.gaps_unknown;
+  } else {
+    stats_.events_lost += lost;
+  }
+  size_t marked = 0;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (cpu_threads_.contains((uint64_t{cpu} << 32) | i)) ++marked;
+  }
+  const uint64_t per_thread = marked == 1 ? lost : UINT64_MAX;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (!cpu_threads_.contains((uint64_t{cpu} << 32) | i)) continue;
+    absl::Status s = MarkGap(threads_[i], per_thread);
+    if (!s.ok()) return s;
+  }
+  // The first thread seen on the CPU after the marker is marked too (Feed), unknown count
+  // unless it is the one thread already marked.
+  open_gaps_[cpu] = marked == 0 ? lost : UINT64_MAX;
+  return absl::OkStatus();
+}
+
 absl::Status Assembler::Feed(const ParsedLine& line, uint64_t line_no) {
   if (line.type == EventType::kOther) return absl::OkStatus();
   auto thread_or = ThreadFor(line.tid);
   if (!thread_or.ok()) return thread_or.status();
   Thread& t = **thread_or;
+  if (line.has_cpu) {
+    const size_t index = static_cast<size_t>(&t - threads_.data());
+    if (!open_gaps_.empty()) {
+      auto it = open_gaps_.find(line.cpu);
+      if (it != open_gaps_.end()) {
+        const uint64_t lost = it->second;
+        open_gaps_.erase(it);
+        // Already marked by this gap (it ran there before): nothing more to do.
+        if (!cpu_threads_.contains((uint64_t{line.cpu} << 32) | index)) {
+          absl::Status s = MarkGap(t, lost);
+          if (!s.ok()) return s;
+        }
+      }
+    }
+    if (t.last_cpu != line.cpu) {
+      t.last_cpu = line.cpu;
+      cpu_threads_.insert((uint64_t{line.cpu} << 32) | index);
+    }
+  }
   switch (line.type) {
     case EventType::kExit: {
       if (t.pending) {
