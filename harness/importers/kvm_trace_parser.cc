@@ -354,7 +354,17 @@ bool ParseInj(Cursor& c, ParsedLine* out, LineError* error) {
       return Fail(error, "kvm_inj_exception: line cut in the vector name", at);
     }
   }
-  return true;
+  // " (0x<error code>)" (old) or " (<hex>)" (new, when has_error), then " [reinjected]".
+  size_t save = c.pos();
+  c.SkipSpaces();
+  if (c.ConsumeChar('(')) {
+    uint64_t code;
+    if (!c.Hex(&code) || !c.ConsumeChar(')')) c.set_pos(save);
+  } else {
+    c.set_pos(save);
+  }
+  c.Consume(" [reinjected]");
+  return FinishPayload(c, out, error, "kvm_inj_exception: unexpected text after the vector");
 }
 
 bool ParsePayloadAt(absl::string_view event, Cursor& c, ParsedLine* out, LineError* error) {
