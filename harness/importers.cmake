@@ -67,3 +67,5 @@ msrtrace_cc_test(NAME kvm_trace_importer_test SRCS importers/kvm_trace_importer_
 msrtrace_cc_test(NAME kvm_adapter_test SRCS kvm_adapter_test.cc DEPS msrtrace::kvm_adapter)
 msrtrace_cc_test(NAME kvm_trace_shapes_test SRCS importers/kvm_trace_shapes_test.cc
                  DEPS msrtrace::importers msrtrace::trace ZLIB::ZLIB)
+msrtrace_cc_test(NAME trace_dat_reader_test SRCS importers/trace_dat_reader_test.cc
+                 DEPS msrtrace::importers msrtrace::trace_dat msrtrace::trace)

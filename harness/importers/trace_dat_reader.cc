@@ -12,6 +12,7 @@
 
 #if MSRTRACE_HAVE_TRACECMD
 #include <traceevent/event-parse.h>
+#include <traceevent/trace-seq.h>
 
 // The libtracecmd 1.x reading API (trace-cmd/trace-cmd.h). Declared here rather than included:
 // that header includes tracefs.h, whose inline functions are not valid C++ (an int passed as
@@ -295,6 +296,51 @@ absl::Status ReadTraceDat(const std::string& path, TraceDatCallback fn, uint64_t
   return status;
 }
 
+namespace {
+
+struct RenderContext {
+  std::string* text;
+};
+
+int RenderRecord(tracecmd_input* handle, tep_record* rec, int cpu, void* data) {
+  RenderContext* ctx = static_cast<RenderContext*>(data);
+  if (rec->missed_events > 0) {
+    absl::StrAppend(ctx->text, "CPU:", cpu, " [", rec->missed_events, " EVENTS DROPPED]\n");
+  } else if (rec->missed_events < 0) {
+    absl::StrAppend(ctx->text, "CPU:", cpu, " [EVENTS DROPPED]\n");
+  }
+  trace_seq seq;
+  trace_seq_init(&seq);
+  tep_print_event(tracecmd_get_tep(handle), &seq, rec, "%16s-%-5d [%03d] %6.1000d: %s: %s\n",
+                  TEP_PRINT_COMM, TEP_PRINT_PID, TEP_PRINT_CPU, TEP_PRINT_TIME, TEP_PRINT_NAME,
+                  TEP_PRINT_INFO);
+  trace_seq_terminate(&seq);
+  ctx->text->append(seq.buffer, seq.len);
+  trace_seq_destroy(&seq);
+  return 0;
+}
+
+}  // namespace
+
+absl::Status RenderTraceDatText(const std::string& path, std::string* text) {
+  tracecmd_set_loglevel(TEP_LOG_NONE);
+  tracecmd_input* top =
+      tracecmd_open(path.c_str(), kTracecmdFlLoadNoPlugins | kTracecmdFlLoadNoSystemPlugins);
+  if (top == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": libtracecmd cannot read it"));
+  }
+  std::vector<tracecmd_input*> handles = {top};
+  for (int i = 0; i < tracecmd_buffer_instances(top); ++i) {
+    tracecmd_input* h = tracecmd_buffer_instance_handle(top, i);
+    if (h != nullptr) handles.push_back(h);
+  }
+  RenderContext ctx{text};
+  tracecmd_iterate_events_multi(handles.data(), static_cast<int>(handles.size()), RenderRecord,
+                                &ctx);
+  for (size_t i = handles.size(); i-- > 0;) tracecmd_close(handles[i]);
+  return absl::OkStatus();
+}
+
 #else  // !MSRTRACE_HAVE_TRACECMD
 
 bool TraceDatSupported() { return false; }
@@ -305,6 +351,10 @@ absl::Status ReadTraceDat(const std::string& path, TraceDatCallback, uint64_t*) 
       ": a trace-cmd trace.dat, but this msrtrace was built without libtracecmd "
       "(install libtracecmd-dev and libtraceevent-dev, then reconfigure); or convert it "
       "with `trace-cmd report` and import the text"));
+}
+
+absl::Status RenderTraceDatText(const std::string& path, std::string*) {
+  return absl::UnimplementedError(absl::StrCat(path, ": built without libtracecmd"));
 }
 
 #endif  // MSRTRACE_HAVE_TRACECMD

@@ -50,6 +50,13 @@ using TraceDatCallback = absl::FunctionRef<absl::Status(
 // built without libtracecmd, or the callback's error.
 absl::Status ReadTraceDat(const std::string& path, TraceDatCallback fn, uint64_t* bytes);
 
+// Renders every record as `trace-cmd report` prints it with libtraceevent's print formats
+// from the file ("<comm>-<pid> [<cpu>] <sec>.<usec>: <event>: <info>"), lost events as
+// "CPU:N [M EVENTS DROPPED]" / "CPU:N [EVENTS DROPPED]", all instances merged in time order.
+// The text the importer reads when a trace.dat was converted with `trace-cmd report` (no
+// plugins loaded); used by the round-trip test.
+absl::Status RenderTraceDatText(const std::string& path, std::string* text);
+
 }  // namespace importers
 }  // namespace msrtrace
 
