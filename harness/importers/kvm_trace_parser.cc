@@ -609,7 +609,7 @@ const char* ShapeName(uint16_t shape_bit) {
     case kShapeFlagsWidth:
       return "flags-width";
     case kShapeBare:
-      return "bare";
+      return "no-prefix";
     case kShapeTrailingText:
       return "trailing-text";
     case kShapeUnknownComm:
