@@ -669,22 +669,22 @@ LineStatus ParseLine(absl::string_view line, ParsedLine* out, LineError* error) 
 
   // A prefixed line: find the timestamp, the first word "<digits>[.<digits>]:" followed by an
   // event header. Everything before it is "<task> [(tgid)] [[cpu]] [flags]".
+  // Candidates are the ':' bytes: a timestamp is "<digits>[.<digits>]:" preceded by a blank.
   Cursor c(line);
   size_t ts_start = absl::string_view::npos;
   absl::string_view system, event;
-  while (true) {
+  for (size_t colon = line.find(':'); colon != absl::string_view::npos;
+       colon = line.find(':', colon + 1)) {
+    if (colon == 0 || !IsDigit(line[colon - 1])) continue;
+    size_t start = colon;
+    while (start > 0 && (IsDigit(line[start - 1]) || line[start - 1] == '.')) --start;
+    if (start == 0 || (line[start - 1] != ' ' && line[start - 1] != '\t')) continue;
+    if (!LooksLikeTimestamp(line.substr(start, colon + 1 - start))) continue;
+    c.set_pos(colon + 1);
     c.SkipSpaces();
-    if (c.done()) break;
-    size_t word_start = c.pos();
-    absl::string_view w = c.Word();
-    if (word_start > 0 && LooksLikeTimestamp(w)) {
-      size_t after = c.pos();
-      c.SkipSpaces();
-      if (EventHeader(c, line, &system, &event)) {
-        ts_start = word_start;
-        break;
-      }
-      c.set_pos(after);
+    if (EventHeader(c, line, &system, &event)) {
+      ts_start = start;
+      break;
     }
   }
   if (ts_start == absl::string_view::npos) {
