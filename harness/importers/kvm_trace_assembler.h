@@ -37,7 +37,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "harness/exit.h"
 #include "harness/importers/kvm_trace_parser.h"
@@ -115,6 +114,8 @@ class Assembler {
     int64_t vcpu = -1;
     uint32_t last_cpu = UINT32_MAX;  // Host CPU of the last line with a CPU column.
     uint64_t lost_before = 0;        // For the next emitted event (a gap preceded it).
+    uint64_t last_gap = 0;           // Serial number of the last gap that marked it.
+    uint64_t gap_epoch = 0;          // global_gap_epoch_ when last synchronized.
     // The last kvm_exit since the last kvm_entry.
     bool in_exit = false;
     bool exit_used = false;
@@ -145,10 +146,21 @@ class Assembler {
   absl::flat_hash_map<uint32_t, size_t> thread_index_;
   std::vector<Thread> threads_;
   std::vector<bool> vcpu_used_;
-  // (cpu << 32 | thread index) for every CPU a thread was seen on; updated on migration only.
-  absl::flat_hash_set<uint64_t> cpu_threads_;
-  // CPUs with a gap whose first thread afterwards is still to be marked: cpu -> lost count.
-  absl::flat_hash_map<uint32_t, uint64_t> open_gaps_;
+  // Threads seen on each CPU since that CPU's last gap (appended on migration, may repeat;
+  // deduplicated when a gap uses them). At most kMaxCpuThreadEntries in total: past that the
+  // map is dropped and every gap marks every thread (lazily, through global_gap_epoch_).
+  static constexpr size_t kMaxCpuThreadEntries = 1 << 20;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> cpu_threads_;
+  size_t cpu_thread_entries_ = 0;
+  bool cpu_map_overflow_ = false;
+  uint64_t global_gap_epoch_ = 0;
+  uint64_t gap_serial_ = 0;
+  struct OpenGap {
+    uint64_t lost;
+    uint64_t serial;
+  };
+  // CPUs with a gap whose first thread afterwards is still to be marked.
+  absl::flat_hash_map<uint32_t, OpenGap> open_gaps_;
   uint32_t vcpu_count_ = 0;
   uint64_t next_seq_ = 1;
   ExitEvent event_;  // Reused for every emission.
