@@ -37,7 +37,9 @@ std::vector<Collected> Assemble(absl::string_view text, AssemblerStats* stats = 
     ParsedLine p;
     LineError e;
     LineStatus st = ParseLine(line, &p, &e);
-    if (st == LineStatus::kLost) EXPECT_TRUE(a.Gap(p.cpu, p.lost).ok());
+    if (st == LineStatus::kLost) {
+      EXPECT_TRUE(a.Gap(p.cpu, p.lost).ok());
+    }
     if (st != LineStatus::kEvent) continue;
     EXPECT_TRUE(a.Feed(p, n).ok());
   }

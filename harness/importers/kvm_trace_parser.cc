@@ -272,8 +272,9 @@ bool ParseExit(Cursor& c, ParsedLine* out, LineError* error) {
       c.SkipSpaces();
       uint64_t info2;
       at = c.pos();
-      if (!c.Hex(&info2))
+      if (!c.Hex(&info2)) {
         return Fail(error, "kvm_exit: bad or missing second info (line cut?)", at);
+      }
       break;
     }
     c.Word();

@@ -124,7 +124,8 @@ bool ReadField(const tep_format_field* f, const tep_record* rec, uint64_t* v) {
       f->offset + f->size > rec->size) {
     return false;
   }
-  unsigned long long value = 0;  // NOLINT(runtime/int): the libtraceevent API type.
+  // NOLINTNEXTLINE(google-runtime-int): tep_read_number_field's parameter type.
+  unsigned long long value = 0;
   if (tep_read_number_field(const_cast<tep_format_field*>(f), rec->data, &value) != 0) {
     return false;
   }
