@@ -505,13 +505,14 @@ absl::string_view TrimLeft(absl::string_view s) {
 // Splits off the last whitespace-separated word of `s` (trimmed on the right).
 absl::string_view LastWord(absl::string_view s, absl::string_view* before) {
   s = TrimRight(s);
-  size_t sp = s.find_last_of(" \t");
-  if (sp == absl::string_view::npos) {
+  size_t i = s.size();
+  while (i > 0 && s[i - 1] != ' ' && s[i - 1] != '\t') --i;
+  if (i == 0) {
     *before = absl::string_view();
     return s;
   }
-  *before = TrimRight(s.substr(0, sp));
-  return s.substr(sp + 1);
+  *before = TrimRight(s.substr(0, i - 1));
+  return s.substr(i);
 }
 
 // Task: "comm-pid" (ftrace, trace-cmd) or "comm tid" (perf script).
@@ -532,8 +533,11 @@ bool ParseTask(absl::string_view task, ParsedLine* out, bool* perf_task) {
     out->comm = task.substr(0, dash);
   }
   if (out->comm == "<...>") out->shapes |= kShapeUnknownComm;
-  if (out->comm.find_first_of(" \t[]") != absl::string_view::npos) {
-    out->shapes |= kShapeSpacedComm;
+  for (char ch : out->comm) {
+    if (ch == ' ' || ch == '\t' || ch == '[' || ch == ']') {
+      out->shapes |= kShapeSpacedComm;
+      break;
+    }
   }
   Cursor pc(pid);
   return pc.Dec32(&out->tid);
