@@ -68,6 +68,17 @@ class Cursor {
     *v = r;
     return true;
   }
+  // Hex digits, with or without "0x", whose value is not needed; at least one digit.
+  bool SkipHex() {
+    if (peek() == '0' && (peek_at(1) == 'x' || peek_at(1) == 'X')) pos_ += 2;
+    size_t start = pos_;
+    while (pos_ < s_.size()) {
+      char c = s_[pos_];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) break;
+      ++pos_;
+    }
+    return pos_ > start && pos_ - start <= 16;
+  }
   bool Dec(uint64_t* v, int max_digits = 19) {
     size_t start = pos_;
     uint64_t r = 0;
@@ -164,14 +175,14 @@ bool ParseMsr(Cursor& c, ParsedLine* out, LineError* error) {
 
 // `key 0x<hex>` after optional spaces. Absent: nothing consumed, returns true with *found
 // false. A key cut short or without its number: false (a cut line).
-bool KeyHex(Cursor& c, absl::string_view key, uint64_t* v, bool* found) {
+bool KeyHex(Cursor& c, absl::string_view key, bool* found) {
   size_t save = c.pos();
   c.SkipSpaces();
   *found = false;
   absl::string_view rest = c.rest();
   if (rest.size() > key.size() && rest.substr(0, key.size()) == key && rest[key.size()] == ' ') {
     c.set_pos(c.pos() + key.size() + 1);
-    if (!c.Hex(v)) return false;
+    if (!c.SkipHex()) return false;
     *found = true;
     return true;
   }
@@ -251,14 +262,13 @@ bool ParseExit(Cursor& c, ParsedLine* out, LineError* error) {
       at = c.pos();
       if (!c.Hex(&out->info1)) return Fail(error, "kvm_exit: bad info1", at);
       out->has_info1 = true;
-      uint64_t v;
       bool found;
-      if (!KeyHex(c, "info2", &v, &found) || !found) {
+      if (!KeyHex(c, "info2", &found) || !found) {
         return Fail(error, "kvm_exit: bad or missing info2 (line cut?)", c.pos());
       }
       for (absl::string_view key :
            {absl::string_view("intr_info"), absl::string_view("error_code")}) {
-        if (!KeyHex(c, key, &v, &found)) {
+        if (!KeyHex(c, key, &found)) {
           return Fail(error, "kvm_exit: line cut in intr_info/error_code", c.pos());
         }
         if (!found) break;
@@ -270,9 +280,8 @@ bool ParseExit(Cursor& c, ParsedLine* out, LineError* error) {
       if (!c.Hex(&out->info1)) return Fail(error, "kvm_exit: bad info", at);
       out->has_info1 = true;
       c.SkipSpaces();
-      uint64_t info2;
       at = c.pos();
-      if (!c.Hex(&info2)) {
+      if (!c.SkipHex()) {
         return Fail(error, "kvm_exit: bad or missing second info (line cut?)", at);
       }
       break;
