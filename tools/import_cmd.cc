@@ -77,6 +77,7 @@ int RunImport(const ImportOptions& options, std::ostream& out, std::ostream& err
   config.install = [set, profile](Controller& c) { return set->install(c, *profile); };
   config.volatile_msrs = &volatile_msrs;
   config.strict = options.strict;
+  config.accept_truncated = options.accept_truncated;
   config.compare = options.compare;
   config.progress = options.progress;
   config.diagnostics = &err;
@@ -103,17 +104,24 @@ int ImportMain(const std::vector<std::string>& args, bool tty) {
   bool no_compare = false;
   FlagParser p(
       "msrtrace import", "CAPTURE...",
-      "Imports KVM tracepoint text (raw ftrace, trace-cmd report or perf script of kvm:kvm_msr,\n"
-      "kvm_exit, kvm_entry, kvm_inj_exception; plain or .gz; - = stdin) into a trace, infers\n"
-      "initial MSR values, and compares the capture with a handler set.\n"
+      "Imports KVM tracepoint captures (raw ftrace, trace-cmd report, perf script or bare\n"
+      "tracepoint lines of kvm:kvm_msr, kvm_exit, kvm_entry, kvm_inj_exception; plain or .gz;\n"
+      "- = stdin; or trace-cmd's binary trace.dat) into a trace, infers initial MSR values,\n"
+      "and compares the capture with a handler set.\n"
       "Example:\n  trace-cmd report | msrtrace import - --profile=intel-icx -o prod.trace");
-  p.Positional("CAPTURE...", &o.inputs, "Capture files (\"-\" = stdin, .gz accepted).", 1);
+  p.Positional("CAPTURE...", &o.inputs,
+               "Capture files (\"-\" = stdin, .gz accepted, trace.dat detected by content).", 1);
   p.String("output", &o.output, "Write the imported trace here.", 'o');
   p.String("profile", &o.profile, "CPU profile of the handlers (default: the default profile).");
   p.String("handler-set", &o.handler_set, "Handler set to compare with and record.");
   p.String("unknown-msr-policy", &o.unknown_msr_policy, "inject-gp, ignore or fail.");
   p.String("vendor", &o.vendor, "intel or amd, for captures without kvm_exit lines.");
-  p.Bool("strict", &o.strict, "Fail on the first line that does not parse.");
+  p.Bool("strict", &o.strict,
+         "Fail on the first line that does not parse or has a tolerated shape (no CPU column,\n"
+         "other flags widths, bare lines, trailing text).");
+  p.Bool("accept-truncated", &o.accept_truncated,
+         "Import a cut capture (gzip without its end, final line without newline): the cut\n"
+         "line is dropped and the summary and trace header say truncated.");
   p.Bool("no-compare", &no_compare, "Do not compare the capture with the handler set.");
   p.Bool("fail-on-disagreement", &o.fail_on_disagreement,
          "Exit 1 when a handled MSR disagrees with production.");

@@ -1,5 +1,6 @@
 // `msrtrace import`: imports production KVM tracepoint captures (raw ftrace, trace-cmd report,
-// perf script; files, "-" for stdin, .gz) into an msrtrace trace, infers what the capture does
+// perf script, bare tracepoint lines; trace-cmd's binary trace.dat; files, "-" for stdin, .gz)
+// into an msrtrace trace, infers what the capture does
 // not say (initial MSR values, volatile MSRs), and compares the capture with a handler set:
 // "N of M production MSRs handled, K disagree". See docs/import.md.
 #ifndef MSRTRACE_TOOLS_IMPORT_CMD_H_
@@ -20,7 +21,8 @@ struct ImportOptions {
   std::string unknown_msr_policy = "inject-gp";  // inject-gp | ignore | fail.
   std::string vendor;                 // intel | amd for captures without kvm_exit; empty =
                                       // the profile's vendor.
-  bool strict = false;                // A bad line is an error (exit 2).
+  bool strict = false;                // A bad line or a tolerated line shape is an error (exit 2).
+  bool accept_truncated = false;      // Import a cut capture (labelled truncated).
   bool compare = true;                // Compare the capture with the handler set.
   bool fail_on_disagreement = false;  // Exit 1 when a handled MSR disagrees.
   std::string format = "text";        // Summary: text | json.

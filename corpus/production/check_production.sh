@@ -45,5 +45,19 @@ if "$msrtrace" import --strict "$out/bad.txt" > /dev/null 2> "$out/bad.err"; the
   echo "FAIL: --strict accepted a bad line"; fail=1
 fi
 grep -qF "bad.txt:2:1:" "$out/bad.err" || { echo "FAIL: --strict message"; cat "$out/bad.err"; fail=1; }
+# A tolerated shape is an error under --strict, naming the line.
+if "$msrtrace" import --strict "$dir/pasted_bare_vmx.txt" > /dev/null 2> "$out/strict_bare.err"; then
+  echo "FAIL: --strict accepted bare lines"; fail=1
+fi
+grep -qF "pasted_bare_vmx.txt:1: --strict" "$out/strict_bare.err" || { echo "FAIL: --strict bare message"; cat "$out/strict_bare.err"; fail=1; }
+# A truncated gzip capture is an error unless --accept-truncated; then the summary says so.
+size=$(wc -c < "$dir/ftrace_svm_kernel.txt.gz")
+head -c $((size - 6)) "$dir/ftrace_svm_kernel.txt.gz" > "$out/cut.txt.gz"
+if "$msrtrace" import "$out/cut.txt.gz" > /dev/null 2> "$out/cut.err"; then
+  echo "FAIL: a truncated .gz imported without --accept-truncated"; fail=1
+fi
+grep -qF "truncated capture" "$out/cut.err" || { echo "FAIL: truncated .gz message"; cat "$out/cut.err"; fail=1; }
+"$msrtrace" import --accept-truncated "$out/cut.txt.gz" > "$out/cut.summary" || { echo "FAIL: --accept-truncated"; fail=1; }
+grep -qF "truncated: " "$out/cut.summary" || { echo "FAIL: truncated summary"; cat "$out/cut.summary"; fail=1; }
 echo "checked $n captures"
 exit $fail

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -71,6 +72,7 @@ absl::StatusOr<Assembler::Thread*> Assembler::ThreadFor(uint32_t tid) {
   thread_index_.emplace(tid, threads_.size());
   threads_.emplace_back();
   threads_.back().tid = tid;
+  threads_.back().gap_epoch = global_gap_epoch_;
   return &threads_.back();
 }
 
@@ -95,6 +97,9 @@ absl::Status Assembler::Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip) 
   e.seq = next_seq_++;
   e.vcpu_id = vcpu;
   e.known = 0;
+  e.lost_before = t.lost_before;
+  if (t.lost_before != 0) ++stats_.events_after_gap;
+  t.lost_before = 0;
   e.volatile_value = options_.volatile_msrs != nullptr && options_.volatile_msrs->Contains(t.index);
   Vendor vendor = t.vendor != Vendor::kUnspecified ? t.vendor : options_.default_vendor;
   if (vendor == Vendor::kAmdSvm) {
@@ -148,11 +153,100 @@ absl::Status Assembler::Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip) 
   return sink_->OnEvent(e, t.line);
 }
 
+absl::Status Assembler::MarkGap(Thread& t, uint64_t lost) {
+  if (t.pending) {
+    absl::Status s = Emit(t, false, 0);
+    if (!s.ok()) return s;
+  }
+  if (t.in_exit && t.exit_msr && !t.exit_used) ++stats_.msr_exits_without_kvm_msr;
+  t.in_exit = false;
+  if (t.lost_before == 0) {
+    t.lost_before = lost;
+  } else if (t.lost_before != UINT64_MAX && lost != UINT64_MAX) {
+    t.lost_before = t.lost_before + lost < t.lost_before ? UINT64_MAX : t.lost_before + lost;
+  } else {
+    t.lost_before = UINT64_MAX;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Assembler::Gap(uint32_t cpu, uint64_t lost) {
+  ++stats_.gaps;
+  if (lost == UINT64_MAX) {
+    ++stats_.gaps_unknown;
+  } else {
+    stats_.events_lost += lost;
+  }
+  const uint64_t serial = ++gap_serial_;
+  if (cpu_map_overflow_) {
+    // No CPU map any more: every thread is after a gap of unknown size (marked at its next
+    // line, so a marker costs O(1)).
+    ++global_gap_epoch_;
+    return absl::OkStatus();
+  }
+  std::vector<uint32_t> marked;
+  auto it = cpu_threads_.find(cpu);
+  if (it != cpu_threads_.end()) {
+    marked.swap(it->second);
+    cpu_thread_entries_ -= marked.size();
+    cpu_threads_.erase(it);
+    std::sort(marked.begin(), marked.end());
+    marked.erase(std::unique(marked.begin(), marked.end()), marked.end());
+  }
+  const uint64_t per_thread = marked.size() == 1 ? lost : UINT64_MAX;
+  for (uint32_t i : marked) {
+    Thread& t = threads_[i];
+    t.last_gap = serial;
+    // Re-registered on CPU `cpu` (or another) by its next line with a CPU column.
+    t.last_cpu = UINT32_MAX;
+    absl::Status s = MarkGap(t, per_thread);
+    if (!s.ok()) return s;
+  }
+  // The first thread seen on the CPU after the marker is marked too (Feed): unknown count
+  // unless no thread had been seen there.
+  open_gaps_[cpu] = OpenGap{marked.empty() ? lost : UINT64_MAX, serial};
+  return absl::OkStatus();
+}
+
 absl::Status Assembler::Feed(const ParsedLine& line, uint64_t line_no) {
   if (line.type == EventType::kOther) return absl::OkStatus();
   auto thread_or = ThreadFor(line.tid);
   if (!thread_or.ok()) return thread_or.status();
   Thread& t = **thread_or;
+  if (ABSL_PREDICT_FALSE(t.gap_epoch != global_gap_epoch_)) {
+    t.gap_epoch = global_gap_epoch_;
+    absl::Status s = MarkGap(t, UINT64_MAX);
+    if (!s.ok()) return s;
+  }
+  if (line.has_cpu) {
+    const uint32_t index = static_cast<uint32_t>(&t - threads_.data());
+    if (!open_gaps_.empty()) {
+      auto it = open_gaps_.find(line.cpu);
+      if (it != open_gaps_.end()) {
+        const OpenGap gap = it->second;
+        open_gaps_.erase(it);
+        // Already marked by this gap (it ran there before): nothing more to do.
+        if (t.last_gap != gap.serial) {
+          t.last_gap = gap.serial;
+          absl::Status s = MarkGap(t, gap.lost);
+          if (!s.ok()) return s;
+        }
+      }
+    }
+    if (t.last_cpu != line.cpu) {
+      t.last_cpu = line.cpu;
+      if (!cpu_map_overflow_) {
+        if (cpu_thread_entries_ >= kMaxCpuThreadEntries) {
+          cpu_map_overflow_ = true;
+          cpu_threads_.clear();
+          open_gaps_.clear();
+        } else {
+          cpu_threads_[line.cpu].push_back(index);
+          ++cpu_thread_entries_;
+        }
+      }
+    }
+  }
   switch (line.type) {
     case EventType::kExit: {
       if (t.pending) {

@@ -20,6 +20,15 @@
 //   kFieldPendingOut  - #GP events only (#GP(0) pending).
 // Never known: mode registers, host TSC/wall clock, guest-memory writes.
 //
+// Gaps (lost events). A lost-events marker for host CPU N (ftrace "CPU:N [LOST M EVENTS]",
+// a trace.dat page with missed events) marks, as "after a gap", every thread that the capture
+// showed on CPU N before the marker, and the first thread shown on CPU N after it (the events
+// lost there may be any of theirs). Each marked thread: a pending access is emitted without
+// its kvm_entry (that entry may be among the lost events), the open kvm_exit is forgotten, and
+// its next event carries ExitEvent::lost_before = M when exactly one thread was marked by the
+// marker (M counts every event lost on the CPU, so it is an upper bound), otherwise UINT64_MAX
+// (unknown). Lines without a CPU column are not mapped to CPUs.
+//
 // Thread-safety: none. Memory: O(threads) (bounded by kMaxThreads), no per-event allocation.
 #ifndef MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
 #define MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
@@ -74,6 +83,10 @@ struct AssemblerStats {
   uint64_t access_mismatch = 0;            // kvm_exit direction disagrees with kvm_msr.
   uint64_t instr_length_known = 0;
   uint64_t vcpu_from_thread = 0;  // Events whose vCPU id was assigned per thread.
+  uint64_t gaps = 0;              // Lost-events markers.
+  uint64_t gaps_unknown = 0;      // ... of them without an event count.
+  uint64_t events_lost = 0;       // Sum of the known counts.
+  uint64_t events_after_gap = 0;  // Events emitted with lost_before != 0.
 };
 
 class Assembler {
@@ -85,6 +98,9 @@ class Assembler {
   // Feeds one parsed trace line (LineStatus::kEvent). `line_no` is 1-based.
   // Errors: the sink's error; kResourceExhausted past kMaxThreads threads.
   absl::Status Feed(const ParsedLine& line, uint64_t line_no);
+  // A lost-events marker: `lost` events (UINT64_MAX = unknown) were lost on host CPU `cpu`
+  // before the next line. See the file comment for the rule.
+  absl::Status Gap(uint32_t cpu, uint64_t lost);
   // Emits every pending access. Call once at the end of the input.
   absl::Status Finish();
 
@@ -96,6 +112,10 @@ class Assembler {
   struct Thread {
     uint32_t tid = 0;
     int64_t vcpu = -1;
+    uint32_t last_cpu = UINT32_MAX;  // Host CPU of the last line with a CPU column.
+    uint64_t lost_before = 0;        // For the next emitted event (a gap preceded it).
+    uint64_t last_gap = 0;           // Serial number of the last gap that marked it.
+    uint64_t gap_epoch = 0;          // global_gap_epoch_ when last synchronized.
     // The last kvm_exit since the last kvm_entry.
     bool in_exit = false;
     bool exit_used = false;
@@ -119,12 +139,28 @@ class Assembler {
   absl::StatusOr<Thread*> ThreadFor(uint32_t tid);
   absl::Status Emit(Thread& t, bool has_entry_rip, uint64_t entry_rip);
   uint32_t AssignVcpu();
+  absl::Status MarkGap(Thread& t, uint64_t lost);
 
   AssemblerOptions options_;
   ExitEventSink* sink_;
   absl::flat_hash_map<uint32_t, size_t> thread_index_;
   std::vector<Thread> threads_;
   std::vector<bool> vcpu_used_;
+  // Threads seen on each CPU since that CPU's last gap (appended on migration, may repeat;
+  // deduplicated when a gap uses them). At most kMaxCpuThreadEntries in total: past that the
+  // map is dropped and every gap marks every thread (lazily, through global_gap_epoch_).
+  static constexpr size_t kMaxCpuThreadEntries = 1 << 20;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> cpu_threads_;
+  size_t cpu_thread_entries_ = 0;
+  bool cpu_map_overflow_ = false;
+  uint64_t global_gap_epoch_ = 0;
+  uint64_t gap_serial_ = 0;
+  struct OpenGap {
+    uint64_t lost;
+    uint64_t serial;
+  };
+  // CPUs with a gap whose first thread afterwards is still to be marked.
+  absl::flat_hash_map<uint32_t, OpenGap> open_gaps_;
   uint32_t vcpu_count_ = 0;
   uint64_t next_seq_ = 1;
   ExitEvent event_;  // Reused for every emission.

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,7 +36,11 @@ std::vector<Collected> Assemble(absl::string_view text, AssemblerStats* stats = 
     ++n;
     ParsedLine p;
     LineError e;
-    if (ParseLine(line, &p, &e) != LineStatus::kEvent) continue;
+    LineStatus st = ParseLine(line, &p, &e);
+    if (st == LineStatus::kLost) {
+      EXPECT_TRUE(a.Gap(p.cpu, p.lost).ok());
+    }
+    if (st != LineStatus::kEvent) continue;
     EXPECT_TRUE(a.Feed(p, n).ok());
   }
   EXPECT_TRUE(a.Finish().ok());
@@ -225,6 +230,50 @@ TEST(KvmTraceAssemblerTest, VolatileSetHandlesOverlappingRanges) {
   EXPECT_TRUE(s.Contains(0x155));
   EXPECT_FALSE(s.Contains(0x201));
   EXPECT_FALSE(s.Contains(0xff));
+}
+
+TEST(KvmTraceAssemblerGapTest, GapMarksThreadsSeenOnTheCpuAndTheFirstOneAfter) {
+  AssemblerStats stats;
+  auto ev = Assemble(
+      "q-10 [000] d.... 1.0: kvm_msr: msr_read 1b = 0x1\n"  // Thread 10 on CPU 0.
+      "q-10 [000] d.... 1.0: kvm_entry: vcpu 0, rip 0x12\n"
+      "q-11 [001] d.... 1.0: kvm_msr: msr_read 1b = 0x2\n"  // Thread 11 on CPU 1.
+      "q-11 [001] d.... 1.0: kvm_entry: vcpu 1, rip 0x22\n"
+      "CPU:0 [LOST 9 EVENTS]\n"
+      "q-11 [000] d.... 2.0: kvm_msr: msr_read 1b = 0x2\n"  // First thread on CPU 0 after it.
+      "q-10 [002] d.... 2.0: kvm_msr: msr_read 1b = 0x1\n"  // Thread 10, migrated.
+      "q-10 [002] d.... 2.0: kvm_msr: msr_read 1b = 0x1\n",
+      &stats);
+  ASSERT_EQ(ev.size(), 5u);
+  std::vector<uint64_t> lost_vcpu0, lost_vcpu1;
+  for (size_t i = 2; i < ev.size(); ++i) {
+    (ev[i].event.vcpu_id == 0 ? lost_vcpu0 : lost_vcpu1).push_back(ev[i].event.lost_before);
+  }
+  // Thread 10, the only one seen on CPU 0 before the marker: its next event carries the count;
+  // the one after it does not.
+  EXPECT_EQ(lost_vcpu0, (std::vector<uint64_t>{9, 0}));
+  // Thread 11, the first on CPU 0 after the marker: a gap of unknown size (the CPU also ran
+  // thread 10).
+  EXPECT_EQ(lost_vcpu1, (std::vector<uint64_t>{UINT64_MAX}));
+  EXPECT_EQ(stats.gaps, 1u);
+  EXPECT_EQ(stats.events_lost, 9u);
+  EXPECT_EQ(stats.events_after_gap, 2u);
+}
+
+TEST(KvmTraceAssemblerGapTest, ManyMarkersOnABusyCpuStayCheap) {
+  // 2000 threads on CPU 0, then 20000 markers: each marker only visits the threads seen on
+  // the CPU since the previous one (a quadratic walk would take minutes here).
+  std::string text;
+  for (int t = 0; t < 2000; ++t) {
+    absl::StrAppend(&text, "q-", t + 1, " [000] d.... 1.0: kvm_msr: msr_read 1b = 0x1\n");
+  }
+  for (int i = 0; i < 20000; ++i) absl::StrAppend(&text, "CPU:0 [LOST 1 EVENTS]\n");
+  absl::StrAppend(&text, "q-1 [000] d.... 2.0: kvm_msr: msr_read 1b = 0x1\n");
+  AssemblerStats stats;
+  auto ev = Assemble(text, &stats);
+  ASSERT_EQ(ev.size(), 2001u);
+  EXPECT_EQ(stats.gaps, 20000u);
+  EXPECT_EQ(ev.back().event.lost_before, UINT64_MAX);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,7 @@
 #include "harness/exit_check.h"
 #include "harness/guest_memory.h"
 #include "harness/machine.h"
+#include "harness/importers/trace_dat_reader.h"
 #include "harness/snapshot.h"
 #include "harness/status_macros.h"
 #include "harness/trace_file.h"
@@ -41,7 +43,8 @@ constexpr uint64_t kProgressEvery = 64ull << 20;
 class LineReader {
  public:
   // Lines of `text` (no copy).
-  explicit LineReader(absl::string_view text) : text_(text), in_memory_(true) {}
+  LineReader(absl::string_view text, std::string name)
+      : text_(text), in_memory_(true), name_(std::move(name)) {}
   // Lines read from `file` (owned, closed by the destructor). When `spool` is set every byte
   // read is also appended to it.
   LineReader(gzFile file, std::string name, FILE* spool)
@@ -56,11 +59,16 @@ class LineReader {
     *too_long = false;
     if (in_memory_) {
       if (pos_ >= text_.size()) return false;
+      if (pos_ == 0) RETURN_IF_ERROR(CheckNotTraceDat(text_));
       size_t nl = text_.find('\n', pos_);
       size_t end = nl == absl::string_view::npos ? text_.size() : nl;
       *line = text_.substr(pos_, end - pos_);
       pos_ = nl == absl::string_view::npos ? text_.size() : nl + 1;
       bytes_ = pos_;
+      if (nl == absl::string_view::npos && !IsBlankText(*line)) {
+        cut_final_line_ = true;
+        return false;
+      }
       return true;
     }
     while (true) {
@@ -81,6 +89,11 @@ class LineReader {
         begin_ = end_;
         if (skipping_) {
           skipping_ = false;
+          cut_final_line_ = true;
+          return false;
+        }
+        if (!IsBlankText(*line)) {
+          cut_final_line_ = true;
           return false;
         }
         return true;
@@ -106,12 +119,27 @@ class LineReader {
       if (n < 0) {
         int errnum = 0;
         const char* msg = gzerror(file_, &errnum);
+        if (errnum == Z_ERRNO) {
+          return absl::DataLossError(absl::StrCat(name_, ": read error after ", bytes_,
+                                                  " bytes of text: ", strerror(errno)));
+        }
         return absl::DataLossError(
-            absl::StrCat(name_, ": read error at byte ", bytes_, ": ", msg ? msg : "?"));
+            absl::StrCat(name_, ": corrupt gzip data at compressed byte ", gzoffset(file_),
+                         bytes_ == 0 ? " (no text decompressed)"
+                                     : absl::StrCat(" (after ", bytes_, " bytes of text)"),
+                         ": ", ZlibReason(msg)));
       }
       if (n == 0) {
+        int errnum = 0;
+        gzerror(file_, &errnum);
+        // zlib reports a stream that ends before its trailer as Z_BUF_ERROR ("unexpected end
+        // of file") after handing out everything it could decompress.
+        if (errnum == Z_BUF_ERROR) gzip_truncated_ = true;
         eof_ = true;
         continue;
+      }
+      if (bytes_ == 0) {
+        RETURN_IF_ERROR(CheckNotTraceDat(absl::string_view(buffer_.get() + end_, n)));
       }
       if (spool_ != nullptr &&
           fwrite(buffer_.get() + end_, 1, n, spool_) != static_cast<size_t>(n)) {
@@ -122,8 +150,35 @@ class LineReader {
     }
   }
   uint64_t bytes() const { return bytes_; }
+  // The input ended inside a line (no final newline): that line was not handed out.
+  bool cut_final_line() const { return cut_final_line_; }
+  // The gzip stream ended before its end-of-stream marker and trailer.
+  bool gzip_truncated() const { return gzip_truncated_; }
 
  private:
+  static bool IsBlankText(absl::string_view s) {
+    for (char c : s) {
+      if (c != ' ' && c != '\t' && c != '\r') return false;
+    }
+    return true;
+  }
+  // zlib prefixes gzerror() messages with the path it was given: keep only the reason.
+  static std::string ZlibReason(const char* msg) {
+    if (msg == nullptr) return "unknown zlib error";
+    absl::string_view m(msg);
+    size_t colon = m.rfind(": ");
+    return std::string(colon == absl::string_view::npos ? m : m.substr(colon + 2));
+  }
+  absl::Status CheckNotTraceDat(absl::string_view head) const {
+    if (HasTraceDatMagic(head)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name_,
+          ": a trace-cmd trace.dat (binary) can only be imported from a file path, not "
+          "from stdin or memory"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::string_view text_;
   size_t pos_ = 0;
   bool in_memory_ = false;
@@ -134,6 +189,8 @@ class LineReader {
   size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
   bool skipping_ = false;
+  bool cut_final_line_ = false;
+  bool gzip_truncated_ = false;
   uint64_t bytes_ = 0;
 };
 
@@ -143,11 +200,22 @@ struct Input {
   absl::string_view text;  // In-memory input.
   bool in_memory = false;
   bool is_stdin = false;
-  FILE* spool = nullptr;  // stdin copy for pass 2 (owned).
+  FILE* spool = nullptr;   // stdin copy for pass 2 (owned).
+  bool trace_dat = false;  // A trace-cmd trace.dat (detected by its magic).
 };
 
+// True when the file at `path` starts with the trace.dat magic.
+bool FileIsTraceDat(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char head[16];
+  size_t n = fread(head, 1, sizeof(head), f);
+  fclose(f);
+  return HasTraceDatMagic(absl::string_view(head, n));
+}
+
 absl::StatusOr<std::unique_ptr<LineReader>> OpenInput(Input& in, int pass) {
-  if (in.in_memory) return std::make_unique<LineReader>(in.text);
+  if (in.in_memory) return std::make_unique<LineReader>(in.text, in.name);
   gzFile f = nullptr;
   FILE* spool = nullptr;
   if (in.is_stdin) {
@@ -183,11 +251,15 @@ std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }
 class StatsSink : public ExitEventSink {
  public:
   explicit StatsSink(ImportSummary* s) : s_(s) {}
+  // Name of the input being read, for the "highest vCPU first seen at" note.
+  void set_input(const std::string* name) { input_ = name; }
 
   absl::Status OnEvent(const ExitEvent& e, uint64_t line) override {
     const bool write = MsrAccessOf(e.exit) == Access::kWrite;
     const bool gp = e.kind == RecordedKind::kGpInjected;
     if (e.vcpu_id >= s_->per_vcpu.size()) {
+      s_->max_vcpu_id = e.vcpu_id;
+      s_->max_vcpu_where = absl::StrCat(input_ != nullptr ? *input_ : "input", ":", line);
       size_t old = s_->per_vcpu.size();
       s_->per_vcpu.resize(e.vcpu_id + 1);
       for (size_t i = old; i < s_->per_vcpu.size(); ++i) s_->per_vcpu[i].id = i;
@@ -240,6 +312,7 @@ class StatsSink : public ExitEventSink {
 
  private:
   ImportSummary* s_;
+  const std::string* input_ = nullptr;
   absl::flat_hash_map<uint32_t, size_t> msr_pos_;
   absl::flat_hash_map<uint64_t, bool> first_seen_;
 };
@@ -353,18 +426,137 @@ class WriteCompareSink : public ExitEventSink, private DivergenceSink {
 
 // --- Passes -----------------------------------------------------------------------------
 
+constexpr size_t kMaxGapNotes = 20;
+
+// Handles one parsed line (or trace.dat record) of a pass: counting, --strict, gaps, assembly.
+class LineHandler {
+ public:
+  LineHandler(int pass, const ImportConfig& config, ImportSummary* s, Assembler* assembler)
+      : pass_(pass), config_(config), s_(s), assembler_(assembler) {}
+
+  // `unit` prefixes the number in messages: "" for text lines, "record " for trace.dat.
+  absl::Status OnLine(const std::string& file, const char* unit, uint64_t line_no, LineStatus st,
+                      const ParsedLine& parsed, const LineError& error) {
+    if (st == LineStatus::kSkip) {
+      if (pass_ == 1) ++s_->skipped_lines;
+      return absl::OkStatus();
+    }
+    if (st == LineStatus::kBad) {
+      if (pass_ != 1) return absl::OkStatus();
+      ++s_->bad_lines;
+      if (config_.strict) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(file, ":", unit, line_no, ":", error.column + 1, ": ", error.what));
+      }
+      if (s_->first_bad_lines.size() < config_.max_reported_bad_lines) {
+        s_->first_bad_lines.push_back({file, line_no, error.column, error.what});
+        if (config_.diagnostics != nullptr) {
+          *config_.diagnostics << file << ":" << unit << line_no << ":" << error.column + 1
+                               << ": skipped bad line: " << error.what << "\n";
+        }
+      }
+      return absl::OkStatus();
+    }
+    if (st == LineStatus::kLost) {
+      if (pass_ == 1) {
+        ++s_->gap_markers;
+        if (s_->first_gaps.size() < kMaxGapNotes) {
+          s_->first_gaps.push_back(
+              absl::StrCat(file, ":", unit, line_no, ": CPU ", parsed.cpu, " lost ",
+                           parsed.lost == UINT64_MAX ? std::string("an unknown number of")
+                                                     : absl::StrCat(parsed.lost),
+                           " events"));
+        }
+      }
+      return Wrap(file, unit, line_no, assembler_->Gap(parsed.cpu, parsed.lost));
+    }
+    if (pass_ == 1) {
+      ++s_->lines_by_rendering[static_cast<int>(parsed.rendering)];
+      if (parsed.shapes != 0) {
+        for (int b = 0; b < kNumShapes; ++b) {
+          if (parsed.shapes & (1u << b)) ++s_->lines_by_shape[b];
+        }
+        const uint16_t tolerated = parsed.shapes & kToleratedShapes;
+        if (config_.strict && tolerated != 0) {
+          uint16_t bit = tolerated & static_cast<uint16_t>(-tolerated);
+          return absl::InvalidArgumentError(
+              absl::StrCat(file, ":", unit, line_no, ": --strict: a tolerated line shape (",
+                           ShapeName(bit), "); without --strict it is imported and counted"));
+        }
+      }
+      if (parsed.flags_width != 0) s_->flags_widths |= 1u << parsed.flags_width;
+      if (prev_rendering_ != Rendering::kUnknown && parsed.rendering != prev_rendering_) {
+        if (s_->format_changes++ == 0) {
+          s_->first_format_change =
+              absl::StrCat(file, ":", unit, line_no, ": ", RenderingName(prev_rendering_), " -> ",
+                           RenderingName(parsed.rendering));
+        }
+      }
+      prev_rendering_ = parsed.rendering;
+      if (parsed.type == EventType::kOther) {
+        ++s_->other_events;
+        std::string name(parsed.event_name.empty() ? "(other system)" : parsed.event_name);
+        auto it = other_pos_.find(name);
+        if (it != other_pos_.end()) {
+          ++s_->other_event_names[it->second].second;
+        } else if (s_->other_event_names.size() < kMaxOtherNames) {
+          other_pos_.emplace(name, s_->other_event_names.size());
+          s_->other_event_names.emplace_back(std::move(name), 1);
+        }
+      } else {
+        ++s_->kvm_lines;
+      }
+    }
+    if (parsed.type == EventType::kOther) return absl::OkStatus();
+    absl::Status st_feed = assembler_->Feed(parsed, line_no);
+    if (ABSL_PREDICT_FALSE(!st_feed.ok())) return Wrap(file, unit, line_no, st_feed);
+    return absl::OkStatus();
+  }
+
+  void NewInput() { prev_rendering_ = Rendering::kUnknown; }
+
+ private:
+  static absl::Status Wrap(const std::string& file, const char* unit, uint64_t line_no,
+                           absl::Status st) {
+    if (st.ok()) return st;
+    return absl::Status(st.code(), absl::StrCat(file, ":", unit, line_no, ": ", st.message()));
+  }
+
+  int pass_;
+  const ImportConfig& config_;
+  ImportSummary* s_;
+  Assembler* assembler_;
+  Rendering prev_rendering_ = Rendering::kUnknown;
+  absl::flat_hash_map<std::string, size_t> other_pos_;
+};
+
 absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& config,
-                     const VolatileMsrSet* volatile_msrs, ExitEventSink* sink, ImportSummary* s) {
+                     const VolatileMsrSet* volatile_msrs, ExitEventSink* sink, ImportSummary* s,
+                     StatsSink* stats) {
   AssemblerOptions aopt;
   aopt.default_vendor = config.default_vendor;
   aopt.volatile_msrs = volatile_msrs;
   Assembler assembler(aopt, sink);
+  LineHandler handler(pass, config, s, &assembler);
   ParsedLine parsed;
   LineError error;
-  absl::flat_hash_map<std::string, size_t> other_pos;
   uint64_t next_progress = kProgressEvery;
   uint64_t total_bytes = 0;
   for (Input& in : inputs) {
+    if (stats != nullptr) stats->set_input(&in.name);
+    handler.NewInput();
+    if (in.trace_dat) {
+      uint64_t bytes = 0;
+      RETURN_IF_ERROR(ReadTraceDat(
+          in.name,
+          [&](uint64_t ordinal, LineStatus st, const ParsedLine& p, const LineError& e) {
+            if (pass == 1) ++s->lines;
+            return handler.OnLine(in.name, "record ", ordinal, st, p, e);
+          },
+          &bytes));
+      total_bytes += bytes;
+      continue;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<LineReader> reader, OpenInput(in, pass));
     uint64_t line_no = 0;
     absl::string_view line;
@@ -390,43 +582,31 @@ absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& c
                               << " MiB, " << s->lines << " lines" << std::flush;
         }
       }
-      if (st == LineStatus::kSkip) {
-        if (pass == 1) ++s->skipped_lines;
-        continue;
+      RETURN_IF_ERROR(handler.OnLine(in.name, "", line_no, st, parsed, error));
+    }
+    if (reader->cut_final_line() || reader->gzip_truncated()) {
+      std::string what;
+      if (reader->gzip_truncated()) {
+        what = absl::StrCat(
+            "the gzip stream is cut (it ends before its end-of-stream marker "
+            "and trailer) after ",
+            reader->bytes(), " bytes of text");
       }
-      if (st == LineStatus::kBad) {
-        if (pass != 1) continue;
-        ++s->bad_lines;
-        if (config.strict) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(in.name, ":", line_no, ":", error.column + 1, ": ", error.what));
-        }
-        if (s->first_bad_lines.size() < config.max_reported_bad_lines) {
-          s->first_bad_lines.push_back({in.name, line_no, error.column, error.what});
-          if (config.diagnostics != nullptr) {
-            *config.diagnostics << in.name << ":" << line_no << ":" << error.column + 1
-                                << ": skipped bad line: " << error.what << "\n";
-          }
-        }
-        continue;
+      if (reader->cut_final_line()) {
+        absl::StrAppend(&what, what.empty() ? "" : "; ", "line ", line_no + 1,
+                        ", the last, has no newline (cut)");
+      }
+      if (!config.accept_truncated) {
+        return absl::DataLossError(absl::StrCat(
+            in.name, ": truncated capture: ", what,
+            "; --accept-truncated imports the events before the cut and labels the trace "
+            "truncated"));
       }
       if (pass == 1) {
-        ++s->lines_by_rendering[static_cast<int>(parsed.rendering)];
-        if (parsed.type == EventType::kOther) {
-          ++s->other_events;
-          std::string name(parsed.event_name.empty() ? "(other system)" : parsed.event_name);
-          auto it = other_pos.find(name);
-          if (it != other_pos.end()) {
-            ++s->other_event_names[it->second].second;
-          } else if (s->other_event_names.size() < kMaxOtherNames) {
-            other_pos.emplace(name, s->other_event_names.size());
-            s->other_event_names.emplace_back(std::move(name), 1);
-          }
-        } else {
-          ++s->kvm_lines;
-        }
+        s->truncated = true;
+        absl::StrAppend(&s->truncation, s->truncation.empty() ? "" : "; ", in.name, ": ", what,
+                        reader->cut_final_line() ? " (dropped)" : "");
       }
-      RETURN_IF_ERROR(assembler.Feed(parsed, line_no));
     }
     total_bytes += reader->bytes();
   }
@@ -453,7 +633,7 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
   }
   {
     StatsSink stats(&s);
-    RETURN_IF_ERROR(RunPass(1, inputs, config, volatile_msrs, &stats, &s));
+    RETURN_IF_ERROR(RunPass(1, inputs, config, volatile_msrs, &stats, &s, &stats));
   }
   uint64_t best = 0;
   for (int r = 1; r < kNumRenderings; ++r) {
@@ -571,15 +751,43 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
     for (const MsrSummary& m : s.per_msr) {
       if (!m.handled) header.labels.emplace_back("unknown.msr", absl::StrFormat("0x%x", m.index));
     }
+    if (s.truncated) header.labels.emplace_back("import.truncated", s.truncation);
+    if (s.assembler.gaps > 0) {
+      header.labels.emplace_back(
+          "import.gaps",
+          absl::StrFormat("%u lost-events markers: %u events lost (known counts), %u markers "
+                          "without a count; %u events carry lost_before",
+                          s.assembler.gaps, s.assembler.events_lost, s.assembler.gaps_unknown,
+                          s.assembler.events_after_gap));
+    }
+    for (int b = 0; b < kNumShapes; ++b) {
+      if (s.lines_by_shape[b] != 0 && ((1u << b) & kToleratedShapes) != 0) {
+        header.labels.emplace_back(absl::StrCat("import.shape.", ShapeName(1u << b)),
+                                   absl::StrCat(s.lines_by_shape[b], " lines"));
+      }
+    }
     Snapshot snapshot = CaptureSnapshot(controller, vcpus, memory);
-    ASSIGN_OR_RETURN(writer, TraceWriter::Create(config.output, header, snapshot));
+    absl::StatusOr<std::unique_ptr<TraceWriter>> created =
+        TraceWriter::Create(config.output, header, snapshot);
+    if (!created.ok()) {
+      return absl::Status(
+          created.status().code(),
+          absl::StrCat(config.output, ": cannot write the trace for ", nvcpu,
+                       " vCPU(s) (highest vCPU id ", s.max_vcpu_id,
+                       s.max_vcpu_where.empty()
+                           ? std::string()
+                           : absl::StrCat(", first seen at ", s.max_vcpu_where),
+                       s.assembler.vcpu_from_thread > 0 ? "; ids assigned per thread" : "",
+                       "): ", created.status().message()));
+    }
+    writer = std::move(*created);
     s.output = config.output;
   }
 
   {
     WriteCompareSink sink(config, &s, have_handlers ? &machine : nullptr, writer.get());
     if (writer != nullptr || (have_handlers && config.compare)) {
-      RETURN_IF_ERROR(RunPass(2, inputs, config, volatile_msrs, &sink, &s));
+      RETURN_IF_ERROR(RunPass(2, inputs, config, volatile_msrs, &sink, &s, nullptr));
     }
   }
   if (writer != nullptr) {
@@ -652,6 +860,7 @@ absl::StatusOr<ImportSummary> ImportCapture(const ImportConfig& config) {
     Input in;
     in.name = path == "-" ? "<stdin>" : path;
     in.is_stdin = path == "-";
+    in.trace_dat = !in.is_stdin && FileIsTraceDat(path);
     stdin_count += in.is_stdin;
     inputs.push_back(std::move(in));
   }
@@ -676,6 +885,40 @@ std::string FormatSummaryText(const ImportSummary& s) {
   absl::StrAppendFormat(&out,
                         "lines: %u (%u KVM, %u other events skipped, %u headers/blank, %u bad)\n",
                         s.lines, s.kvm_lines, s.other_events, s.skipped_lines, s.bad_lines);
+  {
+    std::string shapes;
+    for (int r = 1; r < kNumRenderings; ++r) {
+      if (s.lines_by_rendering[r] == 0) continue;
+      absl::StrAppend(&shapes, shapes.empty() ? "" : ", ", RenderingName(static_cast<Rendering>(r)),
+                      " ", s.lines_by_rendering[r]);
+    }
+    for (int b = 0; b < kNumShapes; ++b) {
+      if (s.lines_by_shape[b] == 0) continue;
+      const uint16_t bit = static_cast<uint16_t>(1u << b);
+      absl::StrAppend(&shapes, shapes.empty() ? "" : ", ", ShapeName(bit), " ", s.lines_by_shape[b],
+                      bit == kShapeTrailingText ? " (text after the event ignored)" : "",
+                      (bit & kToleratedShapes) != 0 ? " [tolerated]" : "");
+    }
+    if (!shapes.empty()) absl::StrAppend(&out, "shapes: ", shapes, "\n");
+    std::string widths;
+    for (int w = 1; w <= 8; ++w) {
+      if (s.flags_widths & (1u << w)) absl::StrAppend(&widths, widths.empty() ? "" : ", ", w);
+    }
+    if (!widths.empty()) absl::StrAppend(&out, "flags column widths: ", widths, "\n");
+    if (s.format_changes > 0) {
+      absl::StrAppendFormat(&out, "format changes: %u (first at %s)\n", s.format_changes,
+                            s.first_format_change);
+    }
+  }
+  if (s.assembler.gaps > 0) {
+    absl::StrAppendFormat(&out,
+                          "gaps: %u lost-events markers, %u events lost (known counts), %u of "
+                          "unknown size; %u events after a gap carry lost_before\n",
+                          s.assembler.gaps, s.assembler.events_lost, s.assembler.gaps_unknown,
+                          s.assembler.events_after_gap);
+    for (const std::string& g : s.first_gaps) absl::StrAppend(&out, "  ", g, "\n");
+  }
+  if (s.truncated) absl::StrAppend(&out, "truncated: ", s.truncation, "\n");
   absl::StrAppendFormat(&out, "events: %u MSR accesses on %u vCPU(s)", s.events, s.vcpu_count);
   if (s.assembler.vcpu_from_thread > 0) {
     absl::StrAppendFormat(&out, " (%u with vCPU ids assigned per thread)",
@@ -756,7 +999,24 @@ std::string FormatSummaryJson(const ImportSummary& s) {
     absl::StrAppend(&o, r > 1 ? "," : "", JsonString(RenderingName(static_cast<Rendering>(r))), ":",
                     s.lines_by_rendering[r]);
   }
-  o += "},\"bad\":[";
+  o += "},\"lines_by_shape\":{";
+  for (int b = 0; b < kNumShapes; ++b) {
+    absl::StrAppend(&o, b > 0 ? "," : "", JsonString(ShapeName(static_cast<uint16_t>(1u << b))),
+                    ":", s.lines_by_shape[b]);
+  }
+  o += "},\"flags_widths\":[";
+  for (int w = 1, n = 0; w <= 8; ++w) {
+    if (s.flags_widths & (1u << w)) absl::StrAppend(&o, n++ ? "," : "", w);
+  }
+  absl::StrAppend(&o, "],\"format_changes\":", s.format_changes,
+                  ",\"first_format_change\":", JsonString(s.first_format_change),
+                  ",\"gaps\":{\"markers\":", s.assembler.gaps,
+                  ",\"events_lost\":", s.assembler.events_lost,
+                  ",\"unknown_size\":", s.assembler.gaps_unknown,
+                  ",\"events_after_gap\":", s.assembler.events_after_gap,
+                  "},\"truncated\":", s.truncated ? "true" : "false",
+                  ",\"truncation\":", JsonString(s.truncation));
+  o += ",\"bad\":[";
   for (size_t i = 0; i < s.first_bad_lines.size(); ++i) {
     const BadLine& b = s.first_bad_lines[i];
     absl::StrAppend(&o, i ? "," : "", "{\"file\":", JsonString(b.file), ",\"line\":", b.line,

@@ -52,7 +52,13 @@ struct ImportConfig {
   // (every MSR counts as unhandled).
   std::function<absl::Status(Controller&)> install;
   const VolatileMsrSet* volatile_msrs = nullptr;  // Not owned; null = VolatileMsrSet::Builtin().
-  bool strict = false;                  // The first bad line is an error (kInvalidArgument).
+  // The first bad line, or the first line of a tolerated shape (kToleratedShapes: no CPU
+  // column, other flags widths, bare lines, trailing text), is an error (kInvalidArgument).
+  bool strict = false;
+  // A truncated capture (a gzip stream without its end, or a final line without its newline)
+  // is imported: the cut final line is dropped and the summary and the trace header say
+  // "truncated". Without it, truncation is an error (kDataLoss).
+  bool accept_truncated = false;
   bool compare = true;                  // Handle every event on the controller and compare.
   bool progress = false;                // Progress lines on `diagnostics` (meant for a terminal).
   std::ostream* diagnostics = nullptr;  // Bad-line reports and progress; may be null.
@@ -112,6 +118,19 @@ struct Disagreement {
 struct ImportSummary {
   Rendering rendering = Rendering::kUnknown;  // The rendering of most event lines.
   uint64_t lines_by_rendering[kNumRenderings] = {};
+  uint64_t lines_by_shape[kNumShapes] = {};  // Index = bit number of the Shape.
+  uint16_t flags_widths = 0;                 // Bit w: a flags column of w characters was seen.
+  // The first line whose rendering differs from the line before it ("" when none).
+  uint64_t format_changes = 0;
+  std::string first_format_change;  // "file:line: ftrace-5col -> bare".
+  // Lost-events markers (gaps): see Assembler. Also in `assembler`.
+  uint64_t gap_markers = 0;
+  std::vector<std::string> first_gaps;  // "file:line: CPU 3 lost 1234 events" (first 20).
+  // Truncation (ImportConfig::accept_truncated).
+  bool truncated = false;
+  std::string truncation;  // What was cut, e.g. "cap.txt.gz: gzip stream cut after 123 bytes".
+  uint32_t max_vcpu_id = 0;
+  std::string max_vcpu_where;  // "file:line" of the first event of the highest vCPU id.
   uint64_t bytes = 0;
   uint64_t lines = 0;
   uint64_t events = 0;        // Assembled MSR accesses.

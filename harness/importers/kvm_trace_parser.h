@@ -1,7 +1,11 @@
 // Line parser for KVM tracepoint text as people capture it: raw ftrace (/sys/kernel/tracing/
-// trace or trace_pipe, 4- or 5-column flags), `trace-cmd report` (libtraceevent's plugin_kvm
-// rendering of kvm_exit/kvm_entry, padded event names, `<...>` for unknown comms) and
-// `perf script` (`kvm:` system prefix). The rendering is detected per line from its shape; see
+// trace or trace_pipe, a flags column of any width 0-8, with or without the `[CPU]` column or
+// the `(tgid)` column), `trace-cmd report` (libtraceevent's plugin_kvm rendering of
+// kvm_exit/kvm_entry, padded event names, `<...>` for unknown comms), `perf script` (`kvm:`
+// system prefix) and bare tracepoint lines as pasted into bug reports (`kvm_msr: msr_read 1a0 =
+// 0x1800`, no task/CPU/timestamp prefix). Text after a complete event is ignored and flagged
+// (kShapeTrailingText); an event line cut short is a bad line. ftrace's and trace-cmd's
+// lost-events markers are LineStatus::kLost. The rendering and shape are detected per line; see
 // docs/import.md for the exact lines accepted.
 //
 // Formats (ref: /work/shared/reference/msr-semantics.md §3.1-3.2; Linux arch/x86/kvm/trace.h;
@@ -33,12 +37,34 @@ namespace importers {
 // How a line was rendered.
 enum class Rendering : uint8_t {
   kUnknown = 0,
-  kFtraceOld = 1,   // ftrace with a 4-character flags column ("d...").
-  kFtraceNew = 2,   // ftrace with a 5-character flags column ("d....").
-  kTraceCmd = 3,    // trace-cmd report (no flags column), also ftrace with irq-info off.
-  kPerfScript = 4,  // perf script: "<comm> <tid> [cpu] ts: kvm:<event>: ...".
+  kFtraceOld = 1,    // ftrace with a 4-character flags column ("d...").
+  kFtraceNew = 2,    // ftrace with a 5-character flags column ("d....").
+  kTraceCmd = 3,     // trace-cmd report (no flags column), also ftrace with irq-info off.
+  kPerfScript = 4,   // perf script: "<comm> <tid> [cpu] ts: kvm:<event>: ...".
+  kFtraceFlags = 5,  // ftrace with a flags column of another width (1-3 or 6-8 characters).
+  kBare = 6,         // A bare tracepoint line: "kvm_msr: msr_read 1a0 = 0x1800".
+  kTraceDat = 7,     // A record of trace-cmd's binary trace.dat (not a text line).
 };
-inline constexpr int kNumRenderings = 5;
+inline constexpr int kNumRenderings = 8;
+
+// How a line deviates from the standard renderings (bits of ParsedLine::shapes). The tolerated
+// ones (kToleratedShapes) are errors under --strict.
+enum Shape : uint16_t {
+  kShapeNoCpuColumn = 1u << 0,   // A prefixed line without the "[cpu]" column.
+  kShapeFlagsWidth = 1u << 1,    // A flags column of 1-3 or 6-8 characters.
+  kShapeBare = 1u << 2,          // No task/CPU/timestamp prefix.
+  kShapeTrailingText = 1u << 3,  // Text after a complete event (ignored).
+  kShapeUnknownComm = 1u << 4,   // "<...>" task name (trace-cmd: comm not recorded).
+  kShapeTgid = 1u << 5,          // ftrace "(tgid)" column (options/record-tgid).
+  kShapeSpacedComm = 1u << 6,    // A task name with spaces or brackets.
+};
+inline constexpr int kNumShapes = 7;
+inline constexpr uint16_t kToleratedShapes =
+    kShapeNoCpuColumn | kShapeFlagsWidth | kShapeBare | kShapeTrailingText;
+// Name of a single Shape bit ("no-cpu-column", ...), for summaries and messages.
+const char* ShapeName(uint16_t shape_bit);
+// The thread id bare lines are assembled under (no real pid is this large).
+inline constexpr uint32_t kBareThread = UINT32_MAX;
 const char* RenderingName(Rendering r);
 
 enum class EventType : uint8_t {
@@ -57,9 +83,13 @@ inline constexpr uint32_t kMaxVcpuId = 16383;
 struct ParsedLine {
   Rendering rendering = Rendering::kUnknown;
   EventType type = EventType::kOther;
+  uint16_t shapes = 0;           // Shape bits.
+  uint8_t flags_width = 0;       // Width of the ftrace flags column (0 = none).
   absl::string_view comm;        // Command name ("<...>" when trace-cmd did not know it).
-  uint32_t tid = 0;              // Thread (pid column).
+  uint32_t tid = 0;              // Thread (pid column); kBareThread for bare lines.
+  bool has_cpu = false;          // The line named its host CPU.
   uint32_t cpu = 0;              // Host CPU.
+  uint64_t lost = 0;             // LineStatus::kLost: events lost on `cpu`; UINT64_MAX unknown.
   uint64_t timestamp_ns = 0;     // Trace clock, not wall time.
   absl::string_view event_name;  // Without the "kvm:" prefix.
 
@@ -90,7 +120,10 @@ struct ParsedLine {
 enum class LineStatus : uint8_t {
   kEvent = 0,  // *out holds a trace line (type may be kOther).
   kSkip = 1,   // Blank line, '#' comment or a known header line ("cpus=2", "CPU 3 is empty").
-  kBad = 2,    // Not a trace line, or a KVM event payload that does not parse.
+  kBad = 2,    // Not a trace line, a KVM event payload that does not parse, or a cut line.
+  kLost = 3,   // A lost-events marker: out->cpu lost out->lost events before the next line.
+               // ftrace "CPU:N [LOST M EVENTS]" / "CPU:N [LOST EVENTS]", trace-cmd report
+               // "CPU:N [M EVENTS DROPPED]" / "CPU:N [EVENTS DROPPED]".
 };
 
 struct LineError {

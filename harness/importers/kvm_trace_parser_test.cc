@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -246,8 +247,8 @@ TEST(KvmTraceParserTest, OtherKvmEventIsOtherNotBad) {
 
 // --- Malformed lines ------------------------------------------------------------------------
 
-TEST(KvmTraceParserTest, MissingCpuColumnIsBad) {
-  EXPECT_THAT(MustFail("hello world").what, HasSubstr("CPU column"));
+TEST(KvmTraceParserTest, NotATraceLineIsBad) {
+  EXPECT_THAT(MustFail("hello world").what, HasSubstr("not a trace line"));
 }
 
 TEST(KvmTraceParserTest, BadTaskColumnIsBad) {
@@ -281,9 +282,15 @@ TEST(KvmTraceParserTest, KvmMsrValueWiderThan64BitsIsBad) {
               HasSubstr("data"));
 }
 
-TEST(KvmTraceParserTest, KvmMsrTrailingTextIsBad) {
-  EXPECT_THAT(MustFail("qemu-1 [000] d.... 1.0: kvm_msr: msr_read 1b = 0x0 junk").what,
-              HasSubstr("trailing"));
+TEST(KvmTraceParserTest, KvmMsrTrailingTextIsToleratedAndMarked) {
+  ParsedLine p = MustParse("qemu-1 [000] d.... 1.0: kvm_msr: msr_read 1b = 0x5   <-- here");
+  EXPECT_EQ(p.data, 0x5u);
+  EXPECT_TRUE(p.shapes & kShapeTrailingText);
+}
+
+TEST(KvmTraceParserTest, KvmMsrTextGluedToTheValueIsBad) {
+  EXPECT_THAT(MustFail("qemu-1 [000] d.... 1.0: kvm_msr: msr_read 1b = 0x0junk").what,
+              HasSubstr("unexpected text"));
 }
 
 TEST(KvmTraceParserTest, KvmExitWithoutRipIsBad) {
@@ -302,6 +309,138 @@ TEST(KvmTraceParserTest, ParsePayloadWorksWithoutPrefix) {
   ASSERT_TRUE(ParsePayload("kvm_msr", "msr_read 1b = 0xfee00900", &p, &e));
   EXPECT_EQ(p.data, 0xfee00900u);
   EXPECT_FALSE(ParsePayload("kvm_msr", "msr_peek 1b = 0x1", &p, &e));
+}
+
+// --- Tolerated shapes (docs/import.md "Accepted line shapes") ------------------------------
+
+TEST(KvmTraceParserShapesTest, FlagsColumnOfAnyWidthOneToEight) {
+  for (absl::string_view flags : {"d", "dN", "d.h", "d.h2.", "dNh21.", "d.h21.3", "dNh21.3f"}) {
+    std::string line =
+        absl::StrCat("qemu-7 [001] ", flags, " 5.000001: kvm_msr: msr_read 1b = 0x9");
+    ParsedLine p = MustParse(line);
+    EXPECT_EQ(p.flags_width, flags.size()) << line;
+    EXPECT_EQ(p.tid, 7u);
+    EXPECT_EQ(p.cpu, 1u);
+    EXPECT_EQ(p.data, 0x9u);
+    if (flags.size() == 5) {
+      EXPECT_EQ(p.rendering, Rendering::kFtraceNew);
+      EXPECT_EQ(p.shapes & kShapeFlagsWidth, 0);
+    } else {
+      EXPECT_EQ(p.rendering, Rendering::kFtraceFlags) << line;
+      EXPECT_TRUE(p.shapes & kShapeFlagsWidth) << line;
+    }
+  }
+}
+
+TEST(KvmTraceParserShapesTest, NoCpuColumnWithAndWithoutFlags) {
+  ParsedLine p = MustParse("qemu-system-x86-31 d.... 12.5: kvm_msr: msr_write 277 = 0x7");
+  EXPECT_FALSE(p.has_cpu);
+  EXPECT_TRUE(p.shapes & kShapeNoCpuColumn);
+  EXPECT_EQ(p.tid, 31u);
+  EXPECT_EQ(p.flags_width, 5);
+  EXPECT_TRUE(p.write);
+  ParsedLine q = MustParse("qemu-system-x86-31   12.5: kvm_msr: msr_write 277 = 0x7");
+  EXPECT_FALSE(q.has_cpu);
+  EXPECT_EQ(q.tid, 31u);
+  EXPECT_EQ(q.comm, "qemu-system-x86");
+  EXPECT_EQ(q.flags_width, 0);
+}
+
+TEST(KvmTraceParserShapesTest, UnknownCommAndCommWithSpacesAndBrackets) {
+  ParsedLine p = MustParse("  <...>-30517 [000]  7251.441102: kvm_msr: msr_read c0000080 = 0xd01");
+  EXPECT_EQ(p.comm, "<...>");
+  EXPECT_TRUE(p.shapes & kShapeUnknownComm);
+  EXPECT_EQ(p.tid, 30517u);
+  ParsedLine q =
+      MustParse("CPU 0/KVM [vm-a] (x)-4242 [003] d.... 9.1: kvm_entry: vcpu 2, rip 0xfff0");
+  EXPECT_EQ(q.comm, "CPU 0/KVM [vm-a] (x)");
+  EXPECT_TRUE(q.shapes & kShapeSpacedComm);
+  EXPECT_EQ(q.tid, 4242u);
+  EXPECT_EQ(q.cpu, 3u);
+  EXPECT_EQ(q.vcpu, 2u);
+}
+
+TEST(KvmTraceParserShapesTest, TgidColumn) {
+  ParsedLine p = MustParse("qemu-12  (   10) [002] d.... 3.5: kvm_msr: msr_read 1b = 0x1");
+  EXPECT_TRUE(p.shapes & kShapeTgid);
+  EXPECT_EQ(p.tid, 12u);
+  EXPECT_EQ(p.cpu, 2u);
+}
+
+TEST(KvmTraceParserShapesTest, BareTracepointLines) {
+  ParsedLine p = MustParse("kvm_msr: msr_read 1a0 = 0x1800");
+  EXPECT_EQ(p.rendering, Rendering::kBare);
+  EXPECT_TRUE(p.shapes & kShapeBare);
+  EXPECT_EQ(p.tid, kBareThread);
+  EXPECT_FALSE(p.has_cpu);
+  EXPECT_EQ(p.index, 0x1a0u);
+  EXPECT_EQ(p.data, 0x1800u);
+  ParsedLine q = MustParse("  kvm:kvm_entry: vcpu 3, rip 0xffffffff81000010");
+  EXPECT_EQ(q.type, EventType::kEntry);
+  EXPECT_EQ(q.vcpu, 3u);
+  ParsedLine r = MustParse("kvm_exit:   reason MSR_WRITE rip 0x1000 info 0 0");
+  EXPECT_EQ(r.type, EventType::kExit);
+  EXPECT_TRUE(r.msr_exit);
+  ParsedLine other = MustParse("sched_switch: prev_comm=a prev_pid=1");
+  EXPECT_EQ(other.type, EventType::kOther);
+}
+
+TEST(KvmTraceParserShapesTest, TrailingTextAfterCompleteEventsIsMarked) {
+  for (absl::string_view line :
+       {"kvm_msr: msr_write 1b = 0xfee00900 (#GP)  # the write that faults",
+        "q-1 [000] 1.0: kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info 0 0 <- first",
+        "q-1 [000] 1.0: kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info1 0x0 info2 0x0 intr_info "
+        "0x00000000 error_code 0x00000000 (seen twice)",
+        "q-1 [000] 1.0: kvm_entry: vcpu 0, rip 0x12 see above",
+        "q-1 [000] 1.0: kvm_entry: vcpu 0 (old kernel)"}) {
+    ParsedLine p = MustParse(line);
+    EXPECT_TRUE(p.shapes & kShapeTrailingText) << line;
+  }
+  EXPECT_TRUE(MustParse("kvm_msr: msr_write 1b = 0x1 (#GP) note").gp);
+}
+
+TEST(KvmTraceParserShapesTest, CutLinesAreBad) {
+  for (absl::string_view line : {
+           "q-1 [000] 1.0: kvm_entry: vcpu 0,",
+           "q-1 [000] 1.0: kvm_entry: vcpu 0, ri",
+           "q-1 [000] 1.0: kvm_entry: vcpu 0, rip 0x",
+           "q-1 [000] 1.0: kvm_entry: vcpu 0 ri",
+           "q-1 [000] 1.0: kvm_entry: vcp",
+           "kvm_entry: vcpu 0,",
+           "kvm_msr: msr_write 1b = 0x1 (#G",
+           "kvm_msr: msr_read 1b =",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10 inf",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info 0",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info1 0x0 info2",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info1 0x0 info2 0x0 intr_in",
+           "kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info1 0x0 info2 0x0 intr_info 0x0 error_",
+           "kvm_inj_exception: #G",
+       }) {
+    ParsedLine p;
+    LineError e;
+    EXPECT_EQ(ParseLine(line, &p, &e), LineStatus::kBad) << line;
+  }
+}
+
+TEST(KvmTraceParserShapesTest, LostEventsMarkersAreGapsNotBadLines) {
+  struct Case {
+    absl::string_view line;
+    uint32_t cpu;
+    uint64_t lost;
+  } cases[] = {
+      {"CPU:3 [LOST 1234 EVENTS]", 3, 1234},
+      {"CPU:0 [LOST EVENTS]", 0, UINT64_MAX},
+      {"CPU:12 [57 EVENTS DROPPED]", 12, 57},
+      {"  CPU:1 [EVENTS DROPPED]", 1, UINT64_MAX},
+  };
+  for (const Case& c : cases) {
+    ParsedLine p;
+    LineError e;
+    ASSERT_EQ(ParseLine(c.line, &p, &e), LineStatus::kLost) << c.line;
+    EXPECT_EQ(p.cpu, c.cpu);
+    EXPECT_EQ(p.lost, c.lost);
+  }
 }
 
 }  // namespace
