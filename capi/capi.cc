@@ -355,11 +355,16 @@ void ToRegs(const msrtrace_regs& in, VcpuRegs* out) {
   out->efer = in.efer;
   out->cs_l = in.cs_l != 0;
   out->interruptibility = in.interruptibility;
-  out->pending.valid = in.pending_valid != 0;
-  out->pending.vector = static_cast<uint8_t>(in.pending_vector);
-  out->pending.has_error_code = in.pending_has_error_code != 0;
-  out->pending.error_code = in.pending_error_code;
-  out->pending.payload = in.pending_payload;
+  // No pending exception means none at all: stale vector/error-code fields of a delivered
+  // exception are not state (they would otherwise enter the state digest).
+  out->pending = {};
+  if (in.pending_valid != 0) {
+    out->pending.valid = true;
+    out->pending.vector = static_cast<uint8_t>(in.pending_vector);
+    out->pending.has_error_code = in.pending_has_error_code != 0;
+    out->pending.error_code = in.pending_error_code;
+    out->pending.payload = in.pending_payload;
+  }
 }
 
 void FromRegs(const VcpuRegs& in, msrtrace_regs* out) {
