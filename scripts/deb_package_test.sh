@@ -16,7 +16,7 @@
 #
 #   deb_package_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
-build=$1 src=$2
+build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/msrtrace_deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build clang-14 libclang-rt-14-dev llvm-14 clang-format-14 clang-tidy-14 g++
   libprotobuf-dev protobuf-compiler libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  zlib1g-dev linux-libc-dev zip unzip python3 time
+  zlib1g-dev linux-libc-dev zip unzip python3 time pkg-config cargo
 )
 
 missing=()

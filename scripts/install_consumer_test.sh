@@ -12,14 +12,17 @@
 #
 #   install_consumer_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
-build=$1 src=$2
+build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/msrtrace_consumer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export CCACHE_BASEDIR=$work CCACHE_NOHASHDIR=1
 
-prefix=${MSRTRACE_PREFIX:-}
-if [[ -z $prefix ]]; then
-  prefix=$work/prefix
+# The prefix is always $work/prefix (a link to MSRTRACE_PREFIX if given), so that compiler
+# caches see the same relative paths in every run.
+prefix=$work/prefix
+if [[ -n ${MSRTRACE_PREFIX:-} ]]; then
+  ln -s "$MSRTRACE_PREFIX" "$prefix"
+else
   cmake --install "$build" --prefix "$prefix" >"$work/install.log"
   if grep -rl -- "$src" "$prefix/lib/cmake" "$prefix/lib/pkgconfig"; then
     echo "install_consumer_test: the installed package names the source tree" >&2
