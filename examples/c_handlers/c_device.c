@@ -46,13 +46,12 @@ int c_device_register(char* err, size_t err_len) {
                                             err_len);
   }
   if (rc == MSRTRACE_OK) {
-    rc = msrtrace_handler_set_add_msr(set, C_DEVICE_CTRL, C_DEVICE_DOORBELL, "C_DEVICE",
-                                      ReadDevice, WriteDevice, NULL, err, err_len);
+    rc = msrtrace_handler_set_add_msr(set, C_DEVICE_CTRL, C_DEVICE_DOORBELL, "C_DEVICE", ReadDevice,
+                                      WriteDevice, NULL, err, err_len);
   }
   if (rc == MSRTRACE_OK) {
-    rc = msrtrace_handler_set_register(set, C_DEVICE_SET,
-                                       "Example: the reference set plus a doorbell device in C",
-                                       err, err_len);
+    rc = msrtrace_handler_set_register(
+        set, C_DEVICE_SET, "Example: the reference set plus a doorbell device in C", err, err_len);
   }
   msrtrace_handler_set_destroy(set);
   if (rc == MSRTRACE_OK) registered = 1;
