@@ -121,9 +121,8 @@ void msrtrace_handler_set_destroy(msrtrace_handler_set* set);
 /* Reserves a per-vCPU (or VM-wide) 64-bit slot with a reset value and returns its number
  * (0, 1, ... in order of reservation per kind). `name` must be unique among the set's slots
  * and its base's; snapshots key slots by name. Errors: MSRTRACE_ALREADY_EXISTS. */
-int msrtrace_handler_set_add_vcpu_slot(msrtrace_handler_set* set, const char* name,
-                                       uint64_t reset, uint32_t* slot, char* err,
-                                       size_t err_len);
+int msrtrace_handler_set_add_vcpu_slot(msrtrace_handler_set* set, const char* name, uint64_t reset,
+                                       uint32_t* slot, char* err, size_t err_len);
 int msrtrace_handler_set_add_vm_slot(msrtrace_handler_set* set, const char* name, uint64_t reset,
                                      uint32_t* slot, char* err, size_t err_len);
 
@@ -256,8 +255,7 @@ msrtrace_recorder* msrtrace_recorder_start(msrtrace_controller* c, const char* p
 /* msrtrace_controller_handle() that also records the exit. A trace write error does not
  * disturb the VM: the exit's result is returned and the error is reported by _close(). */
 int msrtrace_recorder_handle(msrtrace_recorder* r, uint32_t vcpu_id, const msrtrace_exit* exit,
-                             msrtrace_regs* regs, msrtrace_outcome* out, char* err,
-                             size_t err_len);
+                             msrtrace_regs* regs, msrtrace_outcome* out, char* err, size_t err_len);
 /* Writes the trailer (with the final-state digest) and closes the file. Returns the first
  * recording error. Call once; then destroy. */
 int msrtrace_recorder_close(msrtrace_recorder* r, char* err, size_t err_len);
