@@ -408,8 +408,9 @@ absl::StatusOr<UnknownMsrPolicy> ToPolicy(int policy) {
 absl::StatusOr<const CpuProfile*> ToProfile(const char* name) {
   if (name == nullptr) return &DefaultProfile();
   const CpuProfile* p = FindProfile(name);
-  if (p == nullptr)
+  if (p == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unknown CPU profile '", name, "'"));
+  }
   return p;
 }
 
@@ -491,7 +492,6 @@ int CheckInput(msrtrace_fuzzer* f, const fuzz::TraceModel& trace, char* report, 
 // ---- The C entry points -----------------------------------------------------------------------
 
 using msrtrace::capi::Fail;
-using msrtrace::capi::WriteMessage;
 
 extern "C" {
 
@@ -757,8 +757,9 @@ int msrtrace_controller_handle(msrtrace_controller* c, uint32_t vcpu_id, const m
 static msrtrace::Vcpu* FindVcpu(msrtrace_controller* c, uint32_t vcpu_id, char* err,
                                 size_t err_len) {
   msrtrace::Vcpu* v = c == nullptr ? nullptr : c->machine->FindVcpu(vcpu_id);
-  if (v == nullptr)
+  if (v == nullptr) {
     Fail(MSRTRACE_INVALID_ARGUMENT, absl::StrCat("no vCPU ", vcpu_id), err, err_len);
+  }
   return v;
 }
 

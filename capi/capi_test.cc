@@ -104,7 +104,7 @@ class CApiTest : public ::testing::Test {
   // Registers a fresh set under a unique name (registered names are process-wide).
   std::string Register(Device* d, bool broken) {
     static int serial = 0;
-    const std::string name = "capi-test-" + std::to_string(++serial);
+    std::string name = "capi-test-" + std::to_string(++serial);
     msrtrace_handler_set* set = MakeSet(d, broken);
     EXPECT_EQ(msrtrace_handler_set_register(set, name.c_str(), "test", err_, sizeof err_),
               MSRTRACE_OK)
