@@ -105,7 +105,7 @@ constexpr size_t kMaxRegisteredSets = 64;
 void WriteMessage(char* err, size_t err_len, absl::string_view message) {
   if (err == nullptr || err_len == 0) return;
   const size_t n = std::min(err_len - 1, message.size());
-  std::memcpy(err, message.data(), n);
+  if (n > 0) std::memcpy(err, message.data(), n);  // An empty view's data() may be null.
   err[n] = '\0';
 }
 

@@ -382,10 +382,10 @@ TEST_F(CApiTest, FuzzerRunsGoldenSeedsCleanOnACorrectSet) {
   const std::string golden = GoldenDir();
   const char* seeds[] = {golden.c_str()};
   msrtrace_fuzz_stats stats;
-  EXPECT_EQ(msrtrace_fuzzer_run(f, seeds, 1, 300, 1, &stats, err_, sizeof err_), MSRTRACE_OK)
+  EXPECT_EQ(msrtrace_fuzzer_run(f, seeds, 1, 100, 1, &stats, err_, sizeof err_), MSRTRACE_OK)
       << err_;
   EXPECT_GE(stats.seeds, 10u);
-  EXPECT_EQ(stats.runs, stats.seeds + 300);
+  EXPECT_EQ(stats.runs, stats.seeds + 100);
   msrtrace_fuzzer_destroy(f);
 }
 

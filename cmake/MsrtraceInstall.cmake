@@ -138,21 +138,22 @@ include(CPack)
 # contents, resolve its dependencies with apt (simulated), and build the consumer against its
 # unpacked contents.
 if(MSRTRACE_BUILD_TESTS)
+  string(REPLACE ";" "," _msrtrace_san_list "${MSRTRACE_SANITIZERS}")
   set(_msrtrace_consumer_env
       "CC=${CMAKE_C_COMPILER}" "CXX=${CMAKE_CXX_COMPILER}"
-      "MSRTRACE_SANITIZERS=${MSRTRACE_SANITIZERS}" "MSRTRACE_BUILD_FUZZERS=${MSRTRACE_REAL_FUZZERS}"
+      "MSRTRACE_SANITIZERS=${_msrtrace_san_list}" "MSRTRACE_BUILD_FUZZERS=${MSRTRACE_REAL_FUZZERS}"
       "MSRTRACE_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
   add_test(NAME msrtrace_install_consumer
            COMMAND ${CMAKE_COMMAND} -E env ${_msrtrace_consumer_env}
                    bash ${PROJECT_SOURCE_DIR}/scripts/install_consumer_test.sh
                    ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-  set_tests_properties(msrtrace_install_consumer PROPERTIES LABELS "e2e;install" TIMEOUT 300)
+  set_tests_properties(msrtrace_install_consumer PROPERTIES LABELS "e2e;install" TIMEOUT 600)
   # The package of a sanitizer build is of no use to anyone: package plain builds only.
   if(NOT MSRTRACE_SANITIZERS)
     add_test(NAME msrtrace_deb_package
              COMMAND ${CMAKE_COMMAND} -E env ${_msrtrace_consumer_env}
                      bash ${PROJECT_SOURCE_DIR}/scripts/deb_package_test.sh
                      ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
-    set_tests_properties(msrtrace_deb_package PROPERTIES LABELS "e2e;install" TIMEOUT 300)
+    set_tests_properties(msrtrace_deb_package PROPERTIES LABELS "e2e;install" TIMEOUT 600)
   endif()
 endif()
