@@ -129,7 +129,8 @@ int msrtrace_handler_set_add_vm_slot(msrtrace_handler_set* set, const char* name
 /* Registers `read`/`write` with `ctx` for the indices [first, last] (inclusive), reported as
  * `name` ("ACME_COUNTER"; NULL = unnamed). All or nothing: returns MSRTRACE_ALREADY_EXISTS and
  * adds nothing when any index is already taken in this set or by its base on the default CPU
- * profile (the original design's Controller::insert returning false). */
+ * profile (the original design's Controller::insert returning false). `read` or `write` may be
+ * NULL: that access then injects #GP (a write-only or read-only MSR). */
 int msrtrace_handler_set_add_msr(msrtrace_handler_set* set, uint32_t first, uint32_t last,
                                  const char* name, msrtrace_read_fn read, msrtrace_write_fn write,
                                  void* ctx, char* err, size_t err_len);
