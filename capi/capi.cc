@@ -152,7 +152,8 @@ class CallbackHandler : public MsrHandler {
     if (entry_.read == nullptr) return MsrResult::Gp();  // Write-only MSR.
     msrtrace_access access{&ctx, slots_.get()};
     uint64_t value = 0;
-    return Verdict(entry_.read(entry_.ctx, &access, index, &value), index, value);
+    const int verdict = entry_.read(entry_.ctx, &access, index, &value);  // Before reading value.
+    return Verdict(verdict, index, value);
   }
   absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) override {
     if (entry_.write == nullptr) return MsrResult::Gp();  // Read-only MSR.
