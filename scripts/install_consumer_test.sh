@@ -31,6 +31,12 @@ else
 fi
 echo "install_consumer_test: prefix $prefix"
 
+# Two golden traces as the consumers' seeds and replay inputs keep this test short (the in-tree
+# tests replay and fuzz all of them through the same handler sets).
+mkdir "$work/golden"
+ln -s "$prefix/share/msrtrace/corpus/golden/faults.trace" \
+  "$prefix/share/msrtrace/corpus/golden/linux-boot-intel-minimal.trace" "$work/golden/"
+
 cflags="" ldflags=""
 if [[ -n ${MSRTRACE_SANITIZERS:-} ]]; then
   cflags="-fsanitize=${MSRTRACE_SANITIZERS} -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -40,7 +46,8 @@ args=(-G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
       -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX"
       -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$ldflags"
       -DMSRTRACE_BUILD_TESTS=ON -DMSRTRACE_BUILD_FUZZERS="${MSRTRACE_BUILD_FUZZERS:-OFF}"
-      -DMSRTRACE_FUZZ_RUNS=300 -DMSRTRACE_FUZZ_RUN_SECONDS=10)
+      -DMSRTRACE_FUZZ_RUNS=300 -DMSRTRACE_FUZZ_RUN_SECONDS=10
+      -DMSRTRACE_GOLDEN_CORPUS_DIR="$work/golden")
 if [[ -n ${MSRTRACE_LAUNCHER:-} ]]; then
   args+=(-DCMAKE_C_COMPILER_LAUNCHER="$MSRTRACE_LAUNCHER"
          -DCMAKE_CXX_COMPILER_LAUNCHER="$MSRTRACE_LAUNCHER")
@@ -66,9 +73,5 @@ linker=$CC
 # shellcheck disable=SC2086
 "$linker" $ldflags "$work/c_device.o" "$work/c_device_demo.o" -o "$work/c_device_demo_pc" \
   "${pc_libs[@]}"
-# Two golden traces are enough here (the find_package build's c_device_demo ran all of them).
-mkdir "$work/golden"
-ln -s "$prefix/share/msrtrace/corpus/golden/faults.trace" \
-  "$prefix/share/msrtrace/corpus/golden/linux-boot-intel-minimal.trace" "$work/golden/"
 "$work/c_device_demo_pc" "$work/pc_out" "$work/golden" 50
 echo "install_consumer_test: find_package and pkg-config consumers passed"
