@@ -39,6 +39,9 @@ if(MSRTRACE_BUILD_FUZZERS)
 endif()
 
 set(MSRTRACE_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/../fuzz)
+if(MSRTRACE_FUZZ_SOURCE_DIR)  # An installed msrtraceConfig.cmake: <prefix>/share/msrtrace/fuzz.
+  set(MSRTRACE_FUZZ_DIR ${MSRTRACE_FUZZ_SOURCE_DIR})
+endif()
 get_filename_component(MSRTRACE_FUZZ_DIR ${MSRTRACE_FUZZ_DIR} ABSOLUTE)
 
 # msrtrace_fuzz_instrument(<target>...): compiles the named code-under-test libraries with

@@ -5,11 +5,15 @@ include(CheckCXXCompilerFlag)
 
 # Compile options every msrtrace target gets.
 add_library(msrtrace_copts INTERFACE)
-target_compile_options(msrtrace_copts INTERFACE -Wall -Wextra -fno-exceptions)
+# Warnings, -fno-exceptions and the source include paths are for msrtrace's own build only
+# (BUILD_INTERFACE); the installed package exports include paths of its own
+# (cmake/MsrtraceInstall.cmake).
+target_compile_options(msrtrace_copts INTERFACE "$<BUILD_INTERFACE:-Wall;-Wextra;-fno-exceptions>")
 if(MSRTRACE_WERROR)
-  target_compile_options(msrtrace_copts INTERFACE -Werror)
+  target_compile_options(msrtrace_copts INTERFACE $<BUILD_INTERFACE:-Werror>)
 endif()
-target_include_directories(msrtrace_copts INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+target_include_directories(msrtrace_copts INTERFACE $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
+                                                    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}>)
 
 if(MSRTRACE_SANITIZERS)
   string(REPLACE ";" "," _msrtrace_san "${MSRTRACE_SANITIZERS}")
@@ -19,8 +23,8 @@ if(MSRTRACE_SANITIZERS)
   if(NOT MSRTRACE_HAVE_SANITIZERS)
     message(FATAL_ERROR "compiler does not support -fsanitize=${_msrtrace_san}")
   endif()
-  target_compile_options(msrtrace_copts INTERFACE -fsanitize=${_msrtrace_san}
-                         -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_compile_options(msrtrace_copts INTERFACE
+                         "$<BUILD_INTERFACE:-fsanitize=${_msrtrace_san};-fno-sanitize-recover=all;-fno-omit-frame-pointer>")
   target_link_options(msrtrace_copts INTERFACE -fsanitize=${_msrtrace_san})
 endif()
 
