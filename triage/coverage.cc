@@ -101,12 +101,15 @@ uint32_t ApplicableCases(const MsrRow& row, bool present) {
   uint32_t a = 0;
   const uint32_t c = row.checks;
   if ((c & kCheckWriteOnly) == 0) a |= Bit(CoverageCase::kReadOk);
-  if ((c & (kCheckReadOnly | kCheckHostOnlyWrite)) == 0) a |= Bit(CoverageCase::kWriteOk);
+  // Guest writes #GP on read-only rows and on host-only rows, unless the row drops them.
+  const bool writes_gp = (c & kCheckReadOnly) != 0 ||
+                         ((c & kCheckHostOnlyWrite) != 0 && (c & kCheckWritesIgnored) == 0);
+  if (!writes_gp) a |= Bit(CoverageCase::kWriteOk);
   if ((c & kCheckWriteOnly) != 0) a |= Bit(CoverageCase::kGpWriteOnly);
   if (row.reserved_mask != 0 || (c & (kCheckMaxPhyAddr | kCheckPatTypes | kCheckMtrrTypes)) != 0) {
     a |= Bit(CoverageCase::kGpReserved);
   }
-  if ((c & (kCheckReadOnly | kCheckHostOnlyWrite)) != 0 || row.read_only_mask != 0) {
+  if (writes_gp || row.read_only_mask != 0) {
     a |= Bit(CoverageCase::kGpReadOnly);
   }
   if ((c & kCheckCanonical) != 0) a |= Bit(CoverageCase::kGpCanonical);
@@ -457,6 +460,7 @@ std::string CoverageHtml(const CoverageReport& report) {
       "table.rows td,table.rows th{border:1px solid #fff;padding:1px 4px;font-size:11px}\n"
       "table.rows th{background:#444;color:#fff;writing-mode:vertical-rl;transform:rotate(180deg)"
       ";height:90px;text-align:left}\n"
+      "table.rows th.h{writing-mode:horizontal-tb;transform:none;vertical-align:bottom}\n"
       "td.na{background:#eee}td.c{min-width:22px;text-align:right;color:#fff}\n"
       "tr.famrow td{background:#ddd;font-weight:bold}\n"
       ".legend span{display:inline-block;padding:1px 6px;margin-right:6px;color:#fff}\n"
@@ -499,7 +503,7 @@ std::string CoverageHtml(const CoverageReport& report) {
                       "</div><div class=\"pct\">",
                       absl::StrFormat("%d/%d (%.0f%%)", fc, fa, Percent(fc, fa)), "</div>\n");
     }
-    o += "</div>\n<table class=\"rows\">\n<tr><th>index</th><th>name</th>";
+    o += "</div>\n<table class=\"rows\">\n<tr><th class=\"h\">index</th><th class=\"h\">name</th>";
     for (int i = 0; i < kNumCoverageCases; ++i) {
       absl::StrAppend(&o, "<th>", CoverageCaseName(static_cast<CoverageCase>(i)), "</th>");
     }
@@ -541,7 +545,11 @@ absl::StatusOr<std::vector<std::string>> CoverageDrops(const CoverageReport& rep
   auto bad = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("baseline is not a coverage report: ", why));
   };
-  if (!st.ok()) return bad(st.ToString());
+  if (!st.ok()) {  // Protobuf's message points at the token on extra lines: keep one line.
+    std::string why(st.message());
+    why = why.substr(0, why.find('\n'));
+    return bad(absl::StrCat("not JSON (", why, ")"));
+  }
   auto field = [](const google::protobuf::Struct& s, const char* name) {
     auto it = s.fields().find(name);
     return it == s.fields().end() ? nullptr : &it->second;

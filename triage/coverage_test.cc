@@ -52,6 +52,10 @@ TEST(CoverageCasesTest, ApplicabilityFollowsTheRowsMasksAndChecks) {
   EXPECT_TRUE(Has(platform_id, CoverageCase::kGpReadOnly));
   EXPECT_FALSE(Has(platform_id, CoverageCase::kWriteOk));
   EXPECT_TRUE(Has(ApplicableCases(Row(rows, "X2APIC_APICID"), true), CoverageCase::kGpMode));
+  // Guest writes to BIOS_SIGN_ID are dropped, not refused.
+  const uint32_t sign_id = ApplicableCases(Row(rows, "IA32_BIOS_SIGN_ID"), true);
+  EXPECT_TRUE(Has(sign_id, CoverageCase::kWriteOk));
+  EXPECT_FALSE(Has(sign_id, CoverageCase::kGpReadOnly));
   EXPECT_EQ(ApplicableCases(Row(rows, "IA32_PAT"), false),
             1u << static_cast<int>(CoverageCase::kGpFeatureAbsent));
 }
