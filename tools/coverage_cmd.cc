@@ -34,7 +34,8 @@ int RunCoverage(const CoverageCmdOptions& o, std::ostream& out, std::ostream& er
   }
   std::vector<std::string> files;
   if (int c = ExpandTracePaths(o.paths, &files, err); c != kExitOk) return c;
-  absl::StatusOr<triage::CoverageBuilder> builder = triage::CoverageBuilder::Create(o.profile);
+  absl::StatusOr<triage::CoverageBuilder> builder =
+      triage::CoverageBuilder::Create(o.profile, o.replay);
   if (!builder.ok()) {
     err << "msrtrace coverage: --profile: " << builder.status().message() << "\n";
     return kExitBadInput;
@@ -87,6 +88,8 @@ int CoverageMain(const std::vector<std::string>& args, bool) {
                "--json=coverage.json --baseline=ci/coverage.json");
   p.Positional("PATH...", &o.paths, "Trace files or directories (searched for *.trace[.gz]).", 1);
   p.String("profile", &o.profile, "Only traces of this CPU profile.");
+  p.Bool("replay", &o.replay,
+         "Replay events without a recorded outcome (fuzz corpora) to classify them.");
   p.String("format", &o.format, "stdout: text (summary) or json (the report).");
   p.String("json", &o.json, "Also write the JSON report to this file.");
   p.String("html", &o.html, "Write the HTML heat map (one self-contained page) to this file.");

@@ -33,6 +33,7 @@ int ReduceMain(const std::vector<std::string>& args, bool tty);
 struct CoverageCmdOptions {
   std::vector<std::string> paths;  // Trace files or directories.
   std::string profile;             // Only traces of this CPU profile.
+  bool replay = false;             // Replay events without a recorded outcome (fuzz corpora).
   std::string format = "text";     // stdout: text summary or the JSON report.
   std::string json;                // Also write the JSON report here.
   std::string html;                // Write the HTML heat map here.

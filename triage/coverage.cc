@@ -12,6 +12,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "harness/json.h"
+#include "harness/replay.h"
 #include "harness/status_macros.h"
 
 namespace msrtrace::triage {
@@ -164,8 +165,10 @@ int ProfileCoverage::covered_count() const {
 
 // --- Builder --------------------------------------------------------------------------------
 
-absl::StatusOr<CoverageBuilder> CoverageBuilder::Create(const std::string& only_profile) {
+absl::StatusOr<CoverageBuilder> CoverageBuilder::Create(const std::string& only_profile,
+                                                        bool replay_unrecorded) {
   CoverageBuilder b;
+  b.replay_unrecorded_ = replay_unrecorded;
   if (!only_profile.empty()) {
     const CpuProfile* p = FindProfile(only_profile);
     if (p == nullptr) {
@@ -218,6 +221,34 @@ ptrdiff_t FindRow(const std::vector<RowCoverage>& rows, const std::vector<size_t
   return index <= rows[*it].row.last ? static_cast<ptrdiff_t>(*it) : -1;
 }
 
+// Runs `e` on `machine` with the event's inputs set as replay sets them (harness/replay.h);
+// returns the outcome it gets.
+absl::StatusOr<RecordedKind> RunEvent(Machine& machine, const ExitEvent& e) {
+  Vcpu* v = machine.FindVcpu(e.vcpu_id);
+  if (v == nullptr) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "event seq %u names vCPU %u, which the snapshot does not have", e.seq, e.vcpu_id));
+  }
+  VcpuRegs& r = v->regs;
+  r.pending = PendingException{};
+  r.reg(Gpr::kRcx) = e.rcx;
+  if ((e.known & kFieldRaxRdxIn) != 0) {
+    r.reg(Gpr::kRax) = e.rax;
+    r.reg(Gpr::kRdx) = e.rdx;
+  }
+  if ((e.known & kFieldRip) != 0) r.rip = e.rip;
+  if ((e.known & kFieldMode) != 0) {
+    r.rflags = e.rflags;
+    r.cr0 = e.cr0;
+    r.cr4 = e.cr4;
+    r.efer = e.efer;
+    r.cs_l = e.cs_l;
+    r.interruptibility = e.interruptibility;
+  }
+  const absl::StatusOr<Outcome> out = machine.controller->Handle(e.exit, *v, machine.memory);
+  return out.ok() ? RecordedKindOf(out->kind) : RecordedKind::kVmmError;
+}
+
 }  // namespace
 
 absl::Status CoverageBuilder::Add(TraceReader& reader) {
@@ -235,12 +266,22 @@ absl::Status CoverageBuilder::Add(TraceReader& reader) {
   PerProfile& p = ProfileState(*profile);
   ProfileCoverage& cov = p.coverage;
   ++cov.traces;
+  std::unique_ptr<Machine> machine;
+  if (replay_unrecorded_) {
+    ASSIGN_OR_RETURN(machine, BuildMachine(h));
+    RETURN_IF_ERROR(machine->Restore(reader.snapshot()));
+  }
   ExitEvent e;
   while (true) {
     absl::StatusOr<bool> more = reader.Next(&e);
     if (!more.ok()) return more.status();
     if (!*more) break;
     ++cov.events;
+    if (machine != nullptr) {
+      absl::StatusOr<RecordedKind> kind = RunEvent(*machine, e);
+      if (!kind.ok()) return kind.status();
+      if (e.kind == RecordedKind::kUnspecified) e.kind = *kind;
+    }
     if (e.kind == RecordedKind::kUnspecified) {
       ++cov.no_outcome;
       continue;

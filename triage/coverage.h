@@ -21,7 +21,8 @@
 // declares are counted per profile as "unknown" (#GP or ignored by the unknown-MSR policy).
 //
 // Traces are read, not replayed: the recorded outcome of each event is what counts. Events
-// without a recorded outcome (kind unspecified) are counted as such and otherwise skipped.
+// without a recorded outcome (kind unspecified) are counted as such and otherwise skipped,
+// unless the builder replays them (CoverageBuilder::Create, `msrtrace coverage --replay`).
 // Traces of a handler set other than "reference" are skipped: the table describes the
 // reference set only.
 #ifndef MSRTRACE_TRIAGE_COVERAGE_H_
@@ -107,7 +108,11 @@ class CoverageBuilder {
  public:
   // `only_profile` non-empty: count only traces of that profile (and report it even with none).
   // Errors (kInvalidArgument): an unknown profile name.
-  static absl::StatusOr<CoverageBuilder> Create(const std::string& only_profile = "");
+  // `replay_unrecorded`: events without a recorded outcome (fuzz corpora: the mutator clears
+  // them) are run on a machine built from the trace header (its handler set, profile and
+  // snapshot; every event runs, so state carries over) and count with the outcome they get.
+  static absl::StatusOr<CoverageBuilder> Create(const std::string& only_profile = "",
+                                                bool replay_unrecorded = false);
 
   // Adds one trace. Errors: the reader's (corrupt record, naming the offset) and an unknown CPU
   // profile in the header.
@@ -128,6 +133,7 @@ class CoverageBuilder {
   PerProfile& ProfileState(const CpuProfile& profile);
 
   std::string only_profile_;
+  bool replay_unrecorded_ = false;
   std::vector<PerProfile> profiles_;
   uint64_t traces_ = 0;
   uint64_t skipped_ = 0;

@@ -158,6 +158,23 @@ TEST_F(CoverageTest, CountsEachCasePerRowAndUnknownMsrsApart) {
   EXPECT_THAT(CoverageSummary(r), HasSubstr("coverage " + DefaultProfile().name));
 }
 
+// Fuzz corpora have events without recorded outcomes: replaying them classifies them.
+TEST_F(CoverageTest, ReplayClassifiesEventsWithoutRecordedOutcome) {
+  ExitEvent read = Event(Access::kRead, 0x277, 0, RecordedKind::kUnspecified);
+  ExitEvent bad = Event(Access::kWrite, 0x277, 0x0007040600070402ull, RecordedKind::kUnspecified);
+  const std::string path = Trace("u.trace", {read, bad});
+  CoverageBuilder plain = *CoverageBuilder::Create();
+  ASSERT_TRUE(plain.AddFile(path).ok());
+  EXPECT_EQ(plain.Finish().profiles[0].no_outcome, 2u);
+  CoverageBuilder replayed = *CoverageBuilder::Create("", /*replay_unrecorded=*/true);
+  ASSERT_TRUE(replayed.AddFile(path).ok());
+  const CoverageReport r = replayed.Finish();
+  EXPECT_EQ(r.profiles[0].no_outcome, 0u);
+  const RowCoverage& pat = Find(r, 0x277);
+  EXPECT_EQ(pat.counts[static_cast<int>(CoverageCase::kReadOk)], 1u);
+  EXPECT_EQ(pat.counts[static_cast<int>(CoverageCase::kGpReserved)], 1u);
+}
+
 TEST_F(CoverageTest, ProfileFilterSkipsOtherProfilesAndUnknownProfileIsAnError) {
   const std::string path =
       Trace("p.trace", {Event(Access::kRead, 0x277, 0, RecordedKind::kRetired)});
