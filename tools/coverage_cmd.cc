@@ -40,13 +40,16 @@ int RunCoverage(const CoverageCmdOptions& o, std::ostream& out, std::ostream& er
     err << "msrtrace coverage: --profile: " << builder.status().message() << "\n";
     return kExitBadInput;
   }
+  uint64_t bad = 0;
   for (const std::string& f : files) {
     absl::Status st = builder->AddFile(f);
     if (!st.ok()) {
       err << "msrtrace coverage: " << f << ": " << st.message() << "\n";
-      return kExitBadInput;
+      if (!o.skip_bad) return kExitBadInput;
+      ++bad;  // Its events up to the bad record count.
     }
   }
+  if (bad > 0) err << "msrtrace coverage: " << bad << " unreadable trace(s) skipped\n";
   const triage::CoverageReport report = builder->Finish();
   const std::string json = triage::CoverageJson(report);
   if (!o.json.empty() && !WriteFile(o.json, json, err)) return kExitBadInput;
@@ -90,6 +93,8 @@ int CoverageMain(const std::vector<std::string>& args, bool) {
   p.String("profile", &o.profile, "Only traces of this CPU profile.");
   p.Bool("replay", &o.replay,
          "Replay events without a recorded outcome (fuzz corpora) to classify them.");
+  p.Bool("skip-bad", &o.skip_bad,
+         "Report an unreadable trace on stderr and go on (fuzz corpora); else exit 2.");
   p.String("format", &o.format, "stdout: text (summary) or json (the report).");
   p.String("json", &o.json, "Also write the JSON report to this file.");
   p.String("html", &o.html, "Write the HTML heat map (one self-contained page) to this file.");

@@ -34,6 +34,7 @@ struct CoverageCmdOptions {
   std::vector<std::string> paths;  // Trace files or directories.
   std::string profile;             // Only traces of this CPU profile.
   bool replay = false;             // Replay events without a recorded outcome (fuzz corpora).
+  bool skip_bad = false;           // Report an unreadable trace and go on (exit 0).
   std::string format = "text";     // stdout: text summary or the JSON report.
   std::string json;                // Also write the JSON report here.
   std::string html;                // Write the HTML heat map here.

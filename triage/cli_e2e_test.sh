@@ -40,5 +40,8 @@ set +e
 [ ! -e "$work/r.trace" ] || fail "reduce wrote a file on error"
 "$m" reduce "$one" 2>/dev/null; rc=$?
 [ $rc -eq 2 ] || fail "reduce without -o: exit $rc"
+# --skip-bad: an unreadable trace is reported and skipped.
+"$m" coverage --skip-bad "$work/bad.json" "$one" >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 0 ] && grep -q "1 unreadable" "$work/err" || fail "skip-bad: exit $rc"
 set -e
 echo "triage cli e2e: ok"
