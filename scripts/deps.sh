@@ -3,10 +3,11 @@
 # Run as root; as another user it prints the apt-get command to run instead.
 set -euo pipefail
 
+# chromium: headless render of the coverage map (triage/coverage_test.cc, docs/coverage-map.png).
 PACKAGES=(
   cmake ninja-build clang-14 libclang-rt-14-dev llvm-14 clang-format-14 clang-tidy-14 g++
   libprotobuf-dev protobuf-compiler libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  zlib1g-dev linux-libc-dev zip unzip python3 time
+  zlib1g-dev linux-libc-dev zip unzip python3 time chromium
 )
 
 missing=()

@@ -508,7 +508,7 @@ std::string CoverageHtml(const CoverageReport& report) {
       "</style>\n</head>\n<body>\n<h1>msrtrace coverage map</h1>\n";
   absl::StrAppend(&o, "<p class=\"summary\">", report.traces, " trace(s)",
                   report.skipped_traces
-                      ? absl::StrCat(", ", report.skipped_traces, " skipped (other handler set)")
+                      ? absl::StrCat(", ", report.skipped_traces, " skipped (other handler set or profile)")
                       : std::string(),
                   ". Each square is one MSR-table row, coloured by the share of its applicable "
                   "cases the traces exercise; the table below shows every case.</p>\n"
