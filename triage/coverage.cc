@@ -507,9 +507,9 @@ std::string CoverageHtml(const CoverageReport& report) {
       ".legend span{display:inline-block;padding:1px 6px;margin-right:6px;color:#fff}\n"
       "</style>\n</head>\n<body>\n<h1>msrtrace coverage map</h1>\n";
   absl::StrAppend(&o, "<p class=\"summary\">", report.traces, " trace(s)",
-                  report.skipped_traces
-                      ? absl::StrCat(", ", report.skipped_traces, " skipped (other handler set or profile)")
-                      : std::string(),
+                  report.skipped_traces ? absl::StrCat(", ", report.skipped_traces,
+                                                       " skipped (other handler set or profile)")
+                                        : std::string(),
                   ". Each square is one MSR-table row, coloured by the share of its applicable "
                   "cases the traces exercise; the table below shows every case.</p>\n"
                   "<p class=\"legend\"><span style=\"background:#d7301f\">none</span>"
@@ -581,8 +581,8 @@ std::string CoverageHtml(const CoverageReport& report) {
 absl::StatusOr<std::vector<std::string>> CoverageDrops(const CoverageReport& report,
                                                        absl::string_view baseline_json) {
   google::protobuf::Struct baseline;
-  const auto st =
-      google::protobuf::util::JsonStringToMessage(std::string(baseline_json), &baseline);
+  const std::string json(baseline_json);
+  const auto st = google::protobuf::util::JsonStringToMessage(json, &baseline);
   auto bad = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("baseline is not a coverage report: ", why));
   };

@@ -189,7 +189,8 @@ absl::optional<std::string> From(absl::string_view report, absl::string_view nee
   const size_t at = report.find(needle);
   if (at == absl::string_view::npos) return absl::nullopt;
   const size_t eol = report.find('\n', at);
-  return std::string(report.substr(at, eol == absl::string_view::npos ? eol : eol - at));
+  std::string line(report.substr(at, eol == absl::string_view::npos ? eol : eol - at));
+  return line;
 }
 
 // Runs `argv` with stdout and stderr to `log`; returns false on timeout (the child is killed)
