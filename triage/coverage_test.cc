@@ -301,7 +301,7 @@ TEST(CoverageCorpusTest, GoldenCorpusCoversCases) {
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
     if (!absl::EndsWith(name, ".trace")) continue;
-    ASSERT_TRUE(b.AddFile(dir + "/" + name).ok()) << name;
+    ASSERT_TRUE(b.AddFile(absl::StrCat(dir, "/", name)).ok()) << name;
     ++traces;
   }
   closedir(d);
