@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "tools/command.h"
 #include "tools/flags.h"
@@ -44,7 +45,9 @@ int RunCoverage(const CoverageCmdOptions& o, std::ostream& out, std::ostream& er
   for (const std::string& f : files) {
     absl::Status st = builder->AddFile(f);
     if (!st.ok()) {
-      err << "msrtrace coverage: " << f << ": " << st.message() << "\n";
+      // The reader's errors name the file already.
+      err << "msrtrace coverage: " << (absl::StrContains(st.message(), f) ? "" : f + ": ")
+          << st.message() << "\n";
       if (!o.skip_bad) return kExitBadInput;
       ++bad;  // Its events up to the bad record count.
     }
