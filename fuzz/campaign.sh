@@ -14,7 +14,12 @@
 #      smallest reproducer as OUT_DIR/findings/<target>/<kind>-<sha1>.trace, and record the
 #      oracle/sanitizer line it reports (dedup by that line);
 #   4. print a summary: exec/s, coverage (cov: and ft: from the final stats), corpus size
-#      before/after, findings.
+#      before/after, findings;
+#   5. for targets whose inputs are traces, reduce every finding further with `msrtrace reduce
+#      --fuzz-target` (delta debugging over events, snapshot and values, keeping the same
+#      oracle/sanitizer signature) into <kind>-<sha1>.min.trace;
+#   6. print the MSR-table coverage map's summary of the final corpora plus corpus/ (`msrtrace
+#      coverage --replay`) and write OUT_DIR/coverage.{json,html}.
 # Every finding of the exit-sequence fuzzer is a trace: reproduce it with
 #   <BUILD_DIR>/fuzz/exit_sequence_fuzzer <finding>      (the oracles)
 #   msrtrace replay <finding>                            (architectural checks)
@@ -38,6 +43,8 @@ done
 shift $((OPTIND - 1))
 
 bindir=$build/fuzz
+msrtrace=$build/tools/msrtrace
+[[ -x $msrtrace ]] || msrtrace=$(command -v msrtrace || true)
 if (($#)); then
   targets=("$@")
 else
@@ -130,6 +137,16 @@ for t in "${targets[@]}"; do
     sha=$(sha1sum "$min" | cut -c1-12)
     cp "$min" "$findings/$kind-$sha.trace"
     echo "$key" >"$findings/$kind-$sha.txt"
+    # 5. Trace inputs: reduce further with msrtrace reduce (same signature, bounded).
+    case $t in
+      exit_sequence_fuzzer* | trace_reader_fuzzer)
+        if [[ -n $msrtrace ]]; then
+          "$msrtrace" reduce "$findings/$kind-$sha.trace" --fuzz-target="$bin" --max-seconds=120 \
+            -o "$findings/$kind-$sha.min.trace" >>"$work/reduce.log" 2>&1 ||
+            echo "campaign: msrtrace reduce could not reduce $kind-$sha (see $work/reduce.log)" >&2
+        fi
+        ;;
+    esac
     n_findings=$((n_findings + 1))
   done
   unset seen
@@ -143,6 +160,20 @@ for t in "${targets[@]}"; do
     "$after" "$n_findings" | tee -a "$summary"
 done
 
+# 6. The MSR-table coverage map of the final corpora plus the checked-in corpus.
+if [[ -n $msrtrace ]]; then
+  echo
+  # libFuzzer names corpus files by hash (no .trace), so the exit-sequence corpus is listed.
+  cov_paths=("$root/corpus")
+  for t in "${targets[@]}"; do
+    [[ $t == exit_sequence_fuzzer && -d $out/corpus/$t ]] &&
+      mapfile -t -O "${#cov_paths[@]}" cov_paths < <(find "$out/corpus/$t" -type f | sort)
+  done
+  "$msrtrace" coverage --replay --skip-bad "${cov_paths[@]}" --json="$out/coverage.json" \
+    --html="$out/coverage.html" 2>"$out/coverage.log" | tee -a "$summary" || true
+fi
+
 echo
 echo "corpora: $out/corpus/<target>   findings: $out/findings/<target>   summary: $summary"
+[[ -f $out/coverage.html ]] && echo "coverage map: $out/coverage.html ($out/coverage.json)"
 echo "cores: $jobs of $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"

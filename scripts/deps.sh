@@ -3,12 +3,14 @@
 # Run as root; as another user it prints the apt-get command to run instead.
 set -euo pipefail
 
+# chromium: headless render of the coverage map (triage/coverage_test.cc, docs/coverage-map.png).
 PACKAGES=(
   cmake ninja-build clang-14 libclang-rt-14-dev llvm-14 clang-format-14 clang-tidy-14 g++
   libprotobuf-dev protobuf-compiler libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev linux-libc-dev zip unzip python3 time pkg-config libtracecmd-dev libtraceevent-dev
   afl++ python3-yaml  # fuzz/oss-fuzz/check_build.sh (AFL++ build), check_config.py (YAML)
   cargo               # examples/rust_handlers
+  chromium            # docs/coverage-map.png and the coverage HTML screenshot test
 )
 
 missing=()

@@ -14,6 +14,9 @@
 #ifdef MSRTRACE_HAVE_IMPORT_CMD
 #include "tools/import_cmd.h"
 #endif
+#ifdef MSRTRACE_HAVE_TRIAGE_CMDS
+#include "tools/triage_cmds.h"
+#endif
 
 namespace msrtrace::cli {
 namespace {
@@ -203,6 +206,10 @@ constexpr Subcommand kSubcommands[] = {
     {"msrs", "Print the handler table per CPU profile", Msrs},
 #ifdef MSRTRACE_HAVE_IMPORT_CMD
     {"import", "Import a production trace (trace-cmd, perf, ...)", ImportMain},
+#endif
+#ifdef MSRTRACE_HAVE_TRIAGE_CMDS
+    {"reduce", "Shrink a trace to what shows a divergence or crash", ReduceMain},
+    {"coverage", "Map which MSR-table cases traces exercise", CoverageMain},
 #endif
 };
 
