@@ -1,5 +1,6 @@
 // The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
-// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall), the merged, sorted
+// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall, feature, debug, pmu,
+// nested; docs/handlers.md), the merged, sorted
 // MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
 // and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
 // resolved rows that exist on the profile; the families build their handlers from the same
