@@ -34,32 +34,19 @@ const std::vector<MsrRow>& Rows() {
           .Note("As MSR_LBR_SELECT; the CPU moves it as branches retire (volatile). "
                 "pmu_intel.c"),
       MsrRowBuilder(kMsrDebugCtl, "IA32_DEBUGCTL", kFamily)
-          .Only(Vendor::kIntelVmx)
-          .Note("VMX. Supported bits (vmx_get_supported_debugctl): LBR (0) and "
-                "FREEZE_LBRS_ON_PMI (11) with guest LBR. Unsupported BTF (1) / LBR (0) are "
-                "dropped without #GP (kvm_pr_unimpl_wrmsr); any other unsupported bit #GP. "
-                "vmx.c vmx_set_msr MSR_IA32_DEBUGCTLMSR"),
-      MsrRowBuilder(kMsrDebugCtl, "IA32_DEBUGCTL", kFamily)
-          .Reserved(~kSvmDebugCtlValid)
-          .Only(Vendor::kAmdSvm)
-          .Note("SVM with LBR virtualization: bits 5:0 stored in the LBR VMCB, others #GP "
-                "(DEBUGCTL_RESERVED_BITS). svm.c svm_set_msr MSR_IA32_DEBUGCTLMSR"),
+          .Note("VMX: supported bits (vmx_get_supported_debugctl) are LBR (0) and "
+                "FREEZE_LBRS_ON_PMI (11) with guest LBR; unsupported BTF (1) / LBR (0) are "
+                "dropped without #GP (kvm_pr_unimpl_wrmsr), any other unsupported bit #GP. "
+                "SVM with LBR virtualization: bits 5:0 stored in the LBR VMCB, others #GP "
+                "(DEBUGCTL_RESERVED_BITS). vmx.c vmx_set_msr; svm.c svm_set_msr"),
       MsrRowBuilder(kMsrLastBranchFromIp, "MSR_IA32_LAST_BRANCH_INT", kFamily)
           .Last(kMsrLastBranchFromIp + 3)
           .Checks(kCheckReadOnly)
           .Scope(MsrScope::kNone)
-          .Only(Vendor::kIntelVmx)
-          .Note("LASTBRANCHFROMIP/TOIP, LASTINTFROMIP/TOIP: read 0; no set case, writes "
-                "KVM_MSR_RET_UNSUPPORTED. x86.c kvm_get_msr_common"),
-      MsrRowBuilder(kMsrLastBranchFromIp, "MSR_IA32_LAST_BRANCH_INT", kFamily)
-          .Last(kMsrLastBranchFromIp + 3)
-          .Checks(kCheckReadOnly)
-          .Scope(MsrScope::kNone)
-          .Only(Vendor::kAmdSvm)
-          .Volatile()
-          .Note("SVM: read the LBR VMCB's br_from/br_to/last_excp_from/to (0 until "
-                "DEBUGCTL.LBR records branches: volatile); writes KVM_MSR_RET_UNSUPPORTED. "
-                "svm.c svm_get_msr"),
+          .Note("LASTBRANCHFROMIP/TOIP, LASTINTFROMIP/TOIP: read 0 on VMX (x86.c "
+                "kvm_get_msr_common); on SVM the LBR VMCB's br_from/br_to/last_excp_from/to, 0 "
+                "until DEBUGCTL.LBR records branches (volatile on AMD; svm.c svm_get_msr). No "
+                "set case: writes KVM_MSR_RET_UNSUPPORTED"),
       MsrRowBuilder(0x680, "MSR_LBR_NHM_FROM", kFamily)
           .Last(0x69f)
           .Checks(kCheckAbsentWithoutFeature)
@@ -131,9 +118,10 @@ absl::Status Install(Controller& controller, const CpuProfile& profile) {
 
 MsrRow ResolveDebugRow(const MsrRow& row, const CpuProfile& profile) {
   MsrRow r = row;
-  if (row.index == kMsrDebugCtl && row.vendor_only == Vendor::kIntelVmx) {
-    r.reserved_mask = ~VmxSupportedDebugCtl(profile);
+  if (row.index == kMsrDebugCtl) {
+    r.reserved_mask = profile.intel() ? ~VmxSupportedDebugCtl(profile) : ~kSvmDebugCtlValid;
   }
+  if (row.index == kMsrLastBranchFromIp) r.volatile_value = profile.amd();
   return r;
 }
 

@@ -35,19 +35,19 @@ const std::vector<MsrRow>& Rows() {
       // --- Intel ---
       MsrRowBuilder(kMsrPmc0, "IA32_PMC", kFamily)
           .Last(kMsrPmc0 + kIntelMaxGp - 1)
-          .Only(Vendor::kIntelVmx)
           .Volatile()
-          .Note("GP counters 0..N-1 (N = CPUID 0xA EAX[15:8]). Guest writes are sign-extended "
-                "from bit 31, then truncated to the counter width (EAX[23:16]); host writes "
-                "only truncated. Indices 0xc1/0xc2 beyond N read 0 and drop writes (P6 "
-                "fallback). pmu_intel.c intel_pmu_set_msr; x86.c kvm_get_msr_common"),
+          .Note("Intel: GP counters 0..N-1 (N = CPUID 0xA EAX[15:8]). Guest writes are "
+                "sign-extended from bit 31, then truncated to the counter width (EAX[23:16]); "
+                "host writes only truncated. Indices 0xc1/0xc2 beyond N read 0 and drop writes "
+                "(P6 fallback). AMD: only 0xc1/0xc2 (P6 PERFCTR0/1), read 0, writes dropped. "
+                "pmu_intel.c intel_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrPerfEvtSel0, "IA32_PERFEVTSEL", kFamily)
           .Last(kMsrPerfEvtSel0 + kIntelMaxGp - 1)
           .Reserved(kIntelEventSelReserved)
-          .Only(Vendor::kIntelVmx)
-          .Note("Event selects 0..N-1; bits 63:32 and 21 (AnyThread) reserved -> #GP "
-                "(pmu->reserved_bits). 0x186/0x187 beyond N read 0 and drop writes. "
-                "pmu_intel.c intel_pmu_set_msr"),
+          .Note("Intel: event selects 0..N-1; bits 63:32 and 21 (AnyThread) reserved -> #GP "
+                "(pmu->reserved_bits). 0x186/0x187 beyond N read 0 and drop writes. AMD: only "
+                "0x186/0x187 (P6 EVNTSEL0/1), read 0, writes dropped. pmu_intel.c "
+                "intel_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrFixedCtr0, "IA32_FIXED_CTR", kFamily)
           .Last(kMsrFixedCtr0 + kIntelMaxFixed - 1)
           .Only(Vendor::kIntelVmx)
@@ -81,42 +81,23 @@ const std::vector<MsrRow>& Rows() {
           .Note("Full-width aliases of IA32_PMC0..N-1, only with PERF_CAPABILITIES.FW_WRITE "
                 "(bit 13): no sign extension; bits above the counter width #GP. pmu_intel.c "
                 "intel_pmu_set_msr (MSR_PMC_FULL_WIDTH_BIT)"),
-      MsrRowBuilder(kMsrK7EvntSel0, "MSR_K7_PERF_LEGACY", kFamily)
-          .Last(kMsrK7PerfCtr0 + 3)
-          .Checks(kCheckWritesIgnored)
-          .Scope(MsrScope::kNone)
-          .Only(Vendor::kIntelVmx)
-          .Note("K7 EVNTSEL0-3/PERFCTR0-3 on Intel: not PMU MSRs, read 0, writes dropped. x86.c "
-                "kvm_{get,set}_msr_common"),
       // --- AMD ---
-      MsrRowBuilder(kMsrPmc0, "MSR_P6_PERFCTR", kFamily)
-          .Last(kMsrPmc0 + 1)
-          .Checks(kCheckWritesIgnored)
-          .Scope(MsrScope::kNone)
-          .Only(Vendor::kAmdSvm)
-          .Note("P6 PERFCTR0/1 on AMD: read 0, writes dropped. x86.c kvm_{get,set}_msr_common"),
-      MsrRowBuilder(kMsrPerfEvtSel0, "MSR_P6_EVNTSEL", kFamily)
-          .Last(kMsrPerfEvtSel0 + 1)
-          .Checks(kCheckWritesIgnored)
-          .Scope(MsrScope::kNone)
-          .Only(Vendor::kAmdSvm)
-          .Note("P6 EVNTSEL0/1 on AMD: read 0, writes dropped. x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrK7EvntSel0, "MSR_K7_EVNTSEL", kFamily)
           .Last(kMsrK7EvntSel0 + 3)
           .Reserved(kAmdEventSelReserved)
           .Checks(kCheckReservedIgnored)
-          .Only(Vendor::kAmdSvm)
-          .Note("Legacy event selects 0-3 (aliases of F15H_PERF_CTL0-3 with PerfCtrExtCore). "
-                "Reserved bits (0xfffffff000280000) are dropped, never #GP. Without a vPMU: "
-                "read 0, writes dropped. pmu_amd.c amd_pmu_set_msr"),
+          .Note("AMD: legacy event selects 0-3 (aliases of F15H_PERF_CTL0-3 with "
+                "PerfCtrExtCore). Reserved bits (0xfffffff000280000) are dropped, never #GP. "
+                "Intel, or AMD without a vPMU: read 0, writes dropped. pmu_amd.c "
+                "amd_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrK7PerfCtr0, "MSR_K7_PERFCTR", kFamily)
           .Last(kMsrK7PerfCtr0 + 3)
           .Reserved(~WidthMask(48))
           .Checks(kCheckReservedIgnored)
-          .Only(Vendor::kAmdSvm)
           .Volatile()
-          .Note("Legacy counters 0-3 (aliases of F15H_PERF_CTR0-3 with PerfCtrExtCore), 48 "
-                "bits: higher bits dropped. pmu_amd.c amd_pmu_set_msr"),
+          .Note("AMD: legacy counters 0-3 (aliases of F15H_PERF_CTR0-3 with PerfCtrExtCore), "
+                "48 bits: higher bits dropped. Intel, or AMD without a vPMU: read 0, writes "
+                "dropped. pmu_amd.c amd_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrF15hPerfCtl0, "MSR_F15H_PERF", kFamily)
           .Last(kMsrF15hPerfCtl0 + 2 * kAmdMaxGp - 1)
           .Checks(kCheckAbsentWithoutFeature)
@@ -158,10 +139,6 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
     case kMsrAPmc0:
       return absl::StrFormat("%s%u", row.name, off);
     case kMsrK7EvntSel0:
-      if (row.last == kMsrK7PerfCtr0 + 3) {
-        return absl::StrFormat("%s%u", off < 4 ? "MSR_K7_EVNTSEL" : "MSR_K7_PERFCTR", off % 4);
-      }
-      return absl::StrFormat("%s%u", row.name, off);
     case kMsrK7PerfCtr0:
       return absl::StrFormat("%s%u", row.name, off);
     case kMsrF15hPerfCtl0:
@@ -304,11 +281,23 @@ MsrRow ResolvePmuRow(const MsrRow& row, const CpuProfile& p) {
   const uint32_t gp = p.pmu_version > 0 ? p.pmu_gp_counters : 0;
   const uint32_t fixed = p.pmu_version > 1 ? p.pmu_fixed_counters : 0;
   const bool global = p.intel() ? p.pmu_version > 1 : p.Has(Feature::kPerfMonV2);
-  if (row.vendor_only != p.vendor) return r;
+  if (row.vendor_only != Vendor::kUnspecified && row.vendor_only != p.vendor) return r;
+  // The other vendor's legacy counters (and AMD's without a vPMU): read 0, writes dropped.
+  auto fallback = [&r]() {
+    r.scope = MsrScope::kNone;
+    r.checks = kCheckWritesIgnored;
+    r.reserved_mask = 0;
+    r.volatile_value = false;
+  };
   switch (row.index) {
     case kMsrPmc0:
     case kMsrPerfEvtSel0:
-      if (p.intel()) r.last = row.index + std::max<uint32_t>(gp, 2) - 1;
+      if (p.intel()) {
+        r.last = row.index + std::max<uint32_t>(gp, 2) - 1;
+      } else {
+        r.last = row.index + 1;
+        fallback();
+      }
       break;
     case kMsrAPmc0:
       if (gp == 0 || !(p.perf_capabilities & kPerfCapFwWrites)) {
@@ -343,9 +332,10 @@ MsrRow ResolvePmuRow(const MsrRow& row, const CpuProfile& p) {
       break;
     case kMsrK7EvntSel0:
     case kMsrK7PerfCtr0:
-      if (p.amd() && (gp == 0 || p.Has(Feature::kPerfCtrCore))) {
-        // No vPMU: read 0, writes dropped. PerfCtrExtCore: aliases, the state is in F15H.
-        r.scope = MsrScope::kNone;
+      if (p.intel() || gp == 0) {
+        fallback();
+      } else if (p.Has(Feature::kPerfCtrCore)) {
+        r.scope = MsrScope::kNone;  // Aliases: the state lives in the F15H MSRs.
       }
       break;
     case kMsrF15hPerfCtl0:
