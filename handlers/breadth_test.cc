@@ -123,6 +123,31 @@ TEST_F(BreadthTest, SspCanonicalAndAligned) {
   EXPECT_TRUE(WriteFaults(kMsrIntSspTab, 0xaaaaaaaaaaaaaaaaull));
 }
 
+// vmx.c vmx_set_msr MSR_IA32_BNDCFGS: without (host) MPX every access faults, host included.
+TEST_F(BreadthTest, BndcfgsFaultsWithoutMpx) {
+  EXPECT_TRUE(ReadFaults(0xd90));
+  EXPECT_FALSE(HostWrite(0xd90, 0).ok());
+}
+
+// vmx.c: RTIT MSRs fault unless kvm_intel.pt_mode=host_guest (host too).
+TEST_F(BreadthTest, RtitFaultsInSystemPtMode) {
+  EXPECT_TRUE(WriteFaults(0x570, 0));
+  EXPECT_FALSE(HostRead(0x580).ok());
+}
+
+// pmu_intel.c: PEBS MSRs without PEBS in PERF_CAPABILITIES are not PMU MSRs.
+TEST_F(BreadthTest, PebsMsrsUnsupportedWithoutPebs) {
+  EXPECT_TRUE(ReadUnsupported(0x3f1));
+  EXPECT_TRUE(WriteUnsupported(0x600, 0));
+}
+
+// vmx.c MSR_IA32_SGXLEPUBKEYHASHn: guests need SGX_LC; the host may always access them.
+TEST_F(BreadthTest, SgxLePubKeyHashNeedsSgxLc) {
+  EXPECT_TRUE(ReadFaults(0x8c));
+  EXPECT_TRUE(HostWrite(0x8f, 0x1234).ok());
+  EXPECT_EQ(*HostRead(0x8f), 0x1234u);
+}
+
 // --- debug family ---
 
 // vmx.c vmx_set_msr DEBUGCTL: unsupported BTF/LBR dropped, other bits #GP.

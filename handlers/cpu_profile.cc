@@ -204,7 +204,10 @@ const char* FeatureName(Feature f) {
                                            "perfmon-v2",
                                            "tsc-ratio-msr",
                                            "virt-ssbd",
-                                           "osvw"};
+                                           "osvw",
+                                           "mpx",
+                                           "intel-pt",
+                                           "pebs"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(Feature::kCount),
                 "one name per feature");
   const auto i = static_cast<size_t>(f);

@@ -62,6 +62,9 @@ enum class Feature : uint32_t {
   kTscRateMsr,           // CPUID 0x8000000A EDX[4]: AMD TSC_RATIO (nested SVM).
   kVirtSsbd,             // CPUID 0x80000008 EBX[25]: AMD VIRT_SPEC_CTRL.
   kOsvw,                 // CPUID 0x80000001 ECX[9]: AMD OSVW_ID_LENGTH/OSVW_STATUS.
+  kMpx,                  // CPUID 7 EBX[14] with host MPX (kvm_mpx_supported): IA32_BNDCFGS.
+  kIntelPt,              // CPUID 7 EBX[25] with kvm_intel.pt_mode=host_guest: RTIT MSRs.
+  kPebs,                 // PERF_CAPABILITIES PEBS format + baseline: PEBS_ENABLE, DS_AREA.
   kCount,
 };
 const char* FeatureName(Feature f);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "handlers/breadth.h"
 #include "handlers/families.h"
 #include "handlers/table_handler.h"
@@ -83,6 +84,60 @@ const std::vector<MsrRow>& Rows() {
           .Requires(Feature::kShstk)
           .Note("Needs SHSTK (else KVM_MSR_RET_UNSUPPORTED); non-canonical #GP; no alignment "
                 "rule. x86.c __kvm_set_msr"),
+      MsrRowBuilder(0x8c, "IA32_SGXLEPUBKEYHASH", kFamily)
+          .Last(0x8f)
+          .Requires(Feature::kSgxLc)
+          .Only(Vendor::kIntelVmx)
+          .Note("VMX. Guest without SGX_LC: #GP; guest writes also #GP once FEATURE_CONTROL is "
+                "locked without SGX_LC_ENABLED (bit 17); host any. Reset: the host's hash (0 in "
+                "the profiles, none of which has SGX). vmx.c vmx_{get,set}_msr"),
+      MsrRowBuilder(0x3f1, "MSR_IA32_PEBS_ENABLE", kFamily)
+          .Checks(kCheckAbsentWithoutFeature)
+          .Requires(Feature::kPebs)
+          .Only(Vendor::kIntelVmx)
+          .Note("Only with PERF_CAPABILITIES PEBS format (else KVM_MSR_RET_UNSUPPORTED); with "
+                "baseline the GP and fixed counter bits (pebs_enable_mask). No profile has "
+                "PEBS. pmu_intel.c intel_pmu_set_msr"),
+      MsrRowBuilder(0x3f2, "MSR_PEBS_DATA_CFG", kFamily)
+          .Reserved(~0xff00000full)
+          .Checks(kCheckAbsentWithoutFeature)
+          .Requires(Feature::kPebs)
+          .Only(Vendor::kIntelVmx)
+          .Note("PEBS baseline only; bits outside 0xff00000f #GP (pebs_data_cfg_mask). "
+                "pmu_intel.c"),
+      MsrRowBuilder(0x560, "MSR_IA32_RTIT_OUTPUT_BASE", kFamily)
+          .Last(0x561)
+          .Checks(kCheckFeatureGatesHost)
+          .Requires(Feature::kIntelPt)
+          .Only(Vendor::kIntelVmx)
+          .Note("RTIT_OUTPUT_BASE/MASK. Only with pt_mode=host_guest (default system mode: #GP, "
+                "host too); no profile enables guest PT. vmx.c vmx_{get,set}_msr"),
+      MsrRowBuilder(0x570, "MSR_IA32_RTIT_CTL_STATUS_CR3", kFamily)
+          .Last(0x572)
+          .Checks(kCheckFeatureGatesHost)
+          .Requires(Feature::kIntelPt)
+          .Only(Vendor::kIntelVmx)
+          .Note("RTIT_CTL, RTIT_STATUS, RTIT_CR3_MATCH, as RTIT_OUTPUT_BASE. vmx.c"),
+      MsrRowBuilder(0x580, "MSR_IA32_RTIT_ADDR", kFamily)
+          .Last(0x587)
+          .Checks(kCheckFeatureGatesHost)
+          .Requires(Feature::kIntelPt)
+          .Only(Vendor::kIntelVmx)
+          .Note("RTIT_ADDR0_A..ADDR3_B, as RTIT_OUTPUT_BASE. vmx.c"),
+      MsrRowBuilder(0x600, "MSR_IA32_DS_AREA", kFamily)
+          .Checks(kCheckAbsentWithoutFeature | kCheckCanonical)
+          .Requires(Feature::kPebs)
+          .Only(Vendor::kIntelVmx)
+          .Note("With guest DS/PEBS only (else KVM_MSR_RET_UNSUPPORTED); non-canonical #GP. "
+                "pmu_intel.c intel_pmu_set_msr"),
+      MsrRowBuilder(0xd90, "IA32_BNDCFGS", kFamily)
+          .Reserved(0xffcull)
+          .Checks(kCheckFeatureGatesHost | kCheckCanonical)
+          .Requires(Feature::kMpx)
+          .Only(Vendor::kIntelVmx)
+          .Note("VMX with host MPX and guest MPX, else #GP (host too without host MPX; no "
+                "profile has MPX). Bits 11:2 reserved; the base must be canonical. vmx.c "
+                "vmx_set_msr MSR_IA32_BNDCFGS"),
       MsrRowBuilder(kMsrXss, "IA32_XSS", kFamily)
           .Requires(Feature::kXsaves)
           .Note("Guest without XSAVES: #GP. Bits outside guest_supported_xss #GP (host too): "
@@ -93,21 +148,39 @@ const std::vector<MsrRow>& Rows() {
 }
 
 std::string IndexName(const MsrRow& row, uint32_t index) {
-  if (row.index == kMsrPl0Ssp) {
-    static const char* const kNames[] = {"IA32_PL0_SSP", "IA32_PL1_SSP", "IA32_PL2_SSP",
-                                         "IA32_PL3_SSP"};
-    return kNames[index - kMsrPl0Ssp];
+  const uint32_t off = index - row.index;
+  switch (row.index) {
+    case kMsrPl0Ssp:
+      return absl::StrFormat("IA32_PL%u_SSP", off);
+    case 0x560:
+      return off == 0 ? "MSR_IA32_RTIT_OUTPUT_BASE" : "MSR_IA32_RTIT_OUTPUT_MASK";
+    case 0x570: {
+      static const char* const kNames[] = {"MSR_IA32_RTIT_CTL", "MSR_IA32_RTIT_STATUS",
+                                           "MSR_IA32_RTIT_CR3_MATCH"};
+      return kNames[off];
+    }
+    case 0x580:
+      return absl::StrFormat("MSR_IA32_RTIT_ADDR%u_%c", off / 2, off % 2 == 0 ? 'A' : 'B');
+    default:
+      if (row.index == row.last) return row.name;
+      return absl::StrFormat("%s%u", row.name, off);
   }
-  return row.name;
 }
 
 class FeatureHandler : public TableHandler {
  public:
   FeatureHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName) {}
+      : TableHandler(layout, profile, std::move(rows), &IndexName),
+        feature_control_slot_(layout.FindVcpuSlot("IA32_FEATURE_CONTROL")) {}
 
   absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
                                      ExitContext& ctx) override {
+    // ref: vmx.c MSR_IA32_SGXLEPUBKEYHASH0..3: a locked FEATURE_CONTROL without SGX_LC_ENABLED
+    // makes guest writes fault.
+    if (index >= 0x8c && index <= 0x8f && !ctx.host_initiated() && feature_control_slot_ >= 0) {
+      const uint64_t fc = ctx.slot(static_cast<SlotId>(feature_control_slot_));
+      if ((fc & 1) && !(fc & (1ull << 17))) return MsrResult::Gp();
+    }
     // ref: x86.c kvm_is_valid_u_s_cet: SUPPRESS and WAIT_ENDBR together are invalid.
     if ((index == kMsrUCet || index == kMsrSCet) && (value & kCetSuppress) &&
         (value & kCetWaitEndbr)) {
@@ -115,6 +188,9 @@ class FeatureHandler : public TableHandler {
     }
     return GenericWrite(e, index, value, ctx);
   }
+
+ private:
+  int feature_control_slot_;  // -1 when absent (AMD).
 };
 
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
