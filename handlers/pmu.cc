@@ -137,7 +137,6 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
     case kMsrPerfEvtSel0:
     case kMsrFixedCtr0:
     case kMsrAPmc0:
-      return absl::StrFormat("%s%u", row.name, off);
     case kMsrK7EvntSel0:
     case kMsrK7PerfCtr0:
       return absl::StrFormat("%s%u", row.name, off);

@@ -162,8 +162,8 @@ std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfil
   out.reserve(rows.size());
   for (const MsrRow& row : rows) {
     MsrRow r = ResolveRow(row, profile);  // Resolution may change the row's feature gate.
-    if (RowInstalled(r, profile) && r.last >= r.index)
-      out.push_back(r);  // A resolved range may be empty on the profile.
+    // A resolved range may be empty on the profile.
+    if (RowInstalled(r, profile) && r.last >= r.index) out.push_back(r);
   }
   return out;
 }

@@ -131,6 +131,7 @@ int RunProfiles(const std::string& profile, const std::string& format, std::ostr
   }
   if (format == "json") {
     std::vector<std::string> items;
+    items.reserve(list.size());
     for (const CpuProfile* p : list) items.push_back(ProfileJson(*p));
     out << "[\n" << absl::StrJoin(items, ",\n") << "\n]\n";
     return kExitOk;
