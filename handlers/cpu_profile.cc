@@ -11,6 +11,25 @@ uint64_t Bits(std::initializer_list<Feature> fs) {
   return b;
 }
 
+// ICX: CPUID 0xA as KVM caps it (version 2; 8 GP and 3 fixed 48-bit counters).
+void SetIcxPmu(CpuProfile& p) {
+  p.pmu_version = 2;
+  p.pmu_gp_counters = 8;
+  p.pmu_gp_width = 48;
+  p.pmu_fixed_counters = 3;
+  p.pmu_fixed_width = 48;
+}
+
+constexpr uint64_t kPerfCapFwWrite = 1ull << 13;  // PMU_CAP_FW_WRITES.
+// RDCL_NO | IBRS_ALL | SKIP_VMENTRY_L1DFLUSH | MDS_NO | PSCHANGE_MC_NO | TAA_NO: what
+// kvm_get_arch_capabilities() reports on an Ice Lake server host.
+constexpr uint64_t kIcxArchCapabilities = 0x16bull;
+constexpr uint64_t kArchCapTsxCtrlMsr = 1ull << 7;
+constexpr uint64_t kXssCetUser = 1ull << 11;
+constexpr uint64_t kXssCetKernel = 1ull << 12;
+constexpr uint64_t kXfeatureTileData = 1ull << 18;
+constexpr uint64_t kDeCfgLfenceSerialize = 1ull << 1;
+
 std::vector<CpuProfile> MakeProfiles() {
   using F = Feature;
   const uint64_t pv = Bits({F::kPvClocksource, F::kPvClocksource2, F::kPvClocksourceStable,
@@ -29,6 +48,10 @@ std::vector<CpuProfile> MakeProfiles() {
     // MCG_CTL_P | MCG_SER_P (QEMU's MCE_CAP_DEF) | MCG_LMCE_P.
     p.mcg_cap_extra = (1ull << 8) | (1ull << 24) | (1ull << 27);
     p.ucode_rev = 0x100000000ull;  // __vmx_vcpu_reset under KVM_X86_QUIRK_STUFF_FEATURE_MSRS.
+    p.features |= Bits({F::kPdcm, F::kArchCapabilities, F::kXsaves});
+    SetIcxPmu(p);
+    p.perf_capabilities = kPerfCapFwWrite;
+    p.arch_capabilities = kIcxArchCapabilities;
     out.push_back(p);
   }
   {
@@ -42,6 +65,10 @@ std::vector<CpuProfile> MakeProfiles() {
     p.mce_banks = 23;
     p.mcg_cap_extra = (1ull << 8) | (1ull << 24);  // MCG_CTL_P | MCG_SER_P (QEMU's default).
     p.ucode_rev = 0x01000065ull;                   // svm.c reset value.
+    p.features |= Bits({F::kXsaves, F::kPerfCtrCore, F::kOsvw});
+    p.pmu_version = 1;
+    p.pmu_gp_counters = 6;  // PerfCtrExtCore: AMD64_NUM_COUNTERS_CORE.
+    p.de_cfg_supported = kDeCfgLfenceSerialize;
     out.push_back(p);
   }
   {
@@ -55,6 +82,76 @@ std::vector<CpuProfile> MakeProfiles() {
     p.features = Bits({F::kLm, F::kNx, F::kPvEnforceCpuid});
     p.mce_banks = 4;
     p.ucode_rev = 0x100000000ull;
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[0];  // intel-icx variant.
+    p.name = "intel-32bit";
+    p.description =
+        "32-bit-only Intel guest (no long mode in CPUID; PAE/NX): EFER.LME/LMA reserved, SYSCALL "
+        "MSRs still stored";
+    p.features &= ~Bits({F::kLm, F::kRdpid});
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[0];  // intel-icx variant.
+    p.name = "intel-la57";
+    p.description =
+        "Intel Ice Lake guest with 5-level paging on an LA57 host: MSR canonical checks use 57 "
+        "bits, MAXPHYADDR 52";
+    p.maxphyaddr = 52;
+    p.host_la57 = true;
+    p.features |= Bits({F::kLa57});
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[0];  // intel-icx variant.
+    p.name = "intel-spr-cet";
+    p.description =
+        "Intel Sapphire Rapids guest with CET (shadow stacks, IBT), XSS CET states, AMX XFD, "
+        "WAITPKG and TSX_CTRL";
+    p.features |= Bits({F::kShstk, F::kIbt, F::kXfd, F::kWaitpkg, F::kTsxCtrl});
+    p.arch_capabilities = kIcxArchCapabilities | kArchCapTsxCtrlMsr;
+    p.supported_xss = kXssCetUser | kXssCetKernel;
+    p.supported_xfd = kXfeatureTileData;
+    p.maxphyaddr = 46;
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[0];  // intel-icx variant.
+    p.name = "intel-nested-vmx";
+    p.description =
+        "Intel Ice Lake guest with nested VMX (VMX capability MSRs, FEATURE_CONTROL VMX bits) "
+        "and guest LBR (PERF_CAPABILITIES.LBR_FMT 5, 32 entries)";
+    p.features |= Bits({F::kNestedVmx, F::kLbr});
+    p.perf_capabilities = kPerfCapFwWrite | 0x5;
+    p.vmx_msrs = {0x00d8100011e57ed0ull, 0x000000ff00000016ull, 0xfff9fffe0401e172ull,
+                  0x003fffff00036dffull, 0x0000f3ff000011ffull, 0x0000000020000065ull,
+                  0x0000000080000021ull, 0x00000000ffffffffull, 0x0000000000002000ull,
+                  0x00000000003767ffull, 0x000000000000002eull, 0x0037bfff00000000ull,
+                  0x00000f0106734141ull, 0x000000ff00000016ull, 0xfff9fffe04006172ull,
+                  0x003fffff00036dfbull, 0x0000f3ff000011fbull, 0x0000000000000001ull};
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[1];  // amd-zen3 variant.
+    p.name = "amd-nested-svm";
+    p.description =
+        "AMD Zen 3 guest with nested SVM (VM_CR, VM_HSAVE_PA, TSC_RATIO) and VIRT_SPEC_CTRL";
+    p.features |= Bits({F::kTscRateMsr, F::kVirtSsbd});
+    out.push_back(p);
+  }
+  {
+    CpuProfile p = out[1];  // amd-zen3 variant.
+    p.name = "amd-zen4";
+    p.description =
+        "AMD Zen 4 (EPYC Genoa) guest with PerfMonV2 (global PMU control), AutoIBRS and SBPB";
+    p.features |= Bits({F::kPerfMonV2, F::kAutoIbrs, F::kSbpb, F::kLa57});
+    p.pmu_version = 2;
+    p.pmu_gp_counters = 6;  // CPUID 0x80000022 EBX[3:0].
+    p.maxphyaddr = 52;
+    p.host_la57 = true;
+    p.ucode_rev = 0x0a101148ull;
     out.push_back(p);
   }
   return out;
@@ -92,7 +189,25 @@ const char* FeatureName(Feature f) {
                                            "pv-eoi",
                                            "pv-poll-control",
                                            "pv-migration-control",
-                                           "pv-enforce-cpuid"};
+                                           "pv-enforce-cpuid",
+                                           "pdcm",
+                                           "arch-capabilities",
+                                           "xsaves",
+                                           "xfd",
+                                           "shstk",
+                                           "ibt",
+                                           "waitpkg",
+                                           "tsx-ctrl",
+                                           "lbr",
+                                           "la57",
+                                           "perfctr-core",
+                                           "perfmon-v2",
+                                           "tsc-ratio-msr",
+                                           "virt-ssbd",
+                                           "osvw",
+                                           "mpx",
+                                           "intel-pt",
+                                           "pebs"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(Feature::kCount),
                 "one name per feature");
   const auto i = static_cast<size_t>(f);

@@ -20,6 +20,12 @@ const MsrFamilyDef& MceFamily();      // MCG_CAP, MCG_STATUS, MCG_CTL, MCi_CTL/S
 const MsrFamilyDef& SyscallFamily();  // SYSENTER_*, EFER, STAR/LSTAR/CSTAR/SFMASK,
                                       // FS/GS/KERNEL_GS_BASE, TSC_AUX.
 
+// KVM-breadth families (feature_msrs.cc, debug.cc, pmu.cc, nested.cc; breadth.h).
+const MsrFamilyDef& FeatureFamily();  // ARCH/PERF_CAPABILITIES, SMBASE, TSX_CTRL, XSS, XFD, CET.
+const MsrFamilyDef& DebugFamily();    // DEBUGCTL, LASTBRANCH*, LBR stack.
+const MsrFamilyDef& PmuFamily();      // Intel arch perfmon, AMD K7/F15H/PerfMonV2.
+const MsrFamilyDef& NestedFamily();   // VMX capability MSRs, VM_CR, HSAVE_PA, TSC_RATIO, AMD.
+
 // Slot names other families look up (tsc.cc reserves them; kvm_pv.cc reads them).
 inline constexpr const char kTscOffsetSlot[] = "IA32_TSC.offset";
 

@@ -1,5 +1,6 @@
 // The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
-// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall), the merged, sorted
+// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall, feature, debug, pmu,
+// nested; docs/handlers.md), the merged, sorted
 // MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
 // and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
 // resolved rows that exist on the profile; the families build their handlers from the same
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "handlers/breadth.h"
 #include "handlers/families.h"
 #include "handlers/lapic.h"
 #include "handlers/mce.h"
@@ -35,6 +37,10 @@ std::vector<MsrFamilyDef> MakeFamilies() {
   out.push_back(MtrrPatFamily());
   out.push_back(MceFamily());
   out.push_back(SyscallFamily());
+  out.push_back(FeatureFamily());
+  out.push_back(DebugFamily());
+  out.push_back(PmuFamily());
+  out.push_back(NestedFamily());
   return out;
 }
 
@@ -56,6 +62,10 @@ MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile) {
   if (family == MtrrPatFamily().name) return ResolveMtrrPatRow(row, profile);
   if (family == MceFamily().name) return ResolveMceRow(row, profile);
   if (family == SyscallFamily().name) return ResolveSyscallRow(row, profile);
+  if (family == FeatureFamily().name) return ResolveFeatureRow(row, profile);
+  if (family == DebugFamily().name) return ResolveDebugRow(row, profile);
+  if (family == PmuFamily().name) return ResolvePmuRow(row, profile);
+  if (family == NestedFamily().name) return ResolveNestedRow(row, profile);
   if (family == LapicFamily().name || family == "x2apic") return ResolveLapicRow(row, profile);
   return row;
 }
@@ -73,7 +83,9 @@ std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
   std::vector<MsrRow> rows;
   for (const MsrFamilyDef& f : ReferenceFamilies()) {
     for (const MsrRow& r : f.rows()) {
-      if (RowExists(r, profile)) rows.push_back(ResolveRow(r, profile));
+      MsrRow resolved = ResolveRow(r, profile);
+      if (!RowExists(resolved, profile)) continue;
+      if (resolved.last >= resolved.index) rows.push_back(resolved);  // Ranges may be empty.
     }
   }
   SortRows(rows);

@@ -29,6 +29,15 @@ enum MsrCheck : uint32_t {
   kCheckReadOnly = 1u << 9,       // Writes #GP (KVM_MSR_RET_UNSUPPORTED / 1).
   kCheckGuestMemory = 1u << 10,   // Writes guest memory (kvm-clock structures).
   kCheckX2ApicMode = 1u << 11,    // #GP unless the local APIC is in x2APIC mode.
+  kCheckHostOnlyRead = 1u << 12,  // Guest reads #GP; host reads allowed (SMBASE).
+  // Without `requires_feature` the MSR does not exist at all: no handler is installed, so guest
+  // and host accesses are KVM_MSR_RET_UNSUPPORTED (KVM's is_valid_msr style gates).
+  kCheckAbsentWithoutFeature = 1u << 13,
+  // A missing `requires_feature` fails host accesses too (#GP), not only the guest's.
+  kCheckFeatureGatesHost = 1u << 14,
+  // reserved_mask bits are silently cleared instead of #GP (AMD PMU: "AMD ignores writes to
+  // reserved bits", pmu.c kvm_pmu_set_msr).
+  kCheckReservedIgnored = 1u << 15,
 };
 
 enum class MsrScope : uint8_t {

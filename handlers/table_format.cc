@@ -11,9 +11,12 @@ namespace msrtrace {
 namespace {
 
 constexpr MsrCheck kAllChecks[] = {
-    kCheckCanonical,  kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
-    kCheckMaxPhyAddr, kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
-    kCheckWriteOnly,  kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
+    kCheckCanonical,       kCheckCanonicalize,         kCheckPatTypes,
+    kCheckMtrrTypes,       kCheckMaxPhyAddr,           kCheckLockBit,
+    kCheckHostOnlyWrite,   kCheckWritesIgnored,        kCheckWriteOnly,
+    kCheckReadOnly,        kCheckGuestMemory,          kCheckX2ApicMode,
+    kCheckHostOnlyRead,    kCheckAbsentWithoutFeature, kCheckFeatureGatesHost,
+    kCheckReservedIgnored,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
@@ -160,6 +163,14 @@ const char* CheckName(MsrCheck check) {
       return "guest-memory";
     case kCheckX2ApicMode:
       return "x2apic-mode";
+    case kCheckHostOnlyRead:
+      return "host-only-read";
+    case kCheckAbsentWithoutFeature:
+      return "absent-without-feature";
+    case kCheckFeatureGatesHost:
+      return "feature-gates-host";
+    case kCheckReservedIgnored:
+      return "reserved-ignored";
     case kCheckNone:
       break;
   }

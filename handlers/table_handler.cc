@@ -76,8 +76,10 @@ absl::string_view TableHandler::MsrName(uint32_t index) const {
 }
 
 bool TableHandler::FeatureGated(const Entry& e, const ExitContext& ctx) const {
-  return !ctx.host_initiated() && e.row.requires_feature != Feature::kCount &&
-         !profile_.Has(e.row.requires_feature);
+  if (e.row.requires_feature == Feature::kCount || profile_.Has(e.row.requires_feature)) {
+    return false;
+  }
+  return !ctx.host_initiated() || (e.row.checks & kCheckFeatureGatesHost) != 0;
 }
 
 uint64_t& TableHandler::Slot(const Entry& e, uint32_t index, ExitContext& ctx) const {
@@ -88,6 +90,7 @@ uint64_t& TableHandler::Slot(const Entry& e, uint32_t index, ExitContext& ctx) c
 MsrResult TableHandler::GenericRead(const Entry& e, uint32_t index, ExitContext& ctx) {
   if (e.row.checks & kCheckWriteOnly) return MsrResult::Unsupported();
   if (FeatureGated(e, ctx)) return MsrResult::Gp();
+  if ((e.row.checks & kCheckHostOnlyRead) && !ctx.host_initiated()) return MsrResult::Gp();
   if (!e.has_slots) return MsrResult::Ok(e.row.reset);
   return MsrResult::Ok(Slot(e, index, ctx));
 }
@@ -105,6 +108,7 @@ absl::optional<uint64_t> TableHandler::CheckWrite(const Entry& e, uint32_t index
   } else if ((row.checks & kCheckHostOnlyWrite) && !host) {
     return absl::nullopt;
   }
+  if (row.checks & kCheckReservedIgnored) value &= ~row.reserved_mask;
   if (row.checks & kCheckCanonicalize) {
     value = CanonicalizeAddress(value, profile_.canonical_bits());
   }
@@ -157,7 +161,9 @@ std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfil
   std::vector<MsrRow> out;
   out.reserve(rows.size());
   for (const MsrRow& row : rows) {
-    if (RowInstalled(row, profile)) out.push_back(ResolveRow(row, profile));
+    MsrRow r = ResolveRow(row, profile);  // Resolution may change the row's feature gate.
+    // A resolved range may be empty on the profile.
+    if (RowInstalled(r, profile) && r.last >= r.index) out.push_back(r);
   }
   return out;
 }

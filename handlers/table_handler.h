@@ -4,12 +4,16 @@
 // A TableHandler serves every row it was built with. For each index it keeps one 64-bit slot
 // (per-vCPU for MsrScope::kVcpu, VM-wide for kVm, none for kNone) named after the MSR, so
 // snapshots and digests cover it. The generic semantics, in check order, are:
-//   read:  kCheckWriteOnly -> Unsupported; a missing `requires_feature` -> #GP (guest only);
+//   install: a row with kCheckAbsentWithoutFeature and a missing feature is not installed
+//          (every access is KVM_MSR_RET_UNSUPPORTED);
+//   read:  kCheckWriteOnly -> Unsupported; a missing `requires_feature` -> #GP (guest only,
+//          host too with kCheckFeatureGatesHost); kCheckHostOnlyRead: guest reads -> #GP;
 //          kNone rows read `reset`; other rows read their slot.
 //   write: kCheckReadOnly -> Unsupported (KVM has no set case: KVM_MSR_RET_UNSUPPORTED);
 //          a missing `requires_feature` -> #GP (guest only);
 //          kCheckWritesIgnored: guest writes are dropped (host writes are stored when the row
 //          also has kCheckHostOnlyWrite); kCheckHostOnlyWrite alone: guest writes -> #GP;
+//          kCheckReservedIgnored: reserved_mask bits are cleared (no #GP);
 //          kCheckCanonicalize: the value is sign-extended from profile.canonical_bits();
 //          kCheckCanonical: a non-canonical value -> #GP;
 //          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP;
@@ -66,6 +70,10 @@ MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile);
 // True when the row's vendor matches the profile (the family installs a handler for it, even
 // when a feature gate makes guest accesses fault: KVM keeps host access to such MSRs).
 inline bool RowInstalled(const MsrRow& row, const CpuProfile& profile) {
+  if ((row.checks & kCheckAbsentWithoutFeature) && row.requires_feature != Feature::kCount &&
+      !profile.Has(row.requires_feature)) {
+    return false;
+  }
   return row.vendor_only == Vendor::kUnspecified || row.vendor_only == profile.vendor;
 }
 

@@ -8,6 +8,7 @@
 #ifndef MSRTRACE_HARNESS_CPU_PROFILE_H_
 #define MSRTRACE_HARNESS_CPU_PROFILE_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -48,6 +49,24 @@ enum class Feature : uint32_t {
   kPvPollControl,        // KVM_FEATURE_POLL_CONTROL.
   kPvMigrationControl,   // KVM_FEATURE_MIGRATION_CONTROL.
   kPvEnforceCpuid,       // KVM_CAP_ENFORCE_PV_FEATURE_CPUID enabled: PV MSRs gated by the above.
+  kPdcm,                 // CPUID 1 ECX[15]: IA32_PERF_CAPABILITIES.
+  kArchCapabilities,     // CPUID 7 EDX[29]: IA32_ARCH_CAPABILITIES.
+  kXsaves,               // CPUID 0xD.1 EAX[3]: IA32_XSS.
+  kXfd,                  // CPUID 0xD.1 EAX[4]: IA32_XFD, IA32_XFD_ERR.
+  kShstk,                // CPUID 7 ECX[7]: CET shadow stacks (PLx_SSP, INT_SSP_TAB).
+  kIbt,                  // CPUID 7 EDX[20]: CET indirect branch tracking.
+  kWaitpkg,              // CPUID 7 ECX[5]: IA32_UMWAIT_CONTROL.
+  kTsxCtrl,              // ARCH_CAPABILITIES[7] TSX_CTRL_MSR: IA32_TSX_CTRL.
+  kLbr,                  // PERF_CAPABILITIES.LBR_FMT with a consistent model: guest LBR MSRs.
+  kLa57,                 // CPUID 7 ECX[16]: 5-level paging (guest CR4.LA57).
+  kPerfCtrCore,          // CPUID 0x80000001 ECX[23]: AMD PerfCtrExtCore (6 counters, F15H MSRs).
+  kPerfMonV2,            // CPUID 0x80000022 EAX[0]: AMD PerfMonV2 global control MSRs.
+  kTscRateMsr,           // CPUID 0x8000000A EDX[4]: AMD TSC_RATIO (nested SVM).
+  kVirtSsbd,             // CPUID 0x80000008 EBX[25]: AMD VIRT_SPEC_CTRL.
+  kOsvw,                 // CPUID 0x80000001 ECX[9]: AMD OSVW_ID_LENGTH/OSVW_STATUS.
+  kMpx,                  // CPUID 7 EBX[14] with host MPX (kvm_mpx_supported): IA32_BNDCFGS.
+  kIntelPt,              // CPUID 7 EBX[25] with kvm_intel.pt_mode=host_guest: RTIT MSRs.
+  kPebs,                 // PERF_CAPABILITIES PEBS format + baseline: PEBS_ENABLE, DS_AREA.
   kCount,
 };
 
@@ -61,6 +80,23 @@ struct CpuProfile {
   uint32_t mce_banks = 10;     // MCG_CAP[7:0].
   uint64_t mcg_cap_extra = 0;  // MCG_CAP bits above 7:0 (MCG_CTL_P, LMCE_P...).
   uint64_t ucode_rev = 0;      // IA32_BIOS_SIGN_ID reset value.
+
+  // vPMU. Intel: CPUID 0xA (version, GP/fixed counter numbers and widths), capped by KVM
+  // (kvm_pmu_cap: version <= 2). AMD: version 1 = legacy K7 (4 counters, 6 with PerfCtrExtCore),
+  // 2 = PerfMonV2. pmu_version 0 = no vPMU (enable_pmu off or CPUID 0xA EAX[7:0] = 0).
+  uint8_t pmu_version = 0;
+  uint8_t pmu_gp_counters = 0;
+  uint8_t pmu_gp_width = 48;
+  uint8_t pmu_fixed_counters = 0;
+  uint8_t pmu_fixed_width = 48;
+  uint64_t perf_capabilities = 0;  // IA32_PERF_CAPABILITIES (kvm_caps.supported_perf_cap).
+  uint64_t arch_capabilities = 0;  // IA32_ARCH_CAPABILITIES (kvm_get_arch_capabilities()).
+  uint64_t supported_xss = 0;      // IA32_XSS bits (kvm_caps.supported_xss & guest CPUID 0xD.1).
+  uint64_t supported_xfd = 0;      // XFD bits (XFEATURE_MASK_USER_DYNAMIC & guest XCR0).
+  uint64_t de_cfg_supported = 0;   // AMD DE_CFG bits KVM accepts (LFENCE_SERIALIZE, bit 1).
+  // Nested VMX capability MSRs 0x480..0x491 (IA32_VMX_BASIC..IA32_VMX_VMFUNC), the values KVM's
+  // nested_vmx_setup_ctls_msrs() reports for this guest; meaningful with Feature::kNestedVmx.
+  std::array<uint64_t, 18> vmx_msrs = {};
 
   bool Has(Feature f) const { return (features >> static_cast<uint32_t>(f)) & 1; }
   bool intel() const { return vendor == Vendor::kIntelVmx; }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/profiles_cmd.h"
 #ifdef MSRTRACE_HAVE_IMPORT_CMD
 #include "tools/import_cmd.h"
 #endif
@@ -204,6 +205,7 @@ constexpr Subcommand kSubcommands[] = {
     {"diff", "Show the first difference of two traces", Diff},
     {"stats", "Count events per outcome, vCPU and MSR", Stats},
     {"msrs", "Print the handler table per CPU profile", Msrs},
+    {"profiles", "Print the CPU profiles and what depends on them", ProfilesMain},
 #ifdef MSRTRACE_HAVE_IMPORT_CMD
     {"import", "Import a production trace (trace-cmd, perf, ...)", ImportMain},
 #endif

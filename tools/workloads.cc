@@ -177,10 +177,112 @@ void SyscallSetup(Guest& g, uint32_t v) {
   g.Run(v);
 }
 
-// One CPU's bring-up from startup_32 to the idle loop.
+// What a Linux 6.x kernel reads and writes on each CPU beyond the basics, by profile (see
+// docs/workloads.md for the kernel functions): ARCH_CAPABILITIES and TSX_CTRL (bugs.c, tsx.c),
+// PERF_CAPABILITIES and the PMU probe/reset (events/intel/core.c, events/core.c
+// check_hw_exists, events/amd/core.c), DEBUGCTL, XSS/XFD (fpu/xstate.c), CET (cpu/common.c
+// setup_cet), UMWAIT_CONTROL (umwait.c), AMD SYSCFG/DE_CFG (mtrr/cleanup.c, cpu/amd.c), and on
+// the nested profiles what loading kvm_intel / kvm_amd in the guest reads.
+void LinuxFeatureProbe(Guest& g, uint32_t v, bool bsp) {
+  const CpuProfile& p = g.profile();
+  auto rd = [&](uint32_t index) {
+    const uint64_t x = g.Read(v, index);
+    g.Run(v);
+    return x;
+  };
+  auto wr = [&](uint32_t index, uint64_t value) {
+    g.Wrmsr(v, index, value);
+    g.Run(v);
+  };
+  if (Has(g, Feature::kArchCapabilities)) {
+    const uint64_t arch = rd(0x10a);  // x86_read_arch_cap_msr.
+    if (bsp) rd(0x10a);               // cpu_set_bug_bits, then the mitigation selection.
+    if ((arch & (1ull << 7)) && Has(g, Feature::kTsxCtrl)) {
+      const uint64_t tsx = rd(0x122);  // tsx_disable(): RTM_DISABLE | CPUID_CLEAR.
+      wr(0x122, tsx | 0x3);
+    }
+  }
+  rd(0x1d9);  // DEBUGCTL (get_debugctlmsr).
+  if (Has(g, Feature::kXsaves)) wr(0xda0, p.supported_xss & (1ull << 11));  // CET_USER if any.
+  if (Has(g, Feature::kXfd)) wr(0x1c4, p.supported_xfd);  // xfd_set_state(init_fpstate.xfd).
+  if (Has(g, Feature::kShstk) || Has(g, Feature::kIbt)) {
+    wr(0x6a0, 0);  // setup_cet: U_CET 0, S_CET ENDBR_EN with IBT, PL0-3_SSP 0.
+    wr(0x6a2, Has(g, Feature::kIbt) ? (1ull << 2) : 0);
+    if (Has(g, Feature::kShstk)) {
+      for (uint32_t i = 0; i < 4; ++i) wr(0x6a4 + i, 0);
+    }
+  }
+  if (Has(g, Feature::kWaitpkg)) wr(0xe1, 100000);  // umwait_update_control_msr.
+  // PMU: perf init on the BSP (PERF_CAPABILITIES, check_hw_exists), reset on every CPU.
+  const uint32_t gp = p.pmu_version > 0 ? p.pmu_gp_counters : 0;
+  if (p.intel() && gp > 0) {
+    if (bsp && Has(g, Feature::kPdcm)) rd(0x345);
+    if (bsp) {
+      for (uint32_t i = 0; i < gp; ++i) rd(0x186 + i);
+      if (p.pmu_version > 1) rd(0x38d);
+      const uint32_t ctr0 = (p.perf_capabilities & (1ull << 13)) ? 0x4c1 : 0xc1;
+      wr(ctr0, 0xabcd);
+      rd(ctr0);
+    }
+    if (p.pmu_version > 1) {
+      wr(0x38f, 0);  // GLOBAL_CTRL off.
+      wr(0x390, ((1ull << gp) - 1) | (((1ull << p.pmu_fixed_counters) - 1) << 32));
+    }
+    for (uint32_t i = 0; i < gp; ++i) {
+      wr(0x186 + i, 0);
+      wr(0xc1 + i, 0);
+    }
+    if (p.pmu_version > 1) {
+      wr(0x38d, 0);
+      for (uint32_t i = 0; i < p.pmu_fixed_counters; ++i) wr(0x309 + i, 0);
+      wr(0x186, 0x53003c);  // NMI watchdog: cycles, USR|OS|INT|EN.
+      wr(0x38f, 1);
+    }
+  } else if (p.amd() && gp > 0) {
+    const bool core = Has(g, Feature::kPerfCtrCore);
+    auto ctl = [&](uint32_t i) { return core ? 0xc0010200 + 2 * i : 0xc0010000 + i; };
+    auto ctr = [&](uint32_t i) { return core ? 0xc0010201 + 2 * i : 0xc0010004 + i; };
+    const uint32_t n = core ? gp : 4;
+    if (bsp) {
+      for (uint32_t i = 0; i < n; ++i) rd(ctl(i));
+      wr(ctr(0), 0xabcd);
+      rd(ctr(0));
+    }
+    if (Has(g, Feature::kPerfMonV2)) {
+      wr(0xc0000301, 0);                 // amd_pmu_cpu_reset: GLOBAL_CTL 0,
+      wr(0xc0000302, (1ull << gp) - 1);  // GLOBAL_STATUS_CLR all counters.
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      wr(ctl(i), 0);
+      wr(ctr(i), 0);
+    }
+    wr(ctl(0), 0x530076);  // NMI watchdog: cycles not in halt.
+    if (Has(g, Feature::kPerfMonV2)) wr(0xc0000301, 1);
+  }
+  if (p.amd()) {
+    if (bsp) rd(0xc0010010);             // amd_special_default_mtrr: SYSCFG.
+    const uint64_t de = rd(0xc0011029);  // init_amd: msr_set_bit(DE_CFG, LFENCE_SERIALIZE).
+    if (p.de_cfg_supported & 2) wr(0xc0011029, de | 2);
+  }
+  // A nested-capable guest loads kvm_intel / kvm_amd (setup_vmcs_config / svm_hardware_enable).
+  if (Has(g, Feature::kNestedVmx)) {
+    rd(0x3a);
+    for (uint32_t i = 0x480; i <= 0x491; ++i) rd(i);
+  }
+  if (p.amd() && Has(g, Feature::kSvm) && Has(g, Feature::kTscRateMsr)) {
+    rd(0xc0010114);                                    // VM_CR: SVM disabled by BIOS?
+    wr(0xc0010117, 0x7000000 + 0x1000 * uint64_t{v});  // VM_HSAVE_PA.
+    wr(0xc0000104, 1ull << 32);                        // TSC_RATIO default.
+  }
+}
+
+// One CPU's bring-up from startup_32 to the idle loop. Without long mode (a 32-bit kernel,
+// arch/x86/kernel/head_32.S) the CPU stays in PAE protected mode: EFER.NXE only, SYSENTER but
+// no 64-bit SYSCALL or segment-base MSRs.
 void BootCpu(Guest& g, uint32_t v) {
   const bool bsp = v == 0;
   const bool intel = g.profile().intel();
+  const bool lm = Has(g, Feature::kLm);
   // startup_32: protected mode, no paging yet. EFER.LME, then paging -> long mode.
   g.SetProtectedMode(v, 0x1000000 + 0x40);
   g.vcpu(v).regs.cr0 &= ~kCr0Pg;
@@ -190,15 +292,20 @@ void BootCpu(Guest& g, uint32_t v) {
   }
   uint64_t efer = g.Read(v, kEfer);
   g.Run(v);
-  g.Wrmsr(v, kEfer, efer | kEferLme);
-  g.EnterLongMode(v, kKernelText + 0x100 + 0x10 * v);
-  // secondary_startup_64: EFER.SCE and NX.
-  efer = g.Read(v, kEfer);
-  g.Run(v);
-  g.Wrmsr(v, kEfer, efer | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
-  g.Run(v);
-  g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
-  g.Run(v);
+  if (lm) {
+    g.Wrmsr(v, kEfer, efer | kEferLme);
+    g.EnterLongMode(v, kKernelText + 0x100 + 0x10 * v);
+    // secondary_startup_64: EFER.SCE and NX.
+    efer = g.Read(v, kEfer);
+    g.Run(v);
+    g.Wrmsr(v, kEfer, efer | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
+    g.Run(v);
+    g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
+    g.Run(v);
+  } else {
+    if (Has(g, Feature::kNx)) g.Wrmsr(v, kEfer, efer | kEferNxe);  // head_32.S: NX with PAE.
+    g.SetProtectedMode(v, 0xc1000000 + 0x100 + 0x10 * v);
+  }
   if (intel) {
     const uint64_t misc = g.Read(v, kMiscEnable);
     g.Run(v);
@@ -254,11 +361,21 @@ void BootCpu(Guest& g, uint32_t v) {
     g.Wrmsr(v, kMc0Ctl + 4 * b + 1, 0);
     g.Run(v);
   }
-  SyscallSetup(g, v);
-  g.Wrmsr(v, kFsBase, 0);
-  g.Run(v);
-  g.Wrmsr(v, kKernelGsBase, 0);
-  g.Run(v);
+  if (lm) {
+    SyscallSetup(g, v);
+    g.Wrmsr(v, kFsBase, 0);
+    g.Run(v);
+    g.Wrmsr(v, kKernelGsBase, 0);
+    g.Run(v);
+  } else {
+    // enable_sep_cpu (arch/x86/kernel/cpu/common.c): SYSENTER only.
+    g.Wrmsr(v, kSysenterCs, 0x60);
+    g.Run(v);
+    g.Wrmsr(v, kSysenterEsp, kCpuEntryStack & 0xffffffffull);
+    g.Run(v);
+    g.Wrmsr(v, kSysenterEip, 0xc1a00000);
+    g.Run(v);
+  }
   if (Has(g, Feature::kRdtscp) || Has(g, Feature::kRdpid)) {
     g.Wrmsr(v, kTscAux, v);  // setup_getcpu: (node << 12) | cpu.
     g.Run(v);
@@ -269,6 +386,7 @@ void BootCpu(Guest& g, uint32_t v) {
     g.Wrmsr(v, kSpecCtrl, 0);
     g.Run(v);
   }
+  LinuxFeatureProbe(g, v, bsp);
   KvmClockSetup(g, v);
   if (Has(g, Feature::kX2Apic)) EnableX2Apic(g, v);
   g.Read(v, kTsc);
@@ -295,8 +413,10 @@ absl::Status RunLinuxBoot(Guest& g, const WorkloadParams&) {
       if (Has(g, Feature::kTscDeadline)) ArmTscDeadline(g, v, 3000000 + 1000 * round);
       g.Read(v, kTsc);
       g.Run(v);
-      g.Wrmsr(v, kFsBase, 0x00007f0000000000ull + 0x1000 * (round * 8 + v));
-      g.Run(v);
+      if (Has(g, Feature::kLm)) {
+        g.Wrmsr(v, kFsBase, 0x00007f0000000000ull + 0x1000 * (round * 8 + v));
+        g.Run(v);
+      }
       if (Has(g, Feature::kSpecCtrl) || Has(g, Feature::kAmdIbpb)) {
         g.Wrmsr(v, kPredCmd, 1);
         g.Run(v);

@@ -5,7 +5,10 @@
 //                switch to long mode, STAR/LSTAR/CSTAR/SFMASK, FS/GS/KERNEL_GS_BASE,
 //                MISC_ENABLE, kvm-clock (0x4b564d00/01 with guest GPAs), x2APIC enable through
 //                APIC_BASE, x2APIC TPR/SVR/LVT and ICR IPIs to the other vCPUs, TSC_DEADLINE
-//                arming, SPEC_CTRL, TSC reads; realistic RIPs and modes on every vCPU.
+//                arming, SPEC_CTRL, TSC reads; per profile ARCH_CAPABILITIES, TSX_CTRL,
+//                DEBUGCTL, XSS/XFD, CET, UMWAIT, PMU probing and reset, AMD SYSCFG/DE_CFG and
+//                the nested-KVM MSRs (docs/workloads.md); realistic RIPs and modes on every
+//                vCPU; a 32-bit kernel on profiles without long mode.
 //   random       --events exits at random indices of the profile's MSR table (and their
 //                neighbours), random values with junk in the upper halves of RAX/RDX, random
 //                instruction lengths, 64-bit and 32-bit modes, several vCPUs; --seed.

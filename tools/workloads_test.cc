@@ -215,3 +215,32 @@ TEST(GoldenCorpusTest, EveryGoldenTraceReplaysAsNamed) {
 
 }  // namespace
 }  // namespace msrtrace::cli
+
+namespace msrtrace::cli {
+namespace {
+
+// docs/workloads.md: a Linux boot on every built-in profile touches only MSRs the reference set
+// handles the way a booting kernel expects: every exit retires (no #GP, nothing unhandled), and
+// the recording replays clean.
+TEST(WorkloadsTest, LinuxBootRetiresEveryExitOnEveryProfile) {
+  for (const CpuProfile& prof : BuiltinProfiles()) {
+    RecordOptions o;
+    o.workload = "linux-boot";
+    o.profile = prof.name;
+    const std::string p = Record(o, "boot-" + prof.name + ".trace");
+    const std::vector<ExitEvent> events = Events(p);
+    EXPECT_GT(events.size(), 100u) << prof.name;
+    for (const ExitEvent& e : events) {
+      EXPECT_EQ(e.kind, RecordedKind::kRetired)
+          << prof.name << ": msr " << std::hex << e.index() << " " << RecordedKindName(e.kind);
+    }
+    ReplayOptions r;
+    r.paths = {p};
+    std::ostringstream out, err;
+    EXPECT_EQ(RunReplay(r, out, err), kExitOk) << prof.name << ": " << out.str() << err.str();
+    unlink(p.c_str());
+  }
+}
+
+}  // namespace
+}  // namespace msrtrace::cli
