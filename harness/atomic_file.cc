@@ -16,7 +16,8 @@ namespace msrtrace {
 namespace {
 
 absl::Status OsError(absl::string_view name, absl::string_view what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(name, ": ", what, ": ", strerror(err)));
+  return absl::Status(absl::ErrnoToStatusCode(err),
+                      absl::StrCat(name, ": ", what, ": ", strerror(err)));
 }
 
 std::string DirOf(const std::string& path) {
@@ -93,7 +94,8 @@ absl::Status AtomicTarget::Commit() {
   while (fsync(dfd) != 0) {
     // Some file systems cannot fsync a directory; the rename is done either way.
     if (errno == EINTR) continue;
-    if (errno != EINVAL && errno != EROFS) s = OsError(path_, "fsync of the directory failed", errno);
+    if (errno != EINVAL && errno != EROFS)
+      s = OsError(path_, "fsync of the directory failed", errno);
     break;
   }
   close(dfd);

@@ -57,6 +57,11 @@ struct RecorderOptions {
   uint32_t flush_every = 0;
   // Gzip the trace (also implied by a path ending in ".gz").
   bool gzip = false;
+  // TraceWriterOptions::atomic: write a temporary file and rename it over `path` on Close()
+  // (a failed or killed recording leaves an existing `path` untouched; the temporary file of a
+  // killed one keeps every flushed event). false: write `path` in place, readable while the
+  // recording runs.
+  bool atomic = true;
   // Events of MSR indices for which this returns true are marked volatile_value (their values
   // depend on time). Empty = none. Called once per event.
   std::function<bool(uint32_t index)> is_volatile;

@@ -643,8 +643,8 @@ class TraceReaderImpl : public TraceReader {
       bad_payload_len_ = m;
       if (m < len_) {
         bad_short_ = true;
-        bad_ = absl::StrFormat("the stream ends %u bytes into the record's %u-byte payload", m,
-                               len_);
+        bad_ =
+            absl::StrFormat("the stream ends %u bytes into the record's %u-byte payload", m, len_);
         return Got::kBad;
       }
       if (RecordCrc(type_, buf_.data(), len_) != crc) {
@@ -967,7 +967,10 @@ class TextOut {
     return TextOut(path, fd, std::move(target));
   }
   TextOut(TextOut&& o) noexcept
-      : path_(std::move(o.path_)), fd_(o.fd_), target_(std::move(o.target_)), buf_(std::move(o.buf_)) {
+      : path_(std::move(o.path_)),
+        fd_(o.fd_),
+        target_(std::move(o.target_)),
+        buf_(std::move(o.buf_)) {
     o.fd_ = -1;
   }
   ~TextOut() {

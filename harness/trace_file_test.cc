@@ -64,8 +64,8 @@ constexpr uint64_t kDigest = 0x0123456789abcdefull;
 
 // A path in this process's private temporary directory (removed at exit), named after the test.
 std::string TempPath(absl::string_view suffix) {
-  return testing_util::TestTempPath(absl::StrCat(
-      ::testing::UnitTest::GetInstance()->current_test_info()->name(), suffix));
+  return testing_util::TestTempPath(
+      absl::StrCat(::testing::UnitTest::GetInstance()->current_test_info()->name(), suffix));
 }
 
 std::string ReadFile(const std::string& path) {
