@@ -45,6 +45,13 @@ constexpr size_t kRecordHeaderSize = 9;
 // registers and named slots, handler states) is the largest record. A reader rejects a larger
 // length before allocating anything.
 constexpr uint32_t kMaxRecordPayload = 4u << 20;
+// A snapshot core above the cap is split into vCPU records of at most this many bytes (room for
+// the fields around the vCPUs in the first record).
+constexpr size_t kSnapshotPartBudget = kMaxRecordPayload - (64 << 10);
+// Format 1.1 (proto Snapshot.vcpu_records): written only by traces whose snapshot is split, so
+// every other trace stays 1.0, byte for byte. A 1.0 reader stops at the second snapshot record
+// ("expected a page record, found a snapshot record").
+constexpr uint32_t kSplitSnapshotMinor = 1;
 // Largest text-format or JSON trace ReadTraceText accepts.
 constexpr uint64_t kMaxTextInput = 256ull << 20;
 constexpr size_t kIoBufferSize = 64 << 10;
@@ -244,23 +251,28 @@ class TraceWriterImpl : public TraceWriter {
   }
 
   absl::Status Start(const TraceHeader& header, const Snapshot& snapshot) {
+    // The snapshot core, split over several records when it exceeds the record cap.
+    std::vector<proto::Snapshot> parts(1);
+    SnapshotCoreToProto(snapshot, &parts[0]);
+    if (parts[0].ByteSizeLong() > kMaxRecordPayload) RETURN_IF_ERROR(SplitVcpus(&parts));
+    const uint32_t minor = parts.size() > 1 ? kSplitSnapshotMinor : kTraceFormatMinor;
+
     char prelude[kPreludeSize];
     memcpy(prelude, kMagic, sizeof(kMagic));
     PutU16(prelude + 8, static_cast<uint16_t>(kTraceFormatMajor));
-    PutU16(prelude + 10, static_cast<uint16_t>(kTraceFormatMinor));
+    PutU16(prelude + 10, static_cast<uint16_t>(minor));
     PutU32(prelude + 12, 0);  // Flags: none defined in 1.x.
     RETURN_IF_ERROR(sink_->Write(prelude, sizeof(prelude)));
 
     proto::TraceHeader h;
     ToProto(header, &h);
     h.set_format_major(kTraceFormatMajor);  // The version of the format actually written.
-    h.set_format_minor(kTraceFormatMinor);
+    h.set_format_minor(minor);
     RETURN_IF_ERROR(WriteRecord(kRecordHeader, h));
-    {
-      proto::Snapshot core;
-      SnapshotCoreToProto(snapshot, &core);
-      RETURN_IF_ERROR(WriteRecord(kRecordSnapshotCore, core));
+    for (const proto::Snapshot& part : parts) {
+      RETURN_IF_ERROR(WriteRecord(kRecordSnapshotCore, part));
     }
+    parts.clear();
     proto::MemoryPage page;
     for (uint64_t gpa : snapshot.memory.PageAddresses()) {
       PageToProto(gpa, snapshot.memory.Page(gpa), &page);
@@ -312,6 +324,40 @@ class TraceWriterImpl : public TraceWriter {
   uint64_t events_written() const override { return events_; }
 
  private:
+  // Moves the vCPUs of (*parts)[0] into as many vCPU-only records as needed (format 1.1), each
+  // under kSnapshotPartBudget bytes; the first record keeps everything else.
+  absl::Status SplitVcpus(std::vector<proto::Snapshot>* parts) {
+    proto::Snapshot& core = (*parts)[0];
+    google::protobuf::RepeatedPtrField<proto::VcpuState> vcpus;
+    vcpus.Swap(core.mutable_vcpus());
+    const size_t rest = core.ByteSizeLong();
+    if (rest + 16 > kSnapshotPartBudget) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: the snapshot's VM-wide slots and handler states take %u bytes, more than the "
+          "%u-byte record cap allows",
+          path_, rest, kMaxRecordPayload));
+    }
+    proto::Snapshot* part = &core;
+    size_t size = rest;
+    for (int i = 0; i < vcpus.size(); ++i) {
+      const size_t n = vcpus.Get(i).ByteSizeLong() + 8;  // Tag and length prefix.
+      if (n > kSnapshotPartBudget) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: vCPU %u's state takes %u bytes, more than the %u-byte record cap",
+                            path_, vcpus.Get(i).id(), n, kMaxRecordPayload));
+      }
+      if (size + n > kSnapshotPartBudget) {
+        parts->emplace_back();
+        part = &parts->back();
+        size = 0;
+      }
+      *part->add_vcpus() = vcpus.Get(i);
+      size += n;
+    }
+    (*parts)[0].set_vcpu_records(static_cast<uint32_t>(parts->size() - 1));
+    return absl::OkStatus();
+  }
+
   absl::Status CheckOpen() {
     if (closed_) {
       return absl::FailedPreconditionError(absl::StrCat(path_, ": trace writer is closed"));
@@ -788,6 +834,22 @@ absl::Status TraceReaderImpl::Start() {
   {
     proto::Snapshot core;
     RETURN_IF_ERROR(Parse(&core));
+    // Format 1.1: vCPU records of a snapshot split over several records.
+    const uint32_t more = core.vcpu_records();
+    core.clear_vcpu_records();
+    proto::Snapshot part;
+    for (uint32_t i = 0; i < more; ++i) {
+      RETURN_IF_ERROR(ReadRequired(
+          kRecordSnapshotCore, absl::StrFormat("snapshot vCPU record %u of %u", i + 1, more)));
+      RETURN_IF_ERROR(Parse(&part));
+      if (part.vcpu_records() != 0 || part.vm_slots_size() != 0 ||
+          part.handler_states_size() != 0 || part.memory_size() != 0 || part.page_count() != 0 ||
+          part.pages_size() != 0) {
+        return RecordError(absl::StatusCode::kDataLoss,
+                           "a snapshot vCPU record holds more than vCPUs");
+      }
+      for (proto::VcpuState& v : *part.mutable_vcpus()) core.add_vcpus()->Swap(&v);
+    }
     absl::StatusOr<uint64_t> pages = SnapshotCoreFromProto(core, &snapshot_);
     if (!pages.ok()) return RecordError(pages.status().code(), pages.status().message());
     page_count = *pages;

@@ -327,7 +327,54 @@ TEST(TraceFileTest, WriterRefusesARecordAboveTheCap) {
   s.handler_states[0] = std::string(5 << 20, 'x');
   auto writer = TraceWriter::Create(TempPath(".bin"), SampleHeader(), s);
   ASSERT_FALSE(writer.ok());
-  EXPECT_THAT(std::string(writer.status().message()), HasSubstr("exceeds the 4194304-byte"));
+  EXPECT_THAT(std::string(writer.status().message()),
+              HasSubstr("more than the 4194304-byte record cap"));
+}
+
+// Issue 9 item 4: the documented limit of 16,383 vCPUs did not fit the 4 MiB snapshot record
+// ("snapshot record of N bytes exceeds the 4194304-byte record cap"). Format 1.1 splits the
+// vCPUs over several snapshot records; a snapshot that fits one record is still written as 1.0.
+TEST(TraceFileTest, SnapshotOf16383VcpusIsSplitOverRecordsAndReadsBack) {
+  Snapshot s = SampleSnapshot(1);
+  s.vcpu_slot_names.clear();
+  for (int j = 0; j < 4; ++j) {
+    s.vcpu_slot_names.push_back(absl::StrCat(std::string(100, 'S'), "_", j));
+  }
+  const Vcpu model = s.vcpus[0];
+  s.vcpus.clear();
+  for (uint32_t id = 0; id < 16383; ++id) {
+    Vcpu v = model;
+    v.id = id;
+    v.regs.rip = 0xffffffff81000000ull + id;
+    v.slots.assign(4, 0x123456789abcull + id);
+    s.vcpus.push_back(v);
+  }
+  TraceHeader h = SampleHeader();
+  h.vcpu_count = 16383;
+  const std::string path = TempPath(".bin");
+  auto writer = TraceWriter::Create(path, h, s);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Append(SampleEvent(1)).ok());
+  ASSERT_TRUE((*writer)->Close(kDigest).ok());
+  const std::string bytes = ReadFile(path);
+  const Layout l = Walk(bytes);
+  ASSERT_GE(l.types.size(), 5u);
+  size_t cores = 0;
+  for (uint8_t t : l.types) cores += t == kCore ? 1 : 0;
+  EXPECT_GT(cores, 1u);
+  EXPECT_EQ(bytes[10], 1);  // Minor version 1.
+  auto reader = TraceReader::FromBytes(bytes);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->header().format_minor, 1u);
+  ExpectSnapshotEq((*reader)->snapshot(), s);
+  ExitEvent e;
+  EXPECT_TRUE(*(*reader)->Next(&e));
+  EXPECT_FALSE(*(*reader)->Next(&e));
+  EXPECT_EQ((*reader)->end(), TraceEnd::kComplete);
+
+  // Small snapshots keep format 1.0 byte for byte.
+  const std::string small = ReadFile(WriteSample(".small.bin", 1));
+  EXPECT_EQ(small[10], 0);
 }
 
 TEST(TraceFileTest, WriterRejectsInvalidHeaderSnapshotAndEvents) {
