@@ -17,7 +17,7 @@ namespace {
 constexpr uint64_t kLow32 = 0xffffffffull;
 constexpr uint32_t kBlocking = kBlockingBySti | kBlockingByMovSs;
 constexpr uint64_t kProgressEvery = 1u << 16;
-constexpr uint32_t kMaxReplayVcpus = 4096;
+constexpr uint32_t kMaxReplayVcpus = 16384;  // vCPU ids 0..16383, as the importer accepts.
 
 std::string PendingText(const PendingException& p) {
   if (!p.valid) return "none";
