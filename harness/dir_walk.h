@@ -49,6 +49,12 @@ class DirWalker {
     return problems->size() == before;
   }
 
+  // Whether `dir` was already entered by an earlier Walk() (directly or through a link).
+  bool Entered(const std::string& dir) const {
+    struct stat st;
+    return stat(dir.c_str(), &st) == 0 && dirs_.count(Id(st.st_dev, st.st_ino)) != 0;
+  }
+
  private:
   using Id = std::pair<dev_t, ino_t>;
 

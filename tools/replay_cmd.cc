@@ -72,8 +72,9 @@ void PrintText(const ReplayResult& r, std::ostream& out) {
   out << r.name << ": " << StatusWord(code);
   if (!r.clean()) out << " (" << r.divergence_count << " divergences)";
   if (r.incomplete()) {
-    out << " (" << EndName(r.end);
-    if (!r.skipped.empty()) out << ", " << r.skipped.size() << " corrupt regions skipped";
+    out << " (";
+    if (r.end != TraceEnd::kComplete) out << EndName(r.end) << (r.skipped.empty() ? "" : ", ");
+    if (!r.skipped.empty()) out << r.skipped.size() << " corrupt regions skipped";
     out << ")";
   }
   out << "\n";
@@ -284,6 +285,7 @@ int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::str
     }
     if (p != "-" && S_ISDIR(st.st_mode)) {
       std::vector<std::string> found, problems;
+      if (walker.Entered(p)) continue;  // Already walked through an earlier argument.
       walker.Walk(p, &found, &problems);
       for (const std::string& problem : problems) err << "msrtrace: " << problem << "\n";
       if (!problems.empty()) code = kExitBadInput;
