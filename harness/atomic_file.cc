@@ -47,8 +47,10 @@ AtomicTarget& AtomicTarget::operator=(AtomicTarget&& o) noexcept {
 absl::StatusOr<int> AtomicTarget::Open(const std::string& path, bool atomic) {
   Abandon();
   path_ = path;
+  // lstat: a symbolic link (including /proc/self/fd/N) is written through, in place; renaming
+  // over it would replace the link instead of the file it names.
   struct stat st;
-  const bool exists = stat(path.c_str(), &st) == 0;
+  const bool exists = lstat(path.c_str(), &st) == 0;
   if (!atomic || (exists && !S_ISREG(st.st_mode))) {
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return OsError(path, "cannot create", errno);

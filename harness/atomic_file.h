@@ -6,8 +6,9 @@
 // closed it, and then fsyncs the directory so the rename itself is durable. Until Commit() the
 // old file at `path` is untouched: a failed command leaves it as it was and removes the
 // temporary file (Abandon(), also done by the destructor); a killed one leaves the temporary
-// file beside it. A target that exists and is not a regular file (/dev/stdout, /dev/null, a
-// FIFO) is written in place: renaming over a device would replace the device.
+// file beside it. A target that exists and is not a regular file (/dev/full, a FIFO, a symbolic
+// link such as /proc/self/fd/N) is written in place, through the link: renaming over it would
+// replace the device or the link rather than write to what it names.
 #ifndef MSRTRACE_HARNESS_ATOMIC_FILE_H_
 #define MSRTRACE_HARNESS_ATOMIC_FILE_H_
 
