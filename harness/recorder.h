@@ -53,7 +53,9 @@
 namespace msrtrace {
 
 struct RecorderOptions {
-  // Flush to the OS every N events (0 = only on Flush() and Close()).
+  // Hand buffered records to the OS (write(2), no fsync) every N events; 0 = only when the
+  // writer's 64 KiB buffer fills, on Flush() and on Close() (which also fsyncs). See
+  // TraceWriterOptions and docs/cli.md ("Flush and fsync policy").
   uint32_t flush_every = 0;
   // Gzip the trace (also implied by a path ending in ".gz").
   bool gzip = false;

@@ -71,7 +71,9 @@ int Record(const Args& args, bool tty) {
   p.Uint("seed", &o.seed, "Seed of the workload's random choices.");
   p.Uint("events", &o.events, "Number of exits (random workload).");
   p.Uint("vcpus", &o.vcpus, "Number of vCPUs (default: the workload's).");
-  p.Uint("flush-every", &o.flush_every, "Flush the trace to the OS every N events (0 = at end).");
+  p.Uint("flush-every", &o.flush_every,
+         "Hand buffered records to the OS (write, no fsync) every N events (0 = only when the "
+         "64 KiB buffer fills, and at the end, which fsyncs).");
   p.Bool("list", &o.list, "List workloads and golden traces.");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   return RunRecord(o, std::cout, std::cerr);

@@ -31,6 +31,12 @@
 #endif
 #include "tools/output.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MSRTRACE_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 namespace msrtrace::cli {
 namespace {
 
@@ -231,10 +237,29 @@ TEST(ReliabilityTest, EveryByteTruncationOfAGzipTrace) {
 
 // --- Bit flips ----------------------------------------------------------------------------
 
+// A recording's header and events over a one-vCPU snapshot without slots or pages: the same
+// framing with a small snapshot, so that the thousands of reads below stay fast under ASan.
+std::string SmallTrace(uint64_t events) {
+  const std::string path = Temp(absl::StrCat("small_", events, ".trace"));
+  if (access(path.c_str(), F_OK) == 0) return path;
+  auto source = TraceReader::Open(Recorded(events));
+  EXPECT_TRUE(source.ok()) << source.status();
+  if (!source.ok()) return path;
+  Snapshot s;
+  s.vcpus.push_back((*source)->snapshot().vcpus[0]);
+  s.vcpus[0].slots.clear();
+  auto w = TraceWriter::Create(path, (*source)->header(), s);
+  EXPECT_TRUE(w.ok()) << w.status();
+  ExitEvent e;
+  while (*(*source)->Next(&e)) EXPECT_TRUE((*w)->Append(e).ok());
+  EXPECT_TRUE((*w)->Close(0).ok());
+  return path;
+}
+
 // Item 2: a flipped length bit was reported as a torn tail (exit 3) and everything after it
 // was dropped silently. Every length and checksum bit of every record after the snapshot.
 TEST(ReliabilityTest, FlipOfEveryLengthAndChecksumBit) {
-  const std::string bytes = Slurp(Recorded(12));
+  const std::string bytes = Slurp(SmallTrace(12));
   const Layout l = Walk(bytes);
   const size_t first = FirstEvent(l);
   const size_t records = l.types.size();
@@ -642,6 +667,11 @@ TEST(ReliabilityTest, EventNamingAMissingVcpuGivesItsByteOffset) {
 // exceeds the 4194304-byte record cap". The documented limit, vCPU 16383, imports (the snapshot
 // is split over records, format 1.1) and replays.
 TEST(ReliabilityTest, CaptureWithVcpu16383ImportsAndReplays) {
+#if defined(__SANITIZE_ADDRESS__) || defined(MSRTRACE_TEST_UNDER_ASAN)
+  GTEST_SKIP() << "a 75 MB trace of 16,384 vCPUs takes minutes under ASan; the default and GCC "
+                  "builds run it, and SnapshotOf16383VcpusIsSplitOverRecordsAndReadsBack covers "
+                  "the format under ASan";
+#endif
   std::string capture;
   for (int vcpu : {0, 16383}) {
     absl::StrAppendFormat(&capture,
