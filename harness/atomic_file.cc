@@ -96,8 +96,9 @@ absl::Status AtomicTarget::Commit() {
   while (fsync(dfd) != 0) {
     // Some file systems cannot fsync a directory; the rename is done either way.
     if (errno == EINTR) continue;
-    if (errno != EINVAL && errno != EROFS)
+    if (errno != EINVAL && errno != EROFS) {
       s = OsError(path_, "fsync of the directory failed", errno);
+    }
     break;
   }
   close(dfd);

@@ -54,8 +54,8 @@ std::string ValidUtf8(absl::string_view s) {
   return out;
 }
 
-std::string JsonString(absl::string_view raw) {
-  const std::string s = ValidUtf8(raw);
+std::string JsonString(absl::string_view s_in) {
+  const std::string s = ValidUtf8(s_in);
   std::string out = "\"";
   for (const char c : s) {
     switch (c) {

@@ -21,7 +21,9 @@ TEST(JsonStringTest, CopiesUtf8BytesUnchanged) {
 // Issue 9 item 10: a file name that is not UTF-8 made the JSON output invalid.
 TEST(JsonStringTest, InvalidUtf8BytesBecomeReplacementCharacters) {
   const std::string fffd = "\xef\xbf\xbd";
-  EXPECT_EQ(JsonString("a\xff" "b"), "\"a" + fffd + "b\"");
+  EXPECT_EQ(JsonString("a\xff"
+                       "b"),
+            "\"a" + fffd + "b\"");
   EXPECT_EQ(JsonString("\xc3"), "\"" + fffd + "\"");                        // Cut sequence.
   EXPECT_EQ(JsonString("\xc0\xaf"), "\"" + fffd + fffd + "\"");             // Overlong.
   EXPECT_EQ(JsonString("\xed\xa0\x80"), "\"" + fffd + fffd + fffd + "\"");  // Surrogate.

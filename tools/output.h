@@ -15,7 +15,7 @@ namespace msrtrace::cli {
 
 // `s` with &, <, >, " and ' escaped, control characters other than tab and newline dropped,
 // and bytes that are not valid UTF-8 replaced by U+FFFD (the report declares UTF-8).
-std::string XmlEscape(absl::string_view s);
+std::string XmlEscape(absl::string_view in);
 // "0x1b" (JSON keys documented as hex strings use this).
 std::string Hex(uint64_t v);
 // A JSON number for a double that is always valid JSON (no inf/nan).
