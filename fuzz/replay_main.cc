@@ -1,10 +1,10 @@
 // A replayer for the handler sets linked into this binary (msrtrace_add_fuzzer builds one per
 // team library): `<name>_replay <trace>...` replays each trace twice (determinism) and from a
 // mid-trace snapshot (resume), with the replay driver's architectural checks, and prints every
-// divergence. A directory argument stands for its *.trace and *.trace.gz files (sorted). Exit
+// divergence. A directory argument stands for the *.trace and *.trace.gz files under it
+// (harness/dir_walk.h: recursive, sorted, symlinks followed, each file once). Exit
 // status: 0 all clean (an incomplete trace whose intact part is clean counts as clean), 1 a
 // divergence, 2 an unusable trace.
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -12,28 +12,25 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "harness/dir_walk.h"
 #include "harness/replay.h"
 
 namespace {
 
 std::vector<std::string> ExpandPaths(int argc, char** argv) {
   std::vector<std::string> out;
+  msrtrace::DirWalker walker([](const std::string& name) {
+    return absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz");
+  });
   for (int i = 1; i < argc; ++i) {
     std::error_code ec;
     if (!std::filesystem::is_directory(argv[i], ec)) {
       out.emplace_back(argv[i]);
       continue;
     }
-    std::vector<std::string> files;
-    for (const auto& entry : std::filesystem::directory_iterator(argv[i], ec)) {
-      const std::string name = entry.path().string();
-      if (entry.is_regular_file(ec) &&
-          (absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz"))) {
-        files.push_back(name);
-      }
-    }
-    std::sort(files.begin(), files.end());
-    out.insert(out.end(), files.begin(), files.end());
+    std::vector<std::string> problems;
+    walker.Walk(argv[i], &out, &problems);
+    for (const std::string& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
   }
   return out;
 }

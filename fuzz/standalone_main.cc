@@ -1,13 +1,12 @@
 // A main() for fuzz targets built without libFuzzer (GCC, or MSRTRACE_BUILD_FUZZERS=OFF): feeds
 // every file named on the command line, and every regular file under every directory named
-// (recursively, in sorted order), to LLVMFuzzerTestOneInput once. A crash or an oracle abort
+// (recursively, in sorted order, each file once: harness/dir_walk.h), to LLVMFuzzerTestOneInput
+// once. A crash or an oracle abort
 // fails the run, so ctest replays each target's seed corpus as a regression test.
 //
 // Usage: <target> [-flags ignored] <file-or-dir>...
-#include <dirent.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -15,12 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "harness/dir_walk.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) __attribute__((weak));
 
 namespace {
 
-void Collect(const std::string& path, std::vector<std::string>* out) {
+// A file is itself; a directory stands for every regular file under it, by the walker's rules
+// (harness/dir_walk.h: sorted, symlinks followed, cycle-safe, every file once).
+void Collect(const std::string& path, msrtrace::DirWalker* walker, std::vector<std::string>* out) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     std::fprintf(stderr, "standalone: cannot stat %s\n", path.c_str());
@@ -31,17 +34,9 @@ void Collect(const std::string& path, std::vector<std::string>* out) {
     return;
   }
   if (!S_ISDIR(st.st_mode)) return;
-  DIR* dir = opendir(path.c_str());
-  if (dir == nullptr) return;
-  std::vector<std::string> names;
-  while (const dirent* e = readdir(dir)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  closedir(dir);
-  std::sort(names.begin(), names.end());
-  const std::string prefix = path + "/";
-  for (const std::string& name : names) Collect(prefix + name, out);
+  std::vector<std::string> problems;
+  walker->Walk(path, out, &problems);
+  for (const std::string& p : problems) std::fprintf(stderr, "standalone: %s\n", p.c_str());
 }
 
 }  // namespace
@@ -49,9 +44,10 @@ void Collect(const std::string& path, std::vector<std::string>* out) {
 int main(int argc, char** argv) {
   if (LLVMFuzzerInitialize != nullptr) LLVMFuzzerInitialize(&argc, &argv);
   std::vector<std::string> files;
+  msrtrace::DirWalker walker([](const std::string&) { return true; });
   for (int i = 1; i < argc; ++i) {
     if (argv[i][0] == '-') continue;  // libFuzzer flags: accepted and ignored.
-    Collect(argv[i], &files);
+    Collect(argv[i], &walker, &files);
   }
   for (const std::string& f : files) {
     std::ifstream in(f, std::ios::binary);

@@ -10,8 +10,13 @@
 namespace msrtrace {
 
 // `s` as a JSON string literal, quotes included (RFC 8259: quote, backslash and control
-// characters escaped; other bytes copied).
-std::string JsonString(absl::string_view s);
+// characters escaped; valid UTF-8 copied). The result is always valid UTF-8: every byte that is
+// not part of a valid UTF-8 sequence (a file name in another encoding, say) becomes U+FFFD.
+std::string JsonString(absl::string_view s_in);
+
+// `s` with every byte that is not part of a valid UTF-8 sequence (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF) replaced by U+FFFD.
+std::string ValidUtf8(absl::string_view s);
 
 }  // namespace msrtrace
 

@@ -11,7 +11,7 @@
 namespace msrtrace {
 namespace {
 
-constexpr uint32_t kMaxMachineVcpus = 4096;
+constexpr uint32_t kMaxMachineVcpus = 16384;  // vCPU ids 0..16383, as the importer accepts.
 
 std::string KnownNames(const std::vector<std::string>& names) {
   return names.empty() ? "none" : absl::StrJoin(names, ", ");

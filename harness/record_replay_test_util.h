@@ -15,6 +15,7 @@
 #include "harness/recorder.h"
 #include "harness/replay.h"
 #include "harness/status_macros.h"
+#include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 
 namespace msrtrace::testing_util {
@@ -100,11 +101,8 @@ inline TraceHeader TestHeader(uint32_t vcpus = 2,
   return h;
 }
 
-inline std::string TempPath(const std::string& name) {
-  const char* dir = getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/msrtrace_" +
-         std::to_string(static_cast<int64_t>(getpid())) + "_" + name;
-}
+// A path in this test process's private temporary directory (harness/test_tmpdir.h).
+inline std::string TempPath(const std::string& name) { return testing_util::TestTempPath(name); }
 
 // A recording session on a machine built from `header`.
 struct Session {

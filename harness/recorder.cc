@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::StartWithSnapshot(const std:
   TraceWriterOptions wo;
   wo.gzip = options.gzip;
   wo.flush_every = options.flush_every;
+  wo.atomic = options.atomic;
   ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
                    TraceWriter::Create(path, header, snapshot, wo));
   return std::unique_ptr<Recorder>(

@@ -53,10 +53,17 @@
 namespace msrtrace {
 
 struct RecorderOptions {
-  // Flush to the OS every N events (0 = only on Flush() and Close()).
+  // Hand buffered records to the OS (write(2), no fsync) every N events; 0 = only when the
+  // writer's 64 KiB buffer fills, on Flush() and on Close() (which also fsyncs). See
+  // TraceWriterOptions and docs/cli.md ("Flush and fsync policy").
   uint32_t flush_every = 0;
   // Gzip the trace (also implied by a path ending in ".gz").
   bool gzip = false;
+  // TraceWriterOptions::atomic: write a temporary file and rename it over `path` on Close()
+  // (a failed or killed recording leaves an existing `path` untouched; the temporary file of a
+  // killed one keeps every flushed event). false: write `path` in place, readable while the
+  // recording runs.
+  bool atomic = true;
   // Events of MSR indices for which this returns true are marked volatile_value (their values
   // depend on time). Empty = none. Called once per event.
   std::function<bool(uint32_t index)> is_volatile;

@@ -186,7 +186,9 @@ TEST(RecorderTest, TrailerDigestEqualsReplayFinalDigestDespiteGuestGprChanges) {
 TEST(RecorderTest, UnclosedRecordingKeepsEventsWithoutTrailer) {
   const std::string path = TempPath("rec_unclosed.trace");
   {
-    auto s = StartSession(path, TestHeader());
+    RecorderOptions in_place;
+    in_place.atomic = false;
+    auto s = StartSession(path, TestHeader(), std::move(in_place));
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_TRUE(s->Exit(0, Access::kWrite, kStorageMsr, 1).ok());
     ASSERT_TRUE(s->Exit(0, Access::kRead, kStorageMsr).ok());
@@ -199,7 +201,9 @@ TEST(RecorderTest, UnclosedRecordingKeepsEventsWithoutTrailer) {
 
 TEST(RecorderTest, FlushMakesEventsVisibleBeforeClose) {
   const std::string path = TempPath("rec_flush.trace");
-  auto s = StartSession(path, TestHeader());
+  RecorderOptions in_place;
+  in_place.atomic = false;  // Read while the recording runs.
+  auto s = StartSession(path, TestHeader(), std::move(in_place));
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE(s->Exit(0, Access::kWrite, kStorageMsr, 1).ok());
   ASSERT_TRUE(s->recorder->Flush().ok());
@@ -212,6 +216,7 @@ TEST(RecorderTest, FlushEveryNEventsPolicy) {
   const std::string path = TempPath("rec_flush_every.trace");
   RecorderOptions o;
   o.flush_every = 2;
+  o.atomic = false;  // Read while the recording runs.
   auto s = StartSession(path, TestHeader(), std::move(o));
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE(s->Exit(0, Access::kWrite, kStorageMsr, 1).ok());

@@ -54,7 +54,11 @@ class ReplayLoop : public DivergenceSink {
       absl::StatusOr<bool> more = reader.Next(&ev);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      RETURN_IF_ERROR(checker.Run(ev));
+      if (absl::Status s = checker.Run(ev); ABSL_PREDICT_FALSE(!s.ok())) {
+        return absl::Status(s.code(),
+                            absl::StrFormat("byte %u (record %u): %s", reader.record_offset(),
+                                            reader.record_number(), s.message()));
+      }
       last_seq = ev.seq;
       Count(ev, checker);
       ++result_.events;
@@ -72,6 +76,7 @@ class ReplayLoop : public DivergenceSink {
         result_.seconds > 0 ? static_cast<double>(result_.events) / result_.seconds : 0;
     result_.gaps = checker.gaps();
     result_.end = reader.end();
+    result_.skipped = reader.skipped();
     result_.final_digest = machine_->Digest();
     if (result_.end == TraceEnd::kComplete) {
       result_.recorded_final_digest = reader.trailer().final_state_digest;
@@ -165,7 +170,9 @@ absl::StatusOr<ReplayResult> ReplayReader(TraceReader& reader, const ReplayOptio
 absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOptions& options) {
   ReplayOptions first = options;
   first.resume_after = 0;
-  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(path));
+  TraceReaderOptions reader_options;
+  reader_options.skip_corrupt = options.skip_corrupt;
+  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(path, reader_options));
   ASSIGN_OR_RETURN(ReplayResult result, ReplayReader(*reader, first));
   result.name = path;
 
@@ -183,7 +190,7 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   again.max_divergences = 0;
   again.progress = nullptr;
   for (uint32_t i = 1; i < options.repeat; ++i) {
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
     ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
     if (rr.final_digest != result.final_digest) {
       add(DivergenceKind::kNondeterministic, result.final_digest, rr.final_digest,
@@ -192,7 +199,7 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   }
   if (options.resume_after != 0) {
     again.resume_after = options.resume_after;
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
     ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
     if (rr.final_digest != result.final_digest) {
       add(DivergenceKind::kResume, result.final_digest, rr.final_digest,

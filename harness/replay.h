@@ -67,6 +67,9 @@ struct ReplayOptions {
   uint64_t resume_after = 0;
   // Called about every 2^16 events with (events so far, byte offset); may be empty.
   std::function<void(uint64_t events, uint64_t offset)> progress;
+  // ReplayFile: read past corrupt records (TraceReaderOptions::skip_corrupt); each one is listed
+  // in ReplayResult::skipped and makes the result incomplete.
+  bool skip_corrupt = false;
 };
 
 struct ReplayResult {
@@ -87,9 +90,10 @@ struct ReplayResult {
   uint64_t recorded_final_digest = 0;  // The trailer's; 0 = not recorded.
   double seconds = 0;                  // Wall time of the (first) replay pass.
   double events_per_second = 0;
+  std::vector<CorruptRegion> skipped;  // Corrupt records read past (skip_corrupt).
 
   bool clean() const { return divergence_count == 0; }
-  bool incomplete() const { return end != TraceEnd::kComplete; }
+  bool incomplete() const { return end != TraceEnd::kComplete || !skipped.empty(); }
 };
 
 // Replays the trace at `path`. Errors (unusable input): unreadable or corrupt trace, unknown

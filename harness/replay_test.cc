@@ -342,7 +342,9 @@ TEST(ReplayTest, ResumingFromMidTraceSnapshotMatchesUninterruptedRun) {
 TEST(ReplayTest, TraceWithoutTrailerIsIncompleteButClean) {
   const std::string path = TempPath("notrailer.trace");
   {
-    auto s = StartSession(path, TestHeader());
+    RecorderOptions in_place;
+    in_place.atomic = false;  // Stopped without Close(): keep what was written.
+    auto s = StartSession(path, TestHeader(), std::move(in_place));
     ASSERT_TRUE(s.ok()) << s.status();
     (void)s->Exit(0, Access::kWrite, kStorageMsr, 3);
   }

@@ -31,6 +31,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "harness/atomic_file.h"
 #include "harness/status_macros.h"
 #include "harness/trace_proto.h"
 
@@ -44,6 +45,13 @@ constexpr size_t kRecordHeaderSize = 9;
 // registers and named slots, handler states) is the largest record. A reader rejects a larger
 // length before allocating anything.
 constexpr uint32_t kMaxRecordPayload = 4u << 20;
+// A snapshot core above the cap is split into vCPU records of at most this many bytes (room for
+// the fields around the vCPUs in the first record).
+constexpr size_t kSnapshotPartBudget = kMaxRecordPayload - (64 << 10);
+// Format 1.1 (proto Snapshot.vcpu_records): written only by traces whose snapshot is split, so
+// every other trace stays 1.0, byte for byte. A 1.0 reader stops at the second snapshot record
+// ("expected a page record, found a snapshot record").
+constexpr uint32_t kSplitSnapshotMinor = 1;
 // Largest text-format or JSON trace ReadTraceText accepts.
 constexpr uint64_t kMaxTextInput = 256ull << 20;
 constexpr size_t kIoBufferSize = 64 << 10;
@@ -117,6 +125,7 @@ class Sink {
   virtual absl::Status Write(const char* data, size_t len) = 0;
   // Hands everything written so far to the OS (no fsync).
   virtual absl::Status Flush() = 0;
+  // Flushes, fsyncs when the file is a regular file, and closes.
   virtual absl::Status Close() = 0;
 };
 
@@ -140,7 +149,9 @@ class FdSink : public Sink {
   FdSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
     buf_.reserve(kIoBufferSize);
   }
-  ~FdSink() override { (void)Close(); }
+  ~FdSink() override {
+    if (fd_ >= 0) close(fd_);
+  }
   absl::Status Write(const char* data, size_t len) override {
     if (buf_.size() + len > kIoBufferSize) RETURN_IF_ERROR(Flush());
     if (len >= kIoBufferSize) return WriteAll(data, len);
@@ -155,12 +166,14 @@ class FdSink : public Sink {
   absl::Status Close() override {
     if (fd_ < 0) return absl::OkStatus();
     absl::Status s = Flush();
+    if (s.ok()) s = SyncIfRegular(fd_, path_);
     if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
     fd_ = -1;
     return s;
   }
 
  private:
+  // Loops over short writes; an error (ENOSPC, EFBIG, EIO...) names the path and the reason.
   absl::Status WriteAll(const char* data, size_t len) {
     while (len > 0) {
       const ssize_t n = write(fd_, data, len);
@@ -179,10 +192,15 @@ class FdSink : public Sink {
   std::string buf_;
 };
 
+// zlib writes through its own descriptor (a dup of fd_), so fd_ stays open for the fsync after
+// gzclose() has written the gzip trailer.
 class GzSink : public Sink {
  public:
-  GzSink(std::string path, gzFile gz) : path_(std::move(path)), gz_(gz) {}
-  ~GzSink() override { (void)Close(); }
+  GzSink(std::string path, gzFile gz, int fd) : path_(std::move(path)), gz_(gz), fd_(fd) {}
+  ~GzSink() override {
+    if (gz_ != nullptr) gzclose(gz_);
+    if (fd_ >= 0) close(fd_);
+  }
   absl::Status Write(const char* data, size_t len) override {
     while (len > 0) {
       const unsigned chunk = static_cast<unsigned>(std::min<size_t>(len, 1u << 30));
@@ -198,11 +216,23 @@ class GzSink : public Sink {
     return absl::OkStatus();
   }
   absl::Status Close() override {
-    if (gz_ == nullptr) return absl::OkStatus();
-    const int r = gzclose(gz_);
-    gz_ = nullptr;
-    if (r != Z_OK) return absl::DataLossError(absl::StrCat(path_, ": gzip close failed"));
-    return absl::OkStatus();
+    absl::Status s;
+    if (gz_ != nullptr) {
+      errno = 0;
+      const int r = gzclose(gz_);
+      gz_ = nullptr;
+      if (r == Z_ERRNO) {
+        s = ErrnoError(path_, "write failed", errno != 0 ? errno : EIO);
+      } else if (r != Z_OK) {
+        s = absl::DataLossError(absl::StrCat(path_, ": gzip close failed"));
+      }
+    }
+    if (fd_ >= 0) {
+      if (s.ok()) s = SyncIfRegular(fd_, path_);
+      if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
+      fd_ = -1;
+    }
+    return s;
   }
 
  private:
@@ -215,35 +245,49 @@ class GzSink : public Sink {
 
   std::string path_;
   gzFile gz_;
+  int fd_;
 };
 
 class TraceWriterImpl : public TraceWriter {
  public:
-  TraceWriterImpl(std::string path, std::unique_ptr<Sink> sink, TraceWriterOptions options)
-      : path_(std::move(path)), sink_(std::move(sink)), options_(options) {}
+  TraceWriterImpl(std::string path, std::unique_ptr<Sink> sink, TraceWriterOptions options,
+                  AtomicTarget target)
+      : path_(std::move(path)),
+        sink_(std::move(sink)),
+        options_(options),
+        target_(std::move(target)) {}
   ~TraceWriterImpl() override {
-    // Without Close() the file keeps every complete record and no trailer (kNoTrailer).
-    if (!closed_) (void)sink_->Close();
+    if (!closed_) {
+      // In place: the file keeps every complete record and no trailer (kNoTrailer). Atomic: the
+      // old file stays, and the unfinished temporary file goes.
+      (void)sink_->Close();
+      target_.Abandon();
+    }
   }
 
   absl::Status Start(const TraceHeader& header, const Snapshot& snapshot) {
+    // The snapshot core, split over several records when it exceeds the record cap.
+    std::vector<proto::Snapshot> parts(1);
+    SnapshotCoreToProto(snapshot, &parts[0]);
+    if (parts[0].ByteSizeLong() > kMaxRecordPayload) RETURN_IF_ERROR(SplitVcpus(&parts));
+    const uint32_t minor = parts.size() > 1 ? kSplitSnapshotMinor : kTraceFormatMinor;
+
     char prelude[kPreludeSize];
     memcpy(prelude, kMagic, sizeof(kMagic));
     PutU16(prelude + 8, static_cast<uint16_t>(kTraceFormatMajor));
-    PutU16(prelude + 10, static_cast<uint16_t>(kTraceFormatMinor));
+    PutU16(prelude + 10, static_cast<uint16_t>(minor));
     PutU32(prelude + 12, 0);  // Flags: none defined in 1.x.
     RETURN_IF_ERROR(sink_->Write(prelude, sizeof(prelude)));
 
     proto::TraceHeader h;
     ToProto(header, &h);
     h.set_format_major(kTraceFormatMajor);  // The version of the format actually written.
-    h.set_format_minor(kTraceFormatMinor);
+    h.set_format_minor(minor);
     RETURN_IF_ERROR(WriteRecord(kRecordHeader, h));
-    {
-      proto::Snapshot core;
-      SnapshotCoreToProto(snapshot, &core);
-      RETURN_IF_ERROR(WriteRecord(kRecordSnapshotCore, core));
+    for (const proto::Snapshot& part : parts) {
+      RETURN_IF_ERROR(WriteRecord(kRecordSnapshotCore, part));
     }
+    parts.clear();
     proto::MemoryPage page;
     for (uint64_t gpa : snapshot.memory.PageAddresses()) {
       PageToProto(gpa, snapshot.memory.Page(gpa), &page);
@@ -286,12 +330,49 @@ class TraceWriterImpl : public TraceWriter {
     ToProto(TraceTrailer{events_, final_state_digest}, &t);
     absl::Status s = WriteRecord(kRecordTrailer, t);
     absl::Status c = sink_->Close();
-    return s.ok() ? c : s;
+    if (s.ok()) s = c;
+    if (s.ok()) return target_.Commit();
+    target_.Abandon();
+    return s;
   }
 
   uint64_t events_written() const override { return events_; }
 
  private:
+  // Moves the vCPUs of (*parts)[0] into as many vCPU-only records as needed (format 1.1), each
+  // under kSnapshotPartBudget bytes; the first record keeps everything else.
+  absl::Status SplitVcpus(std::vector<proto::Snapshot>* parts) {
+    proto::Snapshot& core = (*parts)[0];
+    google::protobuf::RepeatedPtrField<proto::VcpuState> vcpus;
+    vcpus.Swap(core.mutable_vcpus());
+    const size_t rest = core.ByteSizeLong();
+    if (rest + 16 > kSnapshotPartBudget) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: the snapshot's VM-wide slots and handler states take %u bytes, more than the "
+          "%u-byte record cap allows",
+          path_, rest, kMaxRecordPayload));
+    }
+    proto::Snapshot* part = &core;
+    size_t size = rest;
+    for (int i = 0; i < vcpus.size(); ++i) {
+      const size_t n = vcpus.Get(i).ByteSizeLong() + 8;  // Tag and length prefix.
+      if (n > kSnapshotPartBudget) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: vCPU %u's state takes %u bytes, more than the %u-byte record cap",
+                            path_, vcpus.Get(i).id(), n, kMaxRecordPayload));
+      }
+      if (size + n > kSnapshotPartBudget) {
+        parts->emplace_back();
+        part = &parts->back();
+        size = 0;
+      }
+      *part->add_vcpus() = vcpus.Get(i);
+      size += n;
+    }
+    (*parts)[0].set_vcpu_records(static_cast<uint32_t>(parts->size() - 1));
+    return absl::OkStatus();
+  }
+
   absl::Status CheckOpen() {
     if (closed_) {
       return absl::FailedPreconditionError(absl::StrCat(path_, ": trace writer is closed"));
@@ -323,6 +404,7 @@ class TraceWriterImpl : public TraceWriter {
   std::string path_;
   std::unique_ptr<Sink> sink_;
   TraceWriterOptions options_;
+  AtomicTarget target_;
   proto::ExitEvent event_proto_;  // Reused for every event.
   std::string record_;            // Reused record buffer.
   uint64_t events_ = 0;
@@ -465,8 +547,8 @@ class Input {
 
 class TraceReaderImpl : public TraceReader {
  public:
-  TraceReaderImpl(std::string name, std::unique_ptr<Input> input)
-      : name_(std::move(name)), input_(std::move(input)) {}
+  TraceReaderImpl(std::string name, std::unique_ptr<Input> input, TraceReaderOptions options)
+      : name_(std::move(name)), input_(std::move(input)), options_(options) {}
 
   absl::Status Start();
 
@@ -477,13 +559,30 @@ class TraceReaderImpl : public TraceReader {
   const TraceTrailer& trailer() const override { return trailer_; }
   uint64_t offset() const override { return pos_; }
   uint64_t records() const override { return records_; }
+  uint64_t record_offset() const override { return record_start_; }
+  uint64_t record_number() const override { return records_ == 0 ? 0 : records_ - 1; }
+  const std::vector<CorruptRegion>& skipped() const override { return skipped_; }
 
  private:
-  enum class Got { kRecord, kEof, kTorn };
+  // kBad: the record fails its length cap or checksum, or the stream ends inside it (bad_ says
+  // which); the reader is positioned at its start.
+  enum class Got { kRecord, kEof, kBad };
 
-  // Reads up to `n` bytes, fewer only at the end of the stream.
+  // Reads up to `n` bytes, fewer only at the end of the stream. Bytes pushed back by a resync
+  // (pending_) come first.
   absl::StatusOr<size_t> ReadFull(char* dst, size_t n) {
     size_t done = 0;
+    if (pending_pos_ < pending_.size()) {
+      const size_t k = std::min(n, pending_.size() - pending_pos_);
+      memcpy(dst, pending_.data() + pending_pos_, k);
+      pending_pos_ += k;
+      done = k;
+      pos_ += k;
+      if (pending_pos_ == pending_.size()) {
+        pending_.clear();
+        pending_pos_ = 0;
+      }
+    }
     while (done < n) {
       absl::StatusOr<size_t> got = input_->Read(dst + done, n - done);
       if (!got.ok()) return Error(got.status().code(), got.status().message());
@@ -494,28 +593,124 @@ class TraceReaderImpl : public TraceReader {
     return done;
   }
 
+  // Makes at least `n` unread bytes available in pending_ (fewer only at the end of the
+  // stream); returns how many there are.
+  absl::StatusOr<size_t> Peek(size_t n) {
+    if (pending_pos_ > kIoBufferSize && pending_pos_ * 2 > pending_.size()) {
+      pending_.erase(0, pending_pos_);
+      pending_pos_ = 0;
+    }
+    while (pending_.size() - pending_pos_ < n) {
+      const size_t old = pending_.size();
+      const size_t want = std::max(n - (old - pending_pos_), kIoBufferSize);
+      pending_.resize(old + want);
+      absl::StatusOr<size_t> got = input_->Read(&pending_[old], want);
+      if (!got.ok()) {
+        pending_.resize(old);
+        return Error(got.status().code(), got.status().message());
+      }
+      pending_.resize(old + *got);
+      if (*got == 0) break;
+    }
+    return pending_.size() - pending_pos_;
+  }
+
+  // Scans forward from the current position for the next record that validates: a length
+  // within the cap, an event or trailer type (the only records after the snapshot that this
+  // format's writers emit; a skippable type of a later minor version may be passed over), and a
+  // matching checksum. Consumes the bytes before it. Returns false at the end of the stream.
+  absl::StatusOr<bool> SeekIntactRecord() {
+    for (;;) {
+      ASSIGN_OR_RETURN(size_t avail, Peek(kRecordHeaderSize));
+      if (avail < kRecordHeaderSize) {
+        pos_ += avail;
+        pending_.clear();
+        pending_pos_ = 0;
+        return false;
+      }
+      const char* p = pending_.data() + pending_pos_;
+      const uint32_t len = GetU32(p);
+      const uint8_t type = static_cast<uint8_t>(p[8]);
+      if (len <= kMaxRecordPayload && (type == kRecordEvent || type == kRecordTrailer)) {
+        ASSIGN_OR_RETURN(avail, Peek(kRecordHeaderSize + len));
+        p = pending_.data() + pending_pos_;  // Peek may have moved the buffer.
+        if (avail >= kRecordHeaderSize + len &&
+            RecordCrc(type, p + kRecordHeaderSize, len) == GetU32(p + 4)) {
+          return true;
+        }
+      }
+      ++pending_pos_;
+      ++pos_;
+    }
+  }
+
+  // After a damaged record at record_start_: pushes its bytes after the first back into the
+  // stream (so the scan also considers records starting inside it) and seeks the next intact
+  // record.
+  absl::StatusOr<bool> ResyncAfterBadRecord() {
+    std::string rest(bad_head_, bad_head_len_);
+    rest.append(buf_.data(), bad_payload_len_);
+    rest.append(pending_, pending_pos_, std::string::npos);
+    pending_ = std::move(rest);
+    pending_pos_ = 1;
+    pos_ = record_start_ + 1;
+    if (pending_pos_ >= pending_.size()) {
+      pending_.clear();
+      pending_pos_ = 0;
+    }
+    return SeekIntactRecord();
+  }
+
+  // Counts the intact records from the current position to the end of the stream (chains of
+  // valid records, re-scanning after each damaged stretch).
+  absl::StatusOr<uint64_t> CountIntactRecords() {
+    uint64_t n = 0;
+    for (;;) {
+      ASSIGN_OR_RETURN(const bool found, SeekIntactRecord());
+      if (!found) return n;
+      ++n;
+      const size_t len = kRecordHeaderSize + GetU32(pending_.data() + pending_pos_);
+      pending_pos_ += len;
+      pos_ += len;
+    }
+  }
+
   // Reads one framed record into type_ and buf_[0, len_), checking length cap and checksum.
   // Records of skippable unknown types are skipped here.
   absl::StatusOr<Got> ReadRecord() {
     for (;;) {
       record_start_ = pos_;
-      char hdr[kRecordHeaderSize];
-      ASSIGN_OR_RETURN(const size_t n, ReadFull(hdr, sizeof(hdr)));
+      bad_head_len_ = 0;
+      bad_payload_len_ = 0;
+      char* hdr = bad_head_;
+      ASSIGN_OR_RETURN(const size_t n, ReadFull(hdr, kRecordHeaderSize));
       if (n == 0) return Got::kEof;
-      if (n < sizeof(hdr)) return Got::kTorn;
+      bad_head_len_ = n;
+      bad_short_ = false;
+      if (n < kRecordHeaderSize) {
+        bad_short_ = true;
+        bad_ = "the stream ends inside the record header";
+        return Got::kBad;
+      }
       len_ = GetU32(hdr);
       const uint32_t crc = GetU32(hdr + 4);
       type_ = static_cast<uint8_t>(hdr[8]);
       if (len_ > kMaxRecordPayload) {
-        return Error(
-            absl::StatusCode::kDataLoss,
-            absl::StrFormat("record length %u exceeds the %u-byte cap", len_, kMaxRecordPayload));
+        bad_ = absl::StrFormat("record length %u exceeds the %u-byte cap", len_, kMaxRecordPayload);
+        return Got::kBad;
       }
       if (buf_.size() < len_) buf_.resize(len_);
       ASSIGN_OR_RETURN(const size_t m, ReadFull(&buf_[0], len_));
-      if (m < len_) return Got::kTorn;
+      bad_payload_len_ = m;
+      if (m < len_) {
+        bad_short_ = true;
+        bad_ =
+            absl::StrFormat("the stream ends %u bytes into the record's %u-byte payload", m, len_);
+        return Got::kBad;
+      }
       if (RecordCrc(type_, buf_.data(), len_) != crc) {
-        return Error(absl::StatusCode::kDataLoss, "checksum mismatch");
+        bad_ = "checksum mismatch";
+        return Got::kBad;
       }
       if (type_ == 0 || (type_ > kRecordTrailer && type_ < kFirstSkippableType)) {
         return Error(absl::StatusCode::kDataLoss,
@@ -532,8 +727,11 @@ class TraceReaderImpl : public TraceReader {
     if (got == Got::kEof) {
       return Error(absl::StatusCode::kDataLoss, absl::StrCat("file ends before ", what));
     }
-    if (got == Got::kTorn) {
-      return Error(absl::StatusCode::kDataLoss, absl::StrCat("file ends inside ", what));
+    if (got == Got::kBad) {
+      if (bad_short_) {
+        return Error(absl::StatusCode::kDataLoss, absl::StrCat("file ends inside ", what));
+      }
+      return Error(absl::StatusCode::kDataLoss, absl::StrCat(bad_, " (", what, ")"));
     }
     if (type_ != want) {
       return RecordError(absl::StatusCode::kDataLoss,
@@ -566,14 +764,20 @@ class TraceReaderImpl : public TraceReader {
     return s;
   }
 
+  // Handles a damaged record after the snapshot. Returns true to read on (skip_corrupt found an
+  // intact record), false at a torn tail, or the corruption error.
+  absl::StatusOr<bool> OnBadRecord();
+
   std::string name_;
   std::unique_ptr<Input> input_;
+  TraceReaderOptions options_;
   TraceHeader header_;
   Snapshot snapshot_;
   TraceTrailer trailer_;
   TraceEnd end_ = TraceEnd::kNoTrailer;
   bool done_ = false;
   absl::Status status_;  // Sticky error from Next().
+  std::vector<CorruptRegion> skipped_;
 
   std::string buf_;  // Payload of the current record; grows, never shrinks.
   uint32_t len_ = 0;
@@ -584,6 +788,17 @@ class TraceReaderImpl : public TraceReader {
   uint64_t events_ = 0;
   uint64_t last_seq_ = 0;
   proto::ExitEvent event_proto_;  // Reused for every event.
+
+  // The damaged record ReadRecord() returned kBad for: what is wrong, and its bytes read so far
+  // (header in bad_head_, payload in buf_).
+  std::string bad_;
+  bool bad_short_ = false;  // The stream ended inside it.
+  char bad_head_[kRecordHeaderSize] = {};
+  size_t bad_head_len_ = 0;
+  size_t bad_payload_len_ = 0;
+  // Bytes read ahead by a resync scan, consumed by ReadFull before the input.
+  std::string pending_;
+  size_t pending_pos_ = 0;
 };
 
 absl::Status TraceReaderImpl::Start() {
@@ -634,6 +849,22 @@ absl::Status TraceReaderImpl::Start() {
   {
     proto::Snapshot core;
     RETURN_IF_ERROR(Parse(&core));
+    // Format 1.1: vCPU records of a snapshot split over several records.
+    const uint32_t more = core.vcpu_records();
+    core.clear_vcpu_records();
+    proto::Snapshot part;
+    for (uint32_t i = 0; i < more; ++i) {
+      RETURN_IF_ERROR(ReadRequired(
+          kRecordSnapshotCore, absl::StrFormat("snapshot vCPU record %u of %u", i + 1, more)));
+      RETURN_IF_ERROR(Parse(&part));
+      if (part.vcpu_records() != 0 || part.vm_slots_size() != 0 ||
+          part.handler_states_size() != 0 || part.memory_size() != 0 || part.page_count() != 0 ||
+          part.pages_size() != 0) {
+        return RecordError(absl::StatusCode::kDataLoss,
+                           "a snapshot vCPU record holds more than vCPUs");
+      }
+      for (proto::VcpuState& v : *part.mutable_vcpus()) core.add_vcpus()->Swap(&v);
+    }
     absl::StatusOr<uint64_t> pages = SnapshotCoreFromProto(core, &snapshot_);
     if (!pages.ok()) return RecordError(pages.status().code(), pages.status().message());
     page_count = *pages;
@@ -653,11 +884,20 @@ absl::StatusOr<bool> TraceReaderImpl::Next(ExitEvent* event) {
   if (!status_.ok()) return status_;
   if (done_) return false;
   absl::StatusOr<Got> got = ReadRecord();
+  while (got.ok() && *got == Got::kBad) {
+    absl::StatusOr<bool> more = OnBadRecord();
+    if (!more.ok()) return Fail(more.status());
+    if (!*more) {
+      done_ = true;
+      end_ = TraceEnd::kTornTail;
+      return false;
+    }
+    got = ReadRecord();
+  }
   if (!got.ok()) return Fail(got.status());
   if (*got != Got::kRecord) {
     done_ = true;
-    end_ = (*got == Got::kTorn || input_->gzip_truncated()) ? TraceEnd::kTornTail
-                                                            : TraceEnd::kNoTrailer;
+    end_ = input_->gzip_truncated() ? TraceEnd::kTornTail : TraceEnd::kNoTrailer;
     return false;
   }
   if (type_ == kRecordEvent) {
@@ -687,7 +927,9 @@ absl::StatusOr<bool> TraceReaderImpl::Next(ExitEvent* event) {
   RETURN_IF_ERROR(Fail(Parse(&t)));
   absl::StatusOr<TraceTrailer> trailer = FromProto(t);
   if (!trailer.ok()) return Fail(RecordError(trailer.status().code(), trailer.status().message()));
-  if (trailer->event_count != events_) {
+  // After skipped corruption the trailer counts events the reader did not return; skipped()
+  // already reports them.
+  if (trailer->event_count != events_ && skipped_.empty()) {
     return Fail(RecordError(absl::StatusCode::kDataLoss,
                             absl::StrFormat("trailer says %u events, the trace has %u",
                                             trailer->event_count, events_)));
@@ -700,13 +942,43 @@ absl::StatusOr<bool> TraceReaderImpl::Next(ExitEvent* event) {
     return Fail(Error(absl::StatusCode::kDataLoss, "data after the trailer"));
   }
   done_ = true;
-  end_ = TraceEnd::kComplete;
+  // A gzip stream without its end (the 8-byte gzip trailer, or more) was cut: a torn tail even
+  // when every record arrived.
+  end_ = input_->gzip_truncated() ? TraceEnd::kTornTail : TraceEnd::kComplete;
   return false;
 }
 
+absl::StatusOr<bool> TraceReaderImpl::OnBadRecord() {
+  const uint64_t bad_offset = record_start_;
+  const uint64_t bad_record = records_;
+  const std::string what = bad_;
+  ASSIGN_OR_RETURN(const bool found, ResyncAfterBadRecord());
+  if (!found) return false;  // Nothing intact after it: a torn tail.
+  const uint64_t next = pos_;
+  if (options_.skip_corrupt) {
+    CorruptRegion region;
+    region.offset = bad_offset;
+    region.record = bad_record;
+    region.bytes = next - bad_offset;
+    region.message = absl::StrFormat(
+        "%s: byte %u (record %u): %s; skipped %u bytes to the next intact record at byte %u", name_,
+        bad_offset, bad_record, what, region.bytes, next);
+    skipped_.push_back(std::move(region));
+    return true;
+  }
+  ASSIGN_OR_RETURN(const uint64_t intact, CountIntactRecords());
+  record_start_ = bad_offset;
+  return absl::DataLossError(absl::StrFormat(
+      "%s: byte %u (record %u): %s; corrupt, not a torn tail: %u intact record%s follow%s from "
+      "byte %u (msrtrace replay --skip-corrupt reads past it)",
+      name_, bad_offset, bad_record, what, intact, intact == 1 ? "" : "s", intact == 1 ? "s" : "",
+      next));
+}
+
 absl::StatusOr<std::unique_ptr<TraceReader>> StartReader(std::string name,
-                                                         std::unique_ptr<Input> input) {
-  auto reader = std::make_unique<TraceReaderImpl>(std::move(name), std::move(input));
+                                                         std::unique_ptr<Input> input,
+                                                         TraceReaderOptions options) {
+  auto reader = std::make_unique<TraceReaderImpl>(std::move(name), std::move(input), options);
   RETURN_IF_ERROR(reader->Start());
   return std::unique_ptr<TraceReader>(std::move(reader));
 }
@@ -761,39 +1033,54 @@ void SetUpPrinter(google::protobuf::TextFormat::Printer* printer) {
       proto::Registers::descriptor()->FindFieldByName("interruptibility"), new HexU32Printer);
 }
 
-// Writes to a file or stdout ("-").
+// Writes to stdout ("-", checked writes) or atomically to a file (AtomicTarget: a failed
+// conversion leaves an existing file untouched).
 class TextOut {
  public:
   static absl::StatusOr<TextOut> Open(const std::string& path) {
-    if (path == "-") return TextOut(path, stdout, false);
-    FILE* f = fopen(path.c_str(), "we");
-    if (f == nullptr) return ErrnoError(path, "cannot create", errno);
-    return TextOut(path, f, true);
+    if (path == "-") return TextOut("<stdout>", 1, AtomicTarget());
+    AtomicTarget target;
+    ASSIGN_OR_RETURN(const int fd, target.Open(path));
+    return TextOut(path, fd, std::move(target));
   }
-  TextOut(TextOut&& o) noexcept : path_(std::move(o.path_)), f_(o.f_), owned_(o.owned_) {
-    o.f_ = nullptr;
+  TextOut(TextOut&& o) noexcept
+      : path_(std::move(o.path_)),
+        fd_(o.fd_),
+        target_(std::move(o.target_)),
+        buf_(std::move(o.buf_)) {
+    o.fd_ = -1;
   }
   ~TextOut() {
-    if (owned_ && f_ != nullptr) fclose(f_);
+    if (fd_ > 1) close(fd_);
   }
   absl::Status Write(absl::string_view s) {
-    if (fwrite(s.data(), 1, s.size(), f_) != s.size()) {
-      return ErrnoError(path_, "write failed", errno);
-    }
+    buf_.append(s.data(), s.size());
+    if (buf_.size() >= kIoBufferSize) return Drain();
     return absl::OkStatus();
   }
   absl::Status Close() {
-    FILE* f = f_;
-    f_ = nullptr;
-    if (owned_ ? fclose(f) != 0 : fflush(f) != 0) return ErrnoError(path_, "write failed", errno);
-    return absl::OkStatus();
+    absl::Status s = Drain();
+    if (fd_ > 1) {
+      if (s.ok()) s = SyncIfRegular(fd_, path_);
+      if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
+      fd_ = -1;
+      if (s.ok()) s = target_.Commit();
+    }
+    return s;
   }
 
  private:
-  TextOut(std::string path, FILE* f, bool owned) : path_(std::move(path)), f_(f), owned_(owned) {}
+  TextOut(std::string path, int fd, AtomicTarget target)
+      : path_(std::move(path)), fd_(fd), target_(std::move(target)) {}
+  absl::Status Drain() {
+    absl::Status s = WriteFully(fd_, buf_, path_);
+    buf_.clear();
+    return s;
+  }
   std::string path_;
-  FILE* f_;
-  bool owned_;
+  int fd_;
+  AtomicTarget target_;
+  std::string buf_;
 };
 
 // Reads a whole file or stdin ("-"), refusing more than kMaxTextInput bytes.
@@ -890,36 +1177,47 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
     if (s.ok()) s = ValidateSnapshot(snapshot);
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
-  const int fd =
-      path == "-" ? dup(1) : open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(path, "cannot create", errno);
+  AtomicTarget target;
+  int fd = -1;
+  if (path == "-") {
+    fd = dup(1);
+    if (fd < 0) return ErrnoError(path, "cannot create", errno);
+  } else {
+    ASSIGN_OR_RETURN(fd, target.Open(path, options.atomic));
+  }
   std::unique_ptr<Sink> sink;
   if (options.gzip || absl::EndsWith(path, ".gz")) {
-    gzFile gz = gzdopen(fd, "wb");
+    const int zfd = dup(fd);
+    gzFile gz = zfd < 0 ? nullptr : gzdopen(zfd, "wb");
     if (gz == nullptr) {
+      if (zfd >= 0) close(zfd);
       close(fd);
+      target.Abandon();
       return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot start gzip"));
     }
     gzbuffer(gz, kIoBufferSize);
-    sink = std::make_unique<GzSink>(path, gz);
+    sink = std::make_unique<GzSink>(path, gz, fd);
   } else {
     sink = std::make_unique<FdSink>(path, fd);
   }
-  auto writer = std::make_unique<TraceWriterImpl>(path, std::move(sink), options);
+  auto writer =
+      std::make_unique<TraceWriterImpl>(path, std::move(sink), options, std::move(target));
   RETURN_IF_ERROR(writer->Start(header, snapshot));
   return std::unique_ptr<TraceWriter>(std::move(writer));
 }
 
-absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::Open(const std::string& path) {
-  if (path == "-") return StartReader("<stdin>", Input::FromFd(0, /*owned=*/false));
+absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::Open(const std::string& path,
+                                                               TraceReaderOptions options) {
+  if (path == "-") return StartReader("<stdin>", Input::FromFd(0, /*owned=*/false), options);
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(path, "cannot open", errno);
-  return StartReader(path, Input::FromFd(fd, /*owned=*/true));
+  return StartReader(path, Input::FromFd(fd, /*owned=*/true), options);
 }
 
 absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::FromBytes(std::string bytes,
-                                                                    std::string name) {
-  return StartReader(std::move(name), Input::FromBytes(std::move(bytes)));
+                                                                    std::string name,
+                                                                    TraceReaderOptions options) {
+  return StartReader(std::move(name), Input::FromBytes(std::move(bytes)), options);
 }
 
 absl::Status WriteTraceText(const std::string& in_path, const std::string& out_path,

@@ -103,6 +103,41 @@ expect 0 "$M" msrs --format=json
 expect 2 "$M" msrs --profile=pentium
 one_line "$W/err"
 
+# Reliability (issue 9). A failed write to stdout is exit 2 with the OS reason, for every
+# command that prints results (item 6).
+# full CMD...: runs CMD with stdout on /dev/full; expects exit 2 and the reason on stderr.
+full() {
+  "$@" >/dev/full 2>"$W/err"
+  got=$?
+  if [ "$got" -ne 2 ] || ! grep -q "No space left on device" "$W/err"; then
+    echo "FAIL: stdout on /dev/full: exit $got: $*"
+    sed 's/^/  stderr: /' "$W/err" | head -3
+    fails=$((fails + 1))
+  fi
+}
+if [ -w /dev/full ]; then
+  full "$M" replay "$W/boot.trace"
+  full "$M" replay --format=json "$W/boot.trace"
+  full "$M" show "$W/boot.trace"
+  full "$M" show --format=log "$W/boot.trace"
+  full "$M" stats "$W/boot.trace"
+  full "$M" diff "$W/boot.trace" "$W/boot2.trace"
+  full "$M" msrs
+  full "$M" convert --to=json "$W/boot.trace" -
+  # A trace written to a full device: exit 2 naming the reason.
+  expect 2 "$M" record --workload=random --events=100 -o /dev/full
+  contains "$W/err" "No space left on device"
+fi
+# stdin is spooled for --repeat and --resume-after (item 8), and reported as <stdin>.
+expect 0 "$M" replay --repeat=2 --resume-after=10 - <"$W/boot.trace"
+contains "$W/out" "<stdin>: clean"
+# -o replaces atomically: a failed convert leaves the old file (item 7).
+cp "$W/boot.trace" "$W/keep.trace"
+printf 'header { bogus' >"$W/junk.textproto"
+expect 2 "$M" convert "$W/junk.textproto" "$W/keep.trace"
+cmp -s "$W/boot.trace" "$W/keep.trace" || { echo "FAIL: failed convert changed -o"; fails=$((fails + 1)); }
+ls "$W" | grep -q 'keep.trace.tmp-' && { echo "FAIL: temporary file left"; fails=$((fails + 1)); }
+
 if [ "$fails" -ne 0 ]; then
   echo "$fails failures"
   exit 1

@@ -65,6 +65,7 @@ struct ReplayOptions {
   uint64_t shard_count = 1;
   std::string volatile_policy = "auto";  // auto | exact | kind-only.
   uint64_t resume_after = 0;             // Also check resuming from a snapshot after N events.
+  bool skip_corrupt = false;             // Read past corrupt records, naming each (exit >= 3).
   bool progress = false;
 };
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
@@ -108,8 +109,10 @@ struct MsrsOptions {
 };
 int RunMsrs(const MsrsOptions& options, std::ostream& out, std::ostream& err);
 
-// Expands files and directories into a sorted list of trace files (*.trace, *.trace.gz;
-// directories recursively). Errors name the path.
+// Expands files and directories into a list of trace files (*.trace, *.trace.gz; directories
+// recursively, by the rules of harness/dir_walk.h: sorted, symlinks followed, every file once).
+// Errors name the path: a missing path, an unreadable directory, a dangling *.trace symlink, a
+// directory without traces. Returns kExitBadInput if there was one.
 int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::string>* files,
                      std::ostream& err);
 

@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 #include "tools/command.h"
 
@@ -19,9 +20,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Temp(const std::string& name) {
-  return "/tmp/msrtrace_cmd_" + std::to_string(getpid()) + "_" + name;
-}
+// A path in this process's private temporary directory (removed at exit).
+std::string Temp(const std::string& name) { return testing_util::TestTempPath(name); }
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -45,16 +45,6 @@ std::string Recorded(const std::string& workload, uint64_t events = 300) {
   EXPECT_EQ(RunRecord(o, out, err), kExitOk) << err.str();
   return path;
 }
-
-// Removes this process's temporary files at exit.
-class TempCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    const std::string cmd = "rm -rf /tmp/msrtrace_cmd_" + std::to_string(getpid()) + "_*";
-    if (system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove temp files\n");
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
 
 struct Result {
   int code;

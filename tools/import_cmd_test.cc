@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 #include "tools/command.h"
 
@@ -18,7 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string WriteCapture(absl::string_view name, absl::string_view text) {
-  std::string path = absl::StrCat("/tmp/import_cmd_test_", getpid(), "_", name);
+  std::string path = testing_util::TestTempPath(std::string(name));
   FILE* f = fopen(path.c_str(), "w");
   EXPECT_NE(f, nullptr);
   fwrite(text.data(), 1, text.size(), f);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/output.h"
 #include "tools/profiles_cmd.h"
 #ifdef MSRTRACE_HAVE_IMPORT_CMD
 #include "tools/import_cmd.h"
@@ -74,7 +75,9 @@ int Record(const Args& args, bool tty) {
   p.Uint("seed", &o.seed, "Seed of the workload's random choices.");
   p.Uint("events", &o.events, "Number of exits (random workload).");
   p.Uint("vcpus", &o.vcpus, "Number of vCPUs (default: the workload's).");
-  p.Uint("flush-every", &o.flush_every, "Flush the trace to the OS every N events (0 = at end).");
+  p.Uint("flush-every", &o.flush_every,
+         "Hand buffered records to the OS (write, no fsync) every N events (0 = only when the "
+         "64 KiB buffer fills, and at the end, which fsyncs).");
   p.Bool("list", &o.list, "List workloads and golden traces.");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   return RunRecord(o, std::cout, std::cerr);
@@ -110,6 +113,9 @@ int Replay(const Args& args, bool tty) {
            "recorded the host clock, else kind-only), exact or kind-only.");
   p.Uint("resume-after", &o.resume_after,
          "Also replay resuming from a snapshot taken after N events; must match.");
+  p.Bool("skip-corrupt", &o.skip_corrupt,
+         "Read past corrupt records (naming each on stderr and in the report) instead of "
+         "stopping; such a trace counts as incomplete (exit 3 if otherwise clean).");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   if (!shard.empty() && !ParseShard(shard, &o)) return kExitBadInput;
@@ -244,8 +250,10 @@ int main(int argc, char** argv) {
   }
   const Args args(argv + 2, argv + argc);
   const bool tty = isatty(2) == 1;
+  // Every write to stdout is checked: a failed write or flush is exit 2 with the OS reason.
+  CheckStdout();
   for (const Subcommand& c : kSubcommands) {
-    if (cmd == c.name) return c.run(args, tty);
+    if (cmd == c.name) return FinishStdout(c.run(args, tty), std::cerr);
   }
   std::cerr << "msrtrace: unknown command '" << cmd << "' (see msrtrace --help)\n";
   return kExitBadInput;

@@ -129,6 +129,9 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
 
   RecorderOptions ro;
   ro.flush_every = static_cast<uint32_t>(std::min<uint64_t>(o.flush_every, UINT32_MAX));
+  // Atomic -o: a failed or killed recording leaves an existing file untouched. The deliberately
+  // incomplete workloads stop without Close(), so they write in place.
+  ro.atomic = def->incomplete.empty();
   auto ranges =
       std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(VolatileRanges(*m.profile));
   ro.is_volatile = [ranges](uint32_t index) {

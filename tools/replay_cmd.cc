@@ -1,9 +1,10 @@
 // msrtrace replay: replays traces against the handler set their headers name.
-#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "harness/atomic_file.h"
+#include "harness/dir_walk.h"
 #include "harness/replay.h"
 #include "tools/command.h"
 #include "tools/output.h"
@@ -20,34 +24,6 @@ namespace {
 
 bool IsTraceFile(const std::string& name) {
   return absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz");
-}
-
-bool Walk(const std::string& dir, std::vector<std::string>* files, std::ostream& err) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    err << "msrtrace: cannot read directory " << dir << "\n";
-    return false;
-  }
-  std::vector<std::string> names;
-  while (const dirent* e = readdir(d)) {
-    const std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    names.push_back(n);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  bool ok = true;
-  for (const std::string& n : names) {
-    const std::string p = absl::StrCat(dir, absl::EndsWith(dir, "/") ? "" : "/", n);
-    struct stat st;
-    if (stat(p.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      ok = Walk(p, files, err) && ok;
-    } else if (S_ISREG(st.st_mode) && IsTraceFile(n)) {
-      files->push_back(p);
-    }
-  }
-  return ok;
 }
 
 const char* EndName(TraceEnd e) {
@@ -95,8 +71,14 @@ void PrintText(const ReplayResult& r, std::ostream& out) {
   const int code = ExitCodeOf(r);
   out << r.name << ": " << StatusWord(code);
   if (!r.clean()) out << " (" << r.divergence_count << " divergences)";
-  if (r.incomplete()) out << " (" << EndName(r.end) << ")";
+  if (r.incomplete()) {
+    out << " (";
+    if (r.end != TraceEnd::kComplete) out << EndName(r.end) << (r.skipped.empty() ? "" : ", ");
+    if (!r.skipped.empty()) out << r.skipped.size() << " corrupt regions skipped";
+    out << ")";
+  }
   out << "\n";
+  for (const CorruptRegion& c : r.skipped) out << "  skipped: " << c.message << "\n";
   out << absl::StrFormat("  profile %s, handler set %s, unknown-MSR policy %s, %u vCPUs\n",
                          r.header.cpu_profile, r.header.handler_set,
                          UnknownMsrPolicyName(r.header.unknown_msr_policy), r.header.vcpu_count);
@@ -161,6 +143,13 @@ std::string Json(const ReplayResult& r) {
                     ",\"reads\":", m.reads, ",\"writes\":", m.writes, ",\"faults\":", m.faults,
                     ",\"ignored\":", m.ignored, ",\"vmm_errors\":", m.vmm_errors, "}");
   }
+  s += "],\"skipped\":[";
+  for (size_t i = 0; i < r.skipped.size(); ++i) {
+    const CorruptRegion& c = r.skipped[i];
+    if (i > 0) s += ",";
+    absl::StrAppend(&s, "{\"offset\":", c.offset, ",\"record\":", c.record, ",\"bytes\":", c.bytes,
+                    ",\"message\":", JsonString(c.message), "}");
+  }
   absl::StrAppend(
       &s, "],\"end\":", JsonString(EndName(r.end)),
       ",\"final_digest\":", JsonString(absl::StrFormat("%#018x", r.final_digest)),
@@ -187,47 +176,80 @@ struct JunitCase {
 };
 
 bool WriteJunit(const std::string& file, const std::vector<JunitCase>& cases, std::ostream& err) {
-  std::ofstream f(file);
-  if (!f) {
-    err << "msrtrace replay: cannot write --junit file " << file << "\n";
-    return false;
-  }
   size_t tests = 0, failures = 0, errors = 0;
   for (const JunitCase& c : cases) {
     tests += 1 + c.failures.size();
     failures += c.failures.size() + (c.divergence_count > c.failures.size() ? 1 : 0);
     errors += c.error.empty() ? 0 : 1;
   }
-  f << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  f << "<testsuites name=\"msrtrace replay\" tests=\"" << tests << "\" failures=\"" << failures
-    << "\" errors=\"" << errors << "\">\n";
+  std::string f;
+  f += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  absl::StrAppend(&f, "<testsuites name=\"msrtrace replay\" tests=\"", tests, "\" failures=\"",
+                  failures, "\" errors=\"", errors, "\">\n");
   for (const JunitCase& c : cases) {
-    f << "  <testsuite name=\"" << XmlEscape(c.path) << "\" tests=\"" << 1 + c.failures.size()
-      << "\" failures=\"" << c.failures.size() << "\" errors=\"" << (c.error.empty() ? 0 : 1)
-      << "\" time=\"" << JsonDouble(c.seconds) << "\">\n";
-    f << "    <testcase classname=\"" << XmlEscape(c.path) << "\" name=\"replay\" time=\""
-      << JsonDouble(c.seconds) << "\">";
+    absl::StrAppend(&f, "  <testsuite name=\"", XmlEscape(c.path), "\" tests=\"",
+                    1 + c.failures.size(), "\" failures=\"", c.failures.size(), "\" errors=\"",
+                    c.error.empty() ? 0 : 1, "\" time=\"", JsonDouble(c.seconds), "\">\n");
+    absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(c.path),
+                    "\" name=\"replay\" time=\"", JsonDouble(c.seconds), "\">");
     if (!c.error.empty()) {
-      f << "<error message=\"" << XmlEscape(c.error) << "\"/>";
+      absl::StrAppend(&f, "<error message=\"", XmlEscape(c.error), "\"/>");
     } else if (c.divergence_count > 0) {
-      f << "<failure message=\"" << c.divergence_count << " divergences\"/>";
+      absl::StrAppend(&f, "<failure message=\"", c.divergence_count, " divergences\"/>");
     } else if (c.incomplete) {
-      f << "<system-out>incomplete trace (" << c.end << "): intact part clean</system-out>";
+      absl::StrAppend(&f, "<system-out>incomplete trace (", XmlEscape(c.end),
+                      "): intact part clean</system-out>");
     }
-    f << "</testcase>\n";
+    f += "</testcase>\n";
     for (const std::string& fail : c.failures) {
-      f << "    <testcase classname=\"" << XmlEscape(c.path) << "\" name=\"" << XmlEscape(fail)
-        << "\"><failure message=\"" << XmlEscape(fail) << "\"/></testcase>\n";
+      absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(c.path), "\" name=\"",
+                      XmlEscape(fail), "\"><failure message=\"", XmlEscape(fail),
+                      "\"/></testcase>\n");
     }
-    f << "  </testsuite>\n";
+    f += "  </testsuite>\n";
   }
-  f << "</testsuites>\n";
-  f.close();
-  if (!f) {
-    err << "msrtrace replay: error writing --junit file " << file << "\n";
+  f += "</testsuites>\n";
+  // Atomic and checked: a failed write leaves no half report (and no old report replaced).
+  absl::Status s = WriteFileAtomically(file, f);
+  if (!s.ok()) {
+    err << "msrtrace replay: cannot write --junit file " << s.message() << "\n";
     return false;
   }
   return true;
+}
+
+// Copies stdin to a temporary file, for the second passes of --repeat and --resume-after.
+// Returns the file's path ("" and a message on `err` on failure); the caller unlinks it.
+std::string SpoolStdin(std::ostream& err) {
+  const char* base = getenv("TMPDIR");
+  std::string templ =
+      absl::StrCat(base != nullptr && *base != '\0' ? base : "/tmp", "/msrtrace-stdin-XXXXXX");
+  const int fd = mkostemp(&templ[0], O_CLOEXEC);
+  if (fd < 0) {
+    err << "msrtrace replay: cannot spool stdin to " << templ << ": " << strerror(errno) << "\n";
+    return "";
+  }
+  char buf[1 << 16];
+  absl::Status s;
+  for (;;) {
+    const ssize_t n = read(0, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = absl::Status(absl::ErrnoToStatusCode(errno),
+                       absl::StrCat("<stdin>: read failed: ", strerror(errno)));
+      break;
+    }
+    if (n == 0) break;
+    s = WriteFully(fd, absl::string_view(buf, static_cast<size_t>(n)), templ);
+    if (!s.ok()) break;
+  }
+  close(fd);
+  if (!s.ok()) {
+    err << "msrtrace replay: cannot spool stdin: " << s.message() << "\n";
+    unlink(templ.c_str());
+    return "";
+  }
+  return templ;
 }
 
 }  // namespace
@@ -251,16 +273,27 @@ int CombineExitCodes(int a, int b) {
 int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::string>* files,
                      std::ostream& err) {
   int code = kExitOk;
+  // One walker for every directory argument, so a trace reachable from two of them (or twice
+  // through symlinks) is listed once.
+  DirWalker walker(IsTraceFile);
   for (const std::string& p : paths) {
     struct stat st;
     if (p != "-" && stat(p.c_str(), &st) != 0) {
-      err << "msrtrace: " << p << ": no such file or directory\n";
+      err << "msrtrace: " << p << ": " << strerror(errno) << "\n";
       code = kExitBadInput;
       continue;
     }
     if (p != "-" && S_ISDIR(st.st_mode)) {
-      std::vector<std::string> found;
-      if (!Walk(p, &found, err)) code = kExitBadInput;
+      std::vector<std::string> found, problems;
+      if (walker.Entered(p)) continue;  // Already walked through an earlier argument.
+      walker.Walk(p, &found, &problems);
+      for (const std::string& problem : problems) err << "msrtrace: " << problem << "\n";
+      if (!problems.empty()) code = kExitBadInput;
+      if (found.empty() && problems.empty()) {
+        err << "msrtrace: " << p
+            << ": no *.trace files found (searched recursively for *.trace and *.trace.gz)\n";
+        code = kExitBadInput;
+      }
       files->insert(files->end(), found.begin(), found.end());
     } else {
       files->push_back(p);
@@ -293,10 +326,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   }
   std::vector<std::string> all;
   int code = ExpandTracePaths(o.paths, &all, err);
-  if (all.empty()) {
-    if (code == kExitOk) err << "msrtrace replay: no *.trace files found\n";
-    return kExitBadInput;
-  }
+  if (all.empty()) return kExitBadInput;  // ExpandTracePaths said why.
   std::vector<std::string> files;
   for (size_t i = 0; i < all.size(); ++i) {
     if (i % o.shard_count == o.shard_index) files.push_back(all[i]);
@@ -307,6 +337,23 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   ro.max_divergences = static_cast<uint32_t>(std::min<uint64_t>(o.max_divergences, UINT32_MAX));
   ro.repeat = static_cast<uint32_t>(o.repeat);
   ro.resume_after = o.resume_after;
+  ro.skip_corrupt = o.skip_corrupt;
+
+  // --repeat and --resume-after read a trace more than once: stdin is spooled to a temporary
+  // file first (removed at the end), and reported as <stdin>.
+  std::string spooled;
+  if ((o.repeat > 1 || o.resume_after != 0) &&
+      std::find(files.begin(), files.end(), "-") != files.end()) {
+    spooled = SpoolStdin(err);
+    if (spooled.empty()) return kExitBadInput;
+    std::replace(files.begin(), files.end(), std::string("-"), spooled);
+  }
+  struct Unlinker {
+    const std::string& path;
+    ~Unlinker() {
+      if (!path.empty()) unlink(path.c_str());
+    }
+  } unlinker{spooled};
 
   const bool json = o.format == Format::kJson;
   if (json) out << "{\"traces\":[";
@@ -324,16 +371,27 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     absl::StatusOr<ReplayResult> r = ReplayFile(path, ro);
     if (o.progress) err << "\r\033[K";
     if (json && i > 0) out << ",";
+    const bool is_spool = !spooled.empty() && path == spooled;
+    const std::string name = is_spool ? "<stdin>" : path;
     JunitCase jc;
-    jc.path = path;
+    jc.path = name;
+    if (r.ok()) {
+      r->name = name;
+      if (is_spool) {
+        for (CorruptRegion& c : r->skipped) {
+          c.message = absl::StrReplaceAll(c.message, {{spooled, "<stdin>"}});
+        }
+      }
+    }
     if (!r.ok()) {
       ++errors;
       code = CombineExitCodes(code, kExitBadInput);
       // One line naming the file (the reader's messages already name it and the offset).
       std::string msg(r.status().message());
-      if (!absl::StrContains(msg, path)) msg = absl::StrCat(path, ": ", msg);
+      if (is_spool) msg = absl::StrReplaceAll(msg, {{spooled, "<stdin>"}});
+      if (!absl::StrContains(msg, name)) msg = absl::StrCat(name, ": ", msg);
       err << "msrtrace replay: " << msg << "\n";
-      if (json) out << JsonError(path, msg);
+      if (json) out << JsonError(name, msg);
       jc.error = msg;
       cases.push_back(std::move(jc));
       continue;
@@ -343,6 +401,8 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     total_divergences += r->divergence_count;
     total_seconds += r->seconds;
     if (r->incomplete()) ++incomplete;
+    for (const CorruptRegion& c : r->skipped)
+      err << "msrtrace replay: skipped " << c.message << "\n";
     if (json) {
       out << Json(*r);
     } else {
@@ -352,7 +412,9 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     jc.divergence_count = r->divergence_count;
     jc.seconds = r->seconds;
     jc.incomplete = r->incomplete();
-    jc.end = EndName(r->end);
+    jc.end = r->skipped.empty() ? std::string(EndName(r->end))
+                                : absl::StrCat(EndName(r->end), ", ", r->skipped.size(),
+                                               " corrupt regions skipped");
     cases.push_back(std::move(jc));
   }
   const double eps = total_seconds > 0 ? static_cast<double>(total_events) / total_seconds : 0;

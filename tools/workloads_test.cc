@@ -13,15 +13,15 @@
 #include "gtest/gtest.h"
 #include "handlers/msr_table.h"
 #include "harness/replay.h"
+#include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 #include "tools/command.h"
 
 namespace msrtrace::cli {
 namespace {
 
-std::string Temp(const std::string& name) {
-  return "/tmp/msrtrace_wl_" + std::to_string(getpid()) + "_" + name;
-}
+// A path in this process's private temporary directory (removed at exit).
+std::string Temp(const std::string& name) { return testing_util::TestTempPath(name); }
 
 std::string Record(RecordOptions o, const std::string& name) {
   o.output = Temp(name);

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "harness/controller.h"
 #include "harness/msr_handler.h"
+#include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 
 namespace msrtrace {
@@ -248,9 +249,9 @@ TEST(KvmTraceImporterTest, JsonSummaryHasCoverageAndPerMsrRows) {
   EXPECT_THAT(json, HasSubstr("\"index\":\"0x277\""));
 }
 
+// A path in this process's private temporary directory (removed at exit).
 std::string TempPath(absl::string_view name) {
-  const char* dir = getenv("TEST_TMPDIR");
-  return absl::StrCat(dir ? dir : "/tmp", "/kvm_trace_importer_test_", getpid(), "_", name);
+  return testing_util::TestTempPath(std::string(name));
 }
 
 TEST(KvmTraceImporterTest, WritesTraceWithInferredSnapshotAndLabels) {
