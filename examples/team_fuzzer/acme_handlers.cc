@@ -1,6 +1,7 @@
 // A team's own handler library, as msrtrace_add_fuzzer expects it: it registers a named handler
 // set (the reference set plus ACME's counter MSR) from a static initializer. Traces recorded with
-// the set name it, and the fuzzer and replayer built by msrtrace_add_fuzzer look it up by name.
+// the set name it, and the fuzzer and CLI built by msrtrace_add_fuzzer look it up by name.
+// docs/teams.md walks through this file, its CMake lines and the commands that use it.
 #include <cstdint>
 #include <memory>
 
@@ -27,9 +28,19 @@ class WriteCounterMsr : public msrtrace::MsrHandler {
   }
   absl::StatusOr<msrtrace::MsrResult> Write(uint32_t, uint64_t value,
                                             msrtrace::ExitContext& ctx) override {
+#ifdef ACME_PLANTED_BUG
+    // Deliberately wrong (examples/team_fuzzer's planted-bug ctest only): checks the low half,
+    // counts, then checks the high half, so a value like 0x100000001 #GPs after the count moved
+    // (a fault-atomicity bug). The seeds never write such a value; the fuzzer must.
+    if ((value & 0xffffffffu) != 1) return msrtrace::MsrResult::Gp();
+    ++ctx.slot(slot_);
+    if ((value >> 32) != 0) return msrtrace::MsrResult::Gp();
+    return msrtrace::MsrResult::Ok();
+#else
     if (value != 1) return msrtrace::MsrResult::Gp();
     ++ctx.slot(slot_);
     return msrtrace::MsrResult::Ok();
+#endif
   }
   absl::string_view MsrName(uint32_t) const override { return "ACME_WRITE_COUNTER"; }
 
