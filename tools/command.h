@@ -104,7 +104,7 @@ int RunStats(const StatsOptions& options, std::ostream& out, std::ostream& err);
 
 // --- msrs ---------------------------------------------------------------------------------
 struct MsrsOptions {
-  std::string profile;             // Empty = every profile's table (the default profile first).
+  std::string profile;  // Empty = every profile's table (the default profile first).
   // "reference": the table. Another set: the table rows it registers plus one row per index
   // range it registers outside the table (name from its handlers, family = the set's name).
   std::string handler_set = "reference";

@@ -83,8 +83,7 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
             << ", \"description\": " << JsonString(p.description)
             << ", \"vendor\": " << JsonString(VendorName(p.vendor))
             << ", \"handler_set\": " << JsonString(reference ? "reference" : o.handler_set)
-            << ", \"msrs\": " << table
-            << "}";
+            << ", \"msrs\": " << table << "}";
         break;
     }
   }

@@ -25,10 +25,9 @@ using Args = std::vector<std::string>;
 
 // The configuration RunMsrtraceCli was called with (the subcommands' signature is fixed).
 const CliConfig& Config(const CliConfig* set = nullptr) {
-  static const CliConfig* config = nullptr;
-  if (set != nullptr) config = set;
-  static const CliConfig kDefault;
-  return config != nullptr ? *config : kDefault;
+  static CliConfig* config = new CliConfig;  // Never destroyed (no exit-time destructor).
+  if (set != nullptr) *config = *set;
+  return *config;
 }
 
 // Parses flags; on error or --help returns the exit code to stop with, else -1.
@@ -214,8 +213,8 @@ int Seeds(const Args& args, bool) {
                "recorded on the set (DIR/<golden>.trace) and a sweep of the indices the set "
                "registers (DIR/sweep-*.trace); with --dict also a libFuzzer dictionary of those "
                "indices and names. msrtrace_add_fuzzer runs it at build time.");
-  p.Positional("DIR", &dirs, "Output directory (created; existing *.trace files are replaced).",
-               1, 1);
+  p.Positional("DIR", &dirs, "Output directory (created; existing *.trace files are replaced).", 1,
+               1);
   o.handler_set = Config().default_handler_set;
   p.String("handler-set", &o.handler_set, "Handler set to record with.");
   p.String("dict", &o.dict, "Also write a libFuzzer dictionary to this file.");
@@ -253,7 +252,8 @@ void Usage(std::ostream& o) {
   for (const Subcommand& c : kSubcommands) {
     o << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
   }
-  o << "\n'" << Config().program << " <command> --help' describes a command's flags. Exit status: 0 ok, "
+  o << "\n'" << Config().program
+    << " <command> --help' describes a command's flags. Exit status: 0 ok, "
        "1 divergences, 2 bad input or usage, 3 incomplete trace replayed clean.\n";
 }
 
@@ -277,7 +277,8 @@ int RunMsrtraceCli(int argc, char** argv, const CliConfig& config) {
     return kExitOk;
   }
   if (cmd == "--version") {
-    std::cout << (resolved.program == "msrtrace" ? "" : resolved.program + ": ") << "msrtrace 0.1.0\n";
+    std::cout << (resolved.program == "msrtrace" ? "" : resolved.program + ": ")
+              << "msrtrace 0.1.0\n";
     return kExitOk;
   }
   const Args args(argv + 2, argv + argc);
@@ -285,8 +286,8 @@ int RunMsrtraceCli(int argc, char** argv, const CliConfig& config) {
   for (const Subcommand& c : kSubcommands) {
     if (cmd == c.name) return c.run(args, tty);
   }
-  std::cerr << resolved.program << ": unknown command '" << cmd << "' (see "
-            << resolved.program << " --help)\n";
+  std::cerr << resolved.program << ": unknown command '" << cmd << "' (see " << resolved.program
+            << " --help)\n";
   return kExitBadInput;
 }
 

@@ -128,7 +128,8 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
     std::set<uint32_t> edges = {first, last};
     if (first > 0) edges.insert(first - 1);
     if (last < 0xffffffffu) edges.insert(last + 1);
-    for (uint32_t i : edges) entry(absl::StrFormat("rcx_%x", i), std::string("\x30", 1) + Varint(i));
+    for (uint32_t i : edges)
+      entry(absl::StrFormat("rcx_%x", i), std::string("\x30", 1) + Varint(i));
   }
   for (const auto& [first, last] : rows.own) {
     entry(absl::StrFormat("own_%x", first), Varint(first));
@@ -141,7 +142,8 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
   }
   entry("handler_set", handler_set);
   for (uint64_t v : kSweepValues) {
-    entry(absl::StrFormat("rax_%x", v & 0xffffffffu), std::string("\x38", 1) + Varint(v & 0xffffffffu));
+    entry(absl::StrFormat("rax_%x", v & 0xffffffffu),
+          std::string("\x38", 1) + Varint(v & 0xffffffffu));
     entry(absl::StrFormat("rdx_%x", v >> 32), std::string("\x40", 1) + Varint(v >> 32));
   }
   return out;
