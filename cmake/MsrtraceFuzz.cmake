@@ -65,7 +65,13 @@ if(MSRTRACE_BUILD_FUZZERS)
   endif()
 endif()
 
-get_filename_component(_msrtrace_root ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+# An installed package may set MSRTRACE_SOURCE_ROOT (the directory holding fuzz/ and tools/)
+# before including this file; otherwise it is this file's source tree.
+if(DEFINED MSRTRACE_SOURCE_ROOT)
+  set(_msrtrace_root ${MSRTRACE_SOURCE_ROOT})
+else()
+  get_filename_component(_msrtrace_root ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+endif()
 set_property(GLOBAL PROPERTY MSRTRACE_SOURCE_ROOT ${_msrtrace_root})
 set_property(GLOBAL PROPERTY MSRTRACE_REAL_FUZZERS ${MSRTRACE_REAL_FUZZERS})
 # For msrtrace's own CMakeLists (directory scope); the functions below use the properties.

@@ -29,12 +29,13 @@ class WriteCounterMsr : public msrtrace::MsrHandler {
   absl::StatusOr<msrtrace::MsrResult> Write(uint32_t, uint64_t value,
                                             msrtrace::ExitContext& ctx) override {
 #ifdef ACME_PLANTED_BUG
-    // Deliberately wrong (examples/team_fuzzer's planted-bug ctest only): checks the low half,
-    // counts, then checks the high half, so a value like 0x100000001 #GPs after the count moved
-    // (a fault-atomicity bug). The seeds never write such a value; the fuzzer must.
-    if ((value & 0xffffffffu) != 1) return msrtrace::MsrResult::Gp();
+    // Deliberately wrong (examples/team_fuzzer's planted-bug ctest only): rejects 0 and 64-bit
+    // values up front, counts, and only then rejects the other 32-bit values, so WRMSR of e.g.
+    // 0x800 #GPs after the count moved (a fault-atomicity bug). The default seeds never write
+    // such a value here; the fuzzer gets there by aiming other writes at this index.
+    if (value == 0 || (value >> 32) != 0) return msrtrace::MsrResult::Gp();
     ++ctx.slot(slot_);
-    if ((value >> 32) != 0) return msrtrace::MsrResult::Gp();
+    if (value != 1) return msrtrace::MsrResult::Gp();
     return msrtrace::MsrResult::Ok();
 #else
     if (value != 1) return msrtrace::MsrResult::Gp();

@@ -11,7 +11,7 @@ rm -rf "$workdir"
 mkdir -p "$workdir"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-bash "$here/../../fuzz/run_fuzzer.sh" "$fuzzer" -seed=1 -runs=200000 \
+bash "$here/../../fuzz/run_fuzzer.sh" "$fuzzer" -seed=1 -runs=20000 \
   -artifact_prefix="$workdir/" -corpus="$workdir/corpus" -- "$seeds" >"$workdir/log" 2>&1
 grep -q "FAILED: fault-atomicity" "$workdir/log" || { tail -30 "$workdir/log"; fail "not found"; }
 grep -E "stat::number_of_executed_units|Done [0-9]+ runs|^#[0-9]+" "$workdir/log" | tail -2
