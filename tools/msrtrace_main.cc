@@ -66,8 +66,8 @@ int Record(const Args& args, bool tty) {
   RecordOptions o;
   o.progress = tty;
   FlagParser p("msrtrace record", "",
-               "Runs a built-in guest workload against the reference handlers and writes a "
-               "trace.\nExamples:\n  msrtrace record --workload=linux-boot --profile=amd-zen3 "
+               "Runs a built-in guest workload against a handler set (--handler-set) and writes "
+               "a trace.\nExamples:\n  msrtrace record --workload=linux-boot --profile=amd-zen3 "
                "-o boot.trace\n  msrtrace record --workload=random --seed=7 --events=5000000 -o "
                "big.trace\n  msrtrace record --golden=faults -o corpus/golden/faults.trace");
   p.String("output", &o.output, "Trace file to write (.gz: gzip).", 'o');
@@ -192,8 +192,10 @@ int Stats(const Args& args, bool) {
 int Msrs(const Args& args, bool) {
   MsrsOptions o;
   std::string format = "table";
-  FlagParser p("msrtrace msrs", "",
-               "Prints the reference handler table (one row per MSR or range) of a CPU profile.");
+  FlagParser p(
+      "msrtrace msrs", "",
+      "Prints the handler table (one row per MSR or range) of a CPU profile: the reference "
+      "table, or the rows --handler-set registers.");
   p.String("profile", &o.profile, "CPU profile, or all (default: the default profile).");
   o.handler_set = Config().default_handler_set;
   p.String("handler-set", &o.handler_set,
