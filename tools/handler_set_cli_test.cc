@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handlers/cpu_profile.h"
@@ -43,7 +44,7 @@ class HandlerSetCliTest : public ::testing::Test {
 
 std::string HeaderSet(const std::string& path) {
   absl::StatusOr<std::unique_ptr<TraceReader>> r = TraceReader::Open(path);
-  if (!r.ok()) return "error: " + std::string(r.status().message());
+  if (!r.ok()) return absl::StrCat("error: ", r.status().message());
   return (*r)->header().handler_set;
 }
 
@@ -162,6 +163,7 @@ TEST_F(HandlerSetCliTest, CliConfigSetsTheDefaultHandlerSet) {
   const std::string path = dir_ + "/d.trace";
   std::vector<std::string> args = {"team_msrtrace", "record", "--golden=faults", "-o", path};
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& a : args) argv.push_back(a.data());
   CliConfig config;
   config.default_handler_set = "reference+fifo";

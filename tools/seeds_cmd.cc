@@ -128,8 +128,9 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
     std::set<uint32_t> edges = {first, last};
     if (first > 0) edges.insert(first - 1);
     if (last < 0xffffffffu) edges.insert(last + 1);
-    for (uint32_t i : edges)
+    for (uint32_t i : edges) {
       entry(absl::StrFormat("rcx_%x", i), std::string("\x30", 1) + Varint(i));
+    }
   }
   for (const auto& [first, last] : rows.own) {
     entry(absl::StrFormat("own_%x", first), Varint(first));
