@@ -1,6 +1,42 @@
 # Fuzz-target plumbing (owned by the fuzz component; included from the top-level CMakeLists.txt
 # so that examples/ and teams' trees can call msrtrace_add_fuzzer before fuzz/ is processed).
 #
+# Functions for a team's own handler library (docs/teams.md is the walk-through):
+#
+#   msrtrace_add_fuzzer(NAME <n> HANDLERS <lib>... [HANDLER_SET <set>] [CORPUS <dir>...]
+#                       [CLI <cli>] [NO_DEFAULT_SEEDS] [NO_TESTS])
+#     NAME        the fuzzer target and binary.
+#     HANDLERS    the team's handler libraries; linked whole-archive (their static
+#                 RegisterHandlerSet() calls must not be dropped) and coverage-instrumented.
+#     HANDLER_SET the set the fuzzer aims at and its seeds name (default: <n>).
+#     CORPUS      extra seed directories, added to the default seeds (never replacing them).
+#     CLI         name of the CLI built alongside (default: <n> without a trailing "_fuzzer",
+#                 plus "_msrtrace": acme_fuzzer -> acme_msrtrace).
+#     NO_DEFAULT_SEEDS  do not generate seeds and dictionary (CORPUS is then the only corpus).
+#     NO_TESTS    register no ctests for this fuzzer.
+#   Builds, in the calling directory's binary directory (CMAKE_CURRENT_BINARY_DIR):
+#     <n>               the exit-sequence fuzzer (structure-aware mutator, every oracle);
+#     <cli>             the whole msrtrace CLI with the handler libraries linked in
+#                       (msrtrace_add_cli); record/msrs/seeds default to <set>;
+#     <n>_replay        `<cli> replay` as its own binary (same flags, output and exit codes);
+#     <n>_seeds/        default seeds: `<cli> seeds --handler-set=<set>` (every golden workload
+#                       recorded on the set, sweeps of the set's own indices), at build time;
+#     <n>.dict          dictionary of the set's indices and names (from the same command);
+#     <n>.options       libFuzzer options (fuzz/run_fuzzer.sh passes them; libFuzzer does not
+#                       read .options files itself).
+#   A finding's report names <n> and the absolute path of <cli> in its reproduce lines.
+#   ctests (with MSRTRACE_BUILD_TESTS): <n>_corpus (seeds and CORPUS once), <n>_run (a brief
+#   real run, fuzz builds only), <n>_replay_corpus (`<n>_replay --repeat=2` on the seeds).
+#
+#   msrtrace_add_cli(NAME <cli> HANDLERS <lib>... [HANDLER_SET <set>])
+#     Only the CLI: `<cli>` is msrtrace (every subcommand) with the libraries linked in
+#     whole-archive; record, msrs and seeds use <set> when --handler-set is not given.
+#
+# Works from msrtrace's own tree, from a team's tree that does add_subdirectory(msrtrace), and
+# from an installed package: the msrtrace sources these functions compile (fuzz/, tools/) are
+# found through the global property MSRTRACE_SOURCE_ROOT, captured when this file is included,
+# not through a directory-scoped variable.
+#
 # Build model:
 #   MSRTRACE_BUILD_FUZZERS=ON with clang  -> real libFuzzer binaries (link MSRTRACE_FUZZ_ENGINE,
 #                                            default -fsanitize=fuzzer); the code under test is
@@ -38,17 +74,31 @@ if(MSRTRACE_BUILD_FUZZERS)
   endif()
 endif()
 
-set(MSRTRACE_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/../fuzz)
-if(MSRTRACE_FUZZ_SOURCE_DIR)  # An installed msrtraceConfig.cmake: <prefix>/share/msrtrace/fuzz.
-  set(MSRTRACE_FUZZ_DIR ${MSRTRACE_FUZZ_SOURCE_DIR})
+# An installed package may set MSRTRACE_SOURCE_ROOT (the directory holding fuzz/ and tools/)
+# before including this file; otherwise it is this file's source tree.
+if(DEFINED MSRTRACE_SOURCE_ROOT)
+  set(_msrtrace_root ${MSRTRACE_SOURCE_ROOT})
+else()
+  get_filename_component(_msrtrace_root ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 endif()
-get_filename_component(MSRTRACE_FUZZ_DIR ${MSRTRACE_FUZZ_DIR} ABSOLUTE)
+set_property(GLOBAL PROPERTY MSRTRACE_SOURCE_ROOT ${_msrtrace_root})
+set_property(GLOBAL PROPERTY MSRTRACE_REAL_FUZZERS ${MSRTRACE_REAL_FUZZERS})
+# For msrtrace's own CMakeLists (directory scope); the functions below use the properties.
+set(MSRTRACE_FUZZ_DIR ${_msrtrace_root}/fuzz)
+
+# _msrtrace_fuzz_context(): sets _root, _fuzz_dir, _real (ON/OFF) in the caller's scope.
+macro(_msrtrace_fuzz_context)
+  get_property(_root GLOBAL PROPERTY MSRTRACE_SOURCE_ROOT)
+  set(_fuzz_dir ${_root}/fuzz)
+  get_property(_real GLOBAL PROPERTY MSRTRACE_REAL_FUZZERS)
+endmacro()
 
 # msrtrace_fuzz_instrument(<target>...): compiles the named code-under-test libraries with
 # coverage instrumentation for libFuzzer. Consumers link with -fsanitize=fuzzer-no-link too,
 # which makes the driver provide the coverage callbacks (unit tests in a fuzz build link).
 function(msrtrace_fuzz_instrument)
-  if(NOT MSRTRACE_REAL_FUZZERS)
+  _msrtrace_fuzz_context()
+  if(NOT _real)
     return()
   endif()
   foreach(t ${ARGN})
@@ -84,6 +134,7 @@ endfunction()
 function(msrtrace_add_fuzz_target)
   cmake_parse_arguments(ARG "NO_RUN_TEST;NO_TESTS" "NAME;DICT;OPTIONS"
                         "SRCS;DEPS;CORPUS;DEFINES;WHOLE_ARCHIVE" ${ARGN})
+  _msrtrace_fuzz_context()
   set(n ${ARG_NAME})
   add_executable(${n} ${ARG_SRCS})
   target_link_libraries(${n} PRIVATE msrtrace_copts ${ARG_DEPS})
@@ -93,7 +144,7 @@ function(msrtrace_add_fuzz_target)
   if(ARG_DEFINES)
     target_compile_definitions(${n} PRIVATE ${ARG_DEFINES})
   endif()
-  if(MSRTRACE_REAL_FUZZERS)
+  if(_real)
     # The target's own source is code under test too (its coverage guides the fuzzer).
     target_compile_options(${n} PRIVATE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
     # After the objects on the link line: an engine given as an archive (AFL++'s or honggfuzz's
@@ -121,53 +172,100 @@ function(msrtrace_add_fuzz_target)
     return()
   endif()
   # Seed-corpus replay: every corpus file once, under whatever sanitizers the build has.
-  if(MSRTRACE_REAL_FUZZERS)
+  if(_real)
     add_test(NAME ${n}_corpus COMMAND ${n} -runs=0 ${ARG_CORPUS})
   else()
     add_test(NAME ${n}_corpus COMMAND ${n} ${ARG_CORPUS})
   endif()
   set_tests_properties(${n}_corpus PROPERTIES LABELS "fuzz-corpus" TIMEOUT 300)
   # The brief real run: fixed seed, bounded executions and time, new inputs to a scratch dir.
-  if(MSRTRACE_REAL_FUZZERS AND NOT ARG_NO_RUN_TEST)
+  if(_real AND NOT ARG_NO_RUN_TEST)
     set(_dict_arg "")
     if(ARG_DICT)
       set(_dict_arg -dict=${ARG_DICT})
     endif()
     add_test(NAME ${n}_run
-             COMMAND bash ${MSRTRACE_FUZZ_DIR}/ctest_fuzz.sh $<TARGET_FILE:${n}>
+             COMMAND bash ${_fuzz_dir}/ctest_fuzz.sh $<TARGET_FILE:${n}>
                      ${CMAKE_CURRENT_BINARY_DIR}/${n}_run -seed=1 -runs=${MSRTRACE_FUZZ_RUNS}
                      -max_total_time=${MSRTRACE_FUZZ_RUN_SECONDS} ${_dict_arg} -- ${ARG_CORPUS})
     set_tests_properties(${n}_run PROPERTIES LABELS "fuzz" TIMEOUT 120)
   endif()
 endfunction()
 
-# msrtrace_add_fuzzer(NAME n HANDLERS lib [HANDLER_SET name] [CORPUS dir..])
-# For a team's own handler library: builds
-#   n         the exit-sequence fuzzer (structure-aware mutator + every oracle) on the handler
-#             set `name` (default: n) that `lib` registers with RegisterHandlerSet();
-#   n_replay  a replayer (`n_replay <trace>...`: replay with architectural checks, determinism
-#             and snapshot-resume) for traces of that set.
-# `lib` is linked whole-archive (its static registration must not be dropped) and instrumented.
+# msrtrace_add_cli: see the top of this file.
+function(msrtrace_add_cli)
+  cmake_parse_arguments(ARG "" "NAME;HANDLER_SET" "HANDLERS" ${ARGN})
+  _msrtrace_fuzz_context()
+  add_executable(${ARG_NAME} ${_root}/tools/set_cli_main.cc)
+  target_link_libraries(${ARG_NAME} PRIVATE msrtrace_copts msrtrace::cli_main)
+  foreach(lib ${ARG_HANDLERS})
+    target_link_libraries(${ARG_NAME} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${lib}>")
+  endforeach()
+  if(ARG_HANDLER_SET)
+    target_compile_definitions(${ARG_NAME} PRIVATE MSRTRACE_CLI_HANDLER_SET="${ARG_HANDLER_SET}")
+  endif()
+endfunction()
+
+# msrtrace_add_fuzzer: see the top of this file.
 function(msrtrace_add_fuzzer)
-  cmake_parse_arguments(ARG "" "NAME;HANDLER_SET" "HANDLERS;CORPUS" ${ARGN})
+  cmake_parse_arguments(ARG "NO_DEFAULT_SEEDS;NO_TESTS" "NAME;HANDLER_SET;CLI" "HANDLERS;CORPUS"
+                        ${ARGN})
+  _msrtrace_fuzz_context()
+  set(n ${ARG_NAME})
   if(NOT ARG_HANDLER_SET)
-    set(ARG_HANDLER_SET ${ARG_NAME})
+    set(ARG_HANDLER_SET ${n})
+  endif()
+  if(NOT ARG_CLI)
+    string(REGEX REPLACE "_fuzzer$" "" _base ${n})
+    set(ARG_CLI ${_base}_msrtrace)
   endif()
   msrtrace_fuzz_instrument(${ARG_HANDLERS})
+  msrtrace_add_cli(NAME ${ARG_CLI} HANDLERS ${ARG_HANDLERS} HANDLER_SET ${ARG_HANDLER_SET})
+
+  set(_corpus ${ARG_CORPUS})
+  set(_dict_args "")
+  if(NOT ARG_NO_DEFAULT_SEEDS)
+    set(_seeds ${CMAKE_CURRENT_BINARY_DIR}/${n}_seeds)
+    set(_dict ${CMAKE_CURRENT_BINARY_DIR}/${n}_seeds.dict)
+    add_custom_command(
+      OUTPUT ${_seeds}.stamp ${_dict}
+      COMMAND ${CMAKE_COMMAND} -E rm -rf ${_seeds}
+      COMMAND ${ARG_CLI} seeds --handler-set=${ARG_HANDLER_SET} --dict=${_dict} ${_seeds}
+      COMMAND ${CMAKE_COMMAND} -E touch ${_seeds}.stamp
+      DEPENDS ${ARG_CLI}
+      COMMENT "Generating seeds and dictionary of handler set ${ARG_HANDLER_SET} for ${n}"
+      VERBATIM)
+    add_custom_target(${n}_seeds ALL DEPENDS ${_seeds}.stamp ${_dict})
+    list(PREPEND _corpus ${_seeds})
+    set(_dict_args DICT ${_dict})
+  endif()
+  set(_test_args "")
+  if(ARG_NO_TESTS)
+    set(_test_args NO_TESTS)
+  endif()
   msrtrace_add_fuzz_target(
-    NAME ${ARG_NAME}
-    SRCS ${MSRTRACE_FUZZ_DIR}/exit_sequence_fuzzer.cc ${MSRTRACE_FUZZ_DIR}/reference_hooks.cc
+    NAME ${n}
+    SRCS ${_fuzz_dir}/exit_sequence_fuzzer.cc ${_fuzz_dir}/reference_hooks.cc
     DEPS msrtrace_fuzz_oracles
     WHOLE_ARCHIVE ${ARG_HANDLERS}
     DEFINES MSRTRACE_FUZZ_HANDLER_SET="${ARG_HANDLER_SET}"
-    OPTIONS ${MSRTRACE_FUZZ_DIR}/exit_sequence_fuzzer.options
-    CORPUS ${ARG_CORPUS})
-  add_executable(${ARG_NAME}_replay ${MSRTRACE_FUZZ_DIR}/replay_main.cc)
-  target_link_libraries(${ARG_NAME}_replay PRIVATE msrtrace_copts msrtrace::replay
-                        "$<LINK_LIBRARY:WHOLE_ARCHIVE,${ARG_HANDLERS}>")
-  if(MSRTRACE_BUILD_TESTS AND ARG_CORPUS)
-    add_test(NAME ${ARG_NAME}_replay_corpus COMMAND ${ARG_NAME}_replay ${ARG_CORPUS})
-    set_tests_properties(${ARG_NAME}_replay_corpus PROPERTIES LABELS "fuzz-corpus")
+            MSRTRACE_FUZZ_CLI="$<TARGET_FILE:${ARG_CLI}>"
+    OPTIONS ${_fuzz_dir}/exit_sequence_fuzzer.options
+    ${_dict_args}
+    CORPUS ${_corpus}
+    ${_test_args})
+  if(NOT ARG_NO_DEFAULT_SEEDS)
+    add_dependencies(${n} ${n}_seeds)
+  endif()
+
+  add_executable(${n}_replay ${_fuzz_dir}/replay_main.cc)
+  target_link_libraries(${n}_replay PRIVATE msrtrace_copts msrtrace::cli_main)
+  foreach(lib ${ARG_HANDLERS})
+    target_link_libraries(${n}_replay PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${lib}>")
+  endforeach()
+  if(MSRTRACE_BUILD_TESTS AND NOT ARG_NO_TESTS AND NOT ARG_NO_DEFAULT_SEEDS)
+    add_test(NAME ${n}_replay_corpus COMMAND ${n}_replay --repeat=2 ${_seeds})
+    set_tests_properties(${n}_replay_corpus PROPERTIES LABELS "fuzz-corpus")
   endif()
 endfunction()
 

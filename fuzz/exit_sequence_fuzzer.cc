@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!trace.ok()) return 0;
   absl::StatusOr<absl::optional<OracleFailure>> failure = state.runner->Check(*trace);
   if (!failure.ok() || !failure->has_value()) return 0;
-  const std::string report = FormatFailure(**failure, *trace, Reproducer());
+  const std::string report = FormatFailure(**failure, *trace, Reproducer(), FuzzCliName());
   std::fputs(report.c_str(), stderr);
   std::fflush(stderr);
   std::abort();

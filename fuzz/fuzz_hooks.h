@@ -18,6 +18,9 @@ EngineFactory FuzzEngineFactory();
 // The handler set the fallback trace (the mutator's starting point for inputs that do not
 // decode) names; also where the mutator's index list comes from.
 const char* FuzzHandlerSetName();
+// The msrtrace CLI that knows that handler set, for a finding's reproduce line: "msrtrace", or
+// the absolute path of a team's `<name>_msrtrace` (MSRTRACE_FUZZ_CLI, msrtrace_add_fuzzer).
+const char* FuzzCliName();
 
 }  // namespace fuzz
 }  // namespace msrtrace

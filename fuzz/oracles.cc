@@ -351,7 +351,7 @@ absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceMod
 }
 
 std::string FormatFailure(const OracleFailure& failure, const TraceModel& trace,
-                          absl::string_view reproducer) {
+                          absl::string_view reproducer, absl::string_view cli) {
   std::string out = absl::StrFormat("==msrtrace-oracle== FAILED: %s\n", OracleName(failure.oracle));
   if (failure.event < trace.events.size()) {
     const ExitEvent& e = trace.events[failure.event];
@@ -372,8 +372,8 @@ std::string FormatFailure(const OracleFailure& failure, const TraceModel& trace,
   const size_t mid = trace.events.size() / 2;
   absl::StrAppendFormat(&out,
                         "  reproduce: %s <input>\n"
-                        "             msrtrace replay --repeat=2%s <input>\n",
-                        reproducer,
+                        "             %s replay --repeat=2%s <input>\n",
+                        reproducer, cli,
                         mid > 0 ? absl::StrFormat(" --resume-after=%u", mid) : std::string());
   return out;
 }

@@ -164,9 +164,10 @@ class OracleRunner {
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command
-// that reproduces it ("<reproducer> <input>" and `msrtrace replay <input>`).
+// that reproduces it ("<reproducer> <input>" and `<cli> replay <input>`; `cli` is the msrtrace
+// binary that knows the trace's handler set: a team's `<name>_msrtrace` for its own sets).
 std::string FormatFailure(const OracleFailure& failure, const TraceModel& trace,
-                          absl::string_view reproducer);
+                          absl::string_view reproducer, absl::string_view cli = "msrtrace");
 
 }  // namespace fuzz
 }  // namespace msrtrace

@@ -33,6 +33,7 @@ PlantedBug Bug() {
 
 EngineFactory FuzzEngineFactory() { return PlantedEngineFactory(Bug()); }
 const char* FuzzHandlerSetName() { return PlantedHandlerSet(Bug()); }
+const char* FuzzCliName() { return "msrtrace"; }
 
 }  // namespace fuzz
 }  // namespace msrtrace

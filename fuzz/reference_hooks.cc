@@ -4,12 +4,16 @@
 #ifndef MSRTRACE_FUZZ_HANDLER_SET
 #define MSRTRACE_FUZZ_HANDLER_SET "reference"
 #endif
+#ifndef MSRTRACE_FUZZ_CLI
+#define MSRTRACE_FUZZ_CLI "msrtrace"
+#endif
 
 namespace msrtrace {
 namespace fuzz {
 
 EngineFactory FuzzEngineFactory() { return ReferenceEngineFactory(); }
 const char* FuzzHandlerSetName() { return MSRTRACE_FUZZ_HANDLER_SET; }
+const char* FuzzCliName() { return MSRTRACE_FUZZ_CLI; }
 
 }  // namespace fuzz
 }  // namespace msrtrace

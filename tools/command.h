@@ -45,6 +45,7 @@ struct RecordOptions {
                                    // workload, profile, vCPUs, seed and events.
   std::string profile;             // CPU profile; empty = the workload's default.
   std::string unknown_msr_policy;  // inject-gp | ignore | fail; empty = the workload's default.
+  std::string handler_set = "reference";  // A registered handler set (handlers/handler_set.h).
   uint64_t seed = 1;
   uint64_t events = 10000;  // random: number of exits.
   uint64_t vcpus = 0;       // 0 = the workload's default.
@@ -104,10 +105,23 @@ int RunStats(const StatsOptions& options, std::ostream& out, std::ostream& err);
 
 // --- msrs ---------------------------------------------------------------------------------
 struct MsrsOptions {
-  std::string profile;             // Empty = every profile's table (the default profile first).
+  std::string profile;  // Empty = every profile's table (the default profile first).
+  // "reference": the table. Another set: the table rows it registers plus one row per index
+  // range it registers outside the table (name from its handlers, family = the set's name).
+  std::string handler_set = "reference";
   Format format = Format::kTable;  // kTable, kCsv or kJson.
 };
 int RunMsrs(const MsrsOptions& options, std::ostream& out, std::ostream& err);
+
+// --- seeds --------------------------------------------------------------------------------
+struct SeedsOptions {
+  std::string dir;                        // Output directory (created).
+  std::string handler_set = "reference";  // The set to record with.
+  std::string dict;                       // Also write a libFuzzer dictionary here when set.
+};
+// Writes a fuzz seed corpus for `handler_set`: every complete golden workload recorded on it
+// (<dir>/<golden>.trace) and sweeps of the indices it registers (<dir>/sweep-*.trace).
+int RunSeeds(const SeedsOptions& options, std::ostream& out, std::ostream& err);
 
 // Expands files and directories into a list of trace files (*.trace, *.trace.gz; directories
 // recursively, by the rules of harness/dir_walk.h: sorted, symlinks followed, every file once).

@@ -1,4 +1,5 @@
-// msrtrace msrs: the reference handler table per CPU profile (rendering: handlers/table_format.h).
+// msrtrace msrs: the handler table per CPU profile (rendering: handlers/table_format.h): the
+// reference table, or with --handler-set the rows a set registers (tools/set_rows.h).
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "handlers/table_format.h"
 #include "tools/command.h"
 #include "tools/output.h"
+#include "tools/set_rows.h"
 
 namespace msrtrace::cli {
 
@@ -46,12 +48,22 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
   if (tf == TableFormat::kJson) out << "{\"profiles\": [";
   for (size_t i = 0; i < profiles.size(); ++i) {
     const CpuProfile& p = *profiles[i];
-    const std::vector<MsrRow> rows = MsrTable(p);
+    const bool reference = o.handler_set.empty() || o.handler_set == "reference";
+    absl::StatusOr<SetRows> set_rows = SetRows{};
+    if (!reference) {
+      set_rows = HandlerSetRows(o.handler_set, p);
+      if (!set_rows.ok()) {
+        err << "msrtrace msrs: " << set_rows.status().message() << "\n";
+        return kExitBadInput;
+      }
+    }
+    const std::vector<MsrRow> rows = reference ? MsrTable(p) : set_rows->rows;
     const std::string table = FormatMsrTable(rows, tf);
     switch (tf) {
       case TableFormat::kText:
         if (i > 0) out << "\n";
-        out << "# " << p.name << ": " << p.description << " (" << rows.size() << " rows)\n"
+        out << "# " << p.name << ": " << p.description << " (" << rows.size() << " rows"
+            << (reference ? "" : ", handler set " + o.handler_set) << ")\n"
             << table;
         break;
       case TableFormat::kCsv: {
@@ -69,8 +81,9 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
       case TableFormat::kJson:
         out << (i > 0 ? ",\n" : "\n") << "{\"profile\": " << JsonString(p.name)
             << ", \"description\": " << JsonString(p.description)
-            << ", \"vendor\": " << JsonString(VendorName(p.vendor)) << ", \"msrs\": " << table
-            << "}";
+            << ", \"vendor\": " << JsonString(VendorName(p.vendor))
+            << ", \"handler_set\": " << JsonString(reference ? "reference" : o.handler_set)
+            << ", \"msrs\": " << table << "}";
         break;
     }
   }

@@ -1,6 +1,8 @@
-// msrtrace: record, replay and inspect MSR VM-exit traces. This file only parses flags (with the
-// small parser in tools/flags.h; see there why not CLI11) and calls the Run functions of
-// tools/command.h. docs/cli.md documents every subcommand, flag, exit code and JSON key.
+// msrtrace: record, replay and inspect MSR VM-exit traces. This file is the CLI entry point
+// RunMsrtraceCli (tools/cli.h; main() is tools/main.cc, a team's is tools/set_cli_main.cc): it only
+// parses flags (with the small parser in tools/flags.h; see there why not CLI11) and calls the Run
+// functions of tools/command.h. docs/cli.md documents every subcommand, flag, exit code and JSON
+// key.
 #include <unistd.h>
 
 #include <iostream>
@@ -9,21 +11,25 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "tools/cli.h"
 #include "tools/command.h"
 #include "tools/flags.h"
 #include "tools/output.h"
 #include "tools/profiles_cmd.h"
-#ifdef MSRTRACE_HAVE_IMPORT_CMD
 #include "tools/import_cmd.h"
-#endif
-#ifdef MSRTRACE_HAVE_TRIAGE_CMDS
 #include "tools/triage_cmds.h"
-#endif
 
 namespace msrtrace::cli {
 namespace {
 
 using Args = std::vector<std::string>;
+
+// The configuration RunMsrtraceCli was called with (the subcommands' signature is fixed).
+const CliConfig& Config(const CliConfig* set = nullptr) {
+  static CliConfig* config = new CliConfig;  // Never destroyed (no exit-time destructor).
+  if (set != nullptr) *config = *set;
+  return *config;
+}
 
 // Parses flags; on error or --help returns the exit code to stop with, else -1.
 int ParseOrExit(FlagParser& p, const Args& args) {
@@ -61,14 +67,18 @@ int Record(const Args& args, bool tty) {
   RecordOptions o;
   o.progress = tty;
   FlagParser p("msrtrace record", "",
-               "Runs a built-in guest workload against the reference handlers and writes a "
-               "trace.\nExamples:\n  msrtrace record --workload=linux-boot --profile=amd-zen3 "
+               "Runs a built-in guest workload against a handler set (--handler-set) and writes "
+               "a trace.\nExamples:\n  msrtrace record --workload=linux-boot --profile=amd-zen3 "
                "-o boot.trace\n  msrtrace record --workload=random --seed=7 --events=5000000 -o "
                "big.trace\n  msrtrace record --golden=faults -o corpus/golden/faults.trace");
   p.String("output", &o.output, "Trace file to write (.gz: gzip).", 'o');
   p.String("workload", &o.workload, "Workload: linux-boot, random, or a scenario (see --list).");
   p.String("golden", &o.golden,
            "Record a golden trace by name (fixes workload, profile, vCPUs, seed, events).");
+  o.handler_set = Config().default_handler_set;
+  p.String("handler-set", &o.handler_set,
+           "Handler set to record with (built in: reference, reference+fifo; a team's "
+           "<name>_msrtrace also knows its own).");
   p.String("profile", &o.profile, "CPU profile (default: the workload's).");
   p.String("unknown-msr-policy", &o.unknown_msr_policy,
            "inject-gp, ignore or fail (default: the workload's).");
@@ -188,13 +198,37 @@ int Stats(const Args& args, bool) {
 int Msrs(const Args& args, bool) {
   MsrsOptions o;
   std::string format = "table";
-  FlagParser p("msrtrace msrs", "",
-               "Prints the reference handler table (one row per MSR or range) of a CPU profile.");
+  FlagParser p(
+      "msrtrace msrs", "",
+      "Prints the handler table (one row per MSR or range) of a CPU profile: the reference "
+      "table, or the rows --handler-set registers.");
   p.String("profile", &o.profile, "CPU profile, or all (default: the default profile).");
+  o.handler_set = Config().default_handler_set;
+  p.String("handler-set", &o.handler_set,
+           "Handler set: the reference table's rows it registers, plus a row per index range of "
+           "its own.");
   p.String("format", &format, "table, csv or json.");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   return RunMsrs(o, std::cout, std::cerr);
+}
+
+int Seeds(const Args& args, bool) {
+  SeedsOptions o;
+  std::vector<std::string> dirs;
+  FlagParser p("msrtrace seeds", "DIR",
+               "Writes a fuzz seed corpus for a handler set into DIR: every golden workload "
+               "recorded on the set (DIR/<golden>.trace) and a sweep of the indices the set "
+               "registers (DIR/sweep-*.trace); with --dict also a libFuzzer dictionary of those "
+               "indices and names. msrtrace_add_fuzzer runs it at build time.");
+  p.Positional("DIR", &dirs, "Output directory (created; existing *.trace files are replaced).", 1,
+               1);
+  o.handler_set = Config().default_handler_set;
+  p.String("handler-set", &o.handler_set, "Handler set to record with.");
+  p.String("dict", &o.dict, "Also write a libFuzzer dictionary to this file.");
+  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  o.dir = dirs[0];
+  return RunSeeds(o, std::cout, std::cerr);
 }
 
 struct Subcommand {
@@ -212,29 +246,36 @@ constexpr Subcommand kSubcommands[] = {
     {"stats", "Count events per outcome, vCPU and MSR", Stats},
     {"msrs", "Print the handler table per CPU profile", Msrs},
     {"profiles", "Print the CPU profiles and what depends on them", ProfilesMain},
-#ifdef MSRTRACE_HAVE_IMPORT_CMD
+    {"seeds", "Write a fuzz seed corpus and dictionary for a handler set", Seeds},
     {"import", "Import a production trace (trace-cmd, perf, ...)", ImportMain},
-#endif
-#ifdef MSRTRACE_HAVE_TRIAGE_CMDS
     {"reduce", "Shrink a trace to what shows a divergence or crash", ReduceMain},
     {"coverage", "Map which MSR-table cases traces exercise", CoverageMain},
-#endif
 };
 
 void Usage(std::ostream& o) {
-  o << "Usage: msrtrace <command> [flags] [args]\n\nCommands:\n";
+  o << "Usage: " << Config().program << " <command> [flags] [args]\n";
+  if (Config().default_handler_set != "reference") {
+    o << "(msrtrace with the handler set " << Config().default_handler_set << " linked in)\n";
+  }
+  o << "\nCommands:\n";
   for (const Subcommand& c : kSubcommands) {
     o << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
   }
-  o << "\n'msrtrace <command> --help' describes a command's flags. Exit status: 0 ok, "
+  o << "\n'" << Config().program
+    << " <command> --help' describes a command's flags. Exit status: 0 ok, "
        "1 divergences, 2 bad input or usage, 3 incomplete trace replayed clean.\n";
 }
 
 }  // namespace
-}  // namespace msrtrace::cli
 
-int main(int argc, char** argv) {
-  using namespace msrtrace::cli;  // NOLINT: the entry point.
+int RunMsrtraceCli(int argc, char** argv, const CliConfig& config) {
+  CliConfig resolved = config;
+  if (resolved.program.empty()) {
+    const std::string argv0 = argc > 0 && argv[0] != nullptr ? argv[0] : "msrtrace";
+    resolved.program = argv0.substr(argv0.rfind('/') + 1);
+  }
+  if (resolved.default_handler_set.empty()) resolved.default_handler_set = "reference";
+  Config(&resolved);
   if (argc < 2) {
     Usage(std::cerr);
     return kExitBadInput;
@@ -245,7 +286,8 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (cmd == "--version") {
-    std::cout << "msrtrace 0.1.0\n";
+    std::cout << (resolved.program == "msrtrace" ? "" : resolved.program + ": ")
+              << "msrtrace 0.1.0\n";
     return kExitOk;
   }
   const Args args(argv + 2, argv + argc);
@@ -255,6 +297,9 @@ int main(int argc, char** argv) {
   for (const Subcommand& c : kSubcommands) {
     if (cmd == c.name) return FinishStdout(c.run(args, tty), std::cerr);
   }
-  std::cerr << "msrtrace: unknown command '" << cmd << "' (see msrtrace --help)\n";
+  std::cerr << resolved.program << ": unknown command '" << cmd << "' (see " << resolved.program
+            << " --help)\n";
   return kExitBadInput;
 }
+
+}  // namespace msrtrace::cli

@@ -113,7 +113,7 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
   header.cpu_profile = params.profile;
   header.unknown_msr_policy = params.policy;
   header.vcpu_count = params.vcpus;
-  header.handler_set = "reference";
+  header.handler_set = o.handler_set.empty() ? "reference" : o.handler_set;
   header.creation_time_ns = 0;  // Recordings are reproducible byte for byte.
   header.labels = {{"workload", def->name},
                    {"seed", absl::StrCat(params.seed)},
@@ -191,8 +191,9 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
     return kExitBadInput;
   }
   out << absl::StrFormat(
-      "recorded %u events (workload %s, profile %s, %u vCPUs, seed %u) to %s%s\n", events,
-      def->name, params.profile, params.vcpus, params.seed, o.output,
+      "recorded %u events (workload %s, profile %s, %u vCPUs, seed %u%s) to %s%s\n", events,
+      def->name, params.profile, params.vcpus, params.seed,
+      header.handler_set == "reference" ? "" : ", handler set " + header.handler_set, o.output,
       def->incomplete.empty() ? "" : " (deliberately " + def->incomplete + ")");
   return kExitOk;
 }

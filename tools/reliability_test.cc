@@ -26,9 +26,7 @@
 #include "harness/test_tmpdir.h"
 #include "harness/trace_file.h"
 #include "tools/command.h"
-#ifdef MSRTRACE_HAVE_IMPORT_CMD
 #include "tools/import_cmd.h"
-#endif
 #include "tools/output.h"
 
 #if defined(__has_feature)
@@ -662,7 +660,6 @@ TEST(ReliabilityTest, EventNamingAMissingVcpuGivesItsByteOffset) {
   EXPECT_THAT(r.err, HasSubstr("names vCPU 9, which the snapshot does not have"));
 }
 
-#ifdef MSRTRACE_HAVE_IMPORT_CMD
 // Item 4: a capture with vCPU ids above ~911 failed to import with "snapshot record of N bytes
 // exceeds the 4194304-byte record cap". The documented limit, vCPU 16383, imports (the snapshot
 // is split over records, format 1.1) and replays.
@@ -699,7 +696,6 @@ TEST(ReliabilityTest, CaptureWithVcpu16383ImportsAndReplays) {
   EXPECT_THAT(r.out, HasSubstr("16384 vCPUs"));
   EXPECT_THAT(r.out, HasSubstr("events 2 "));
 }
-#endif  // MSRTRACE_HAVE_IMPORT_CMD
 
 }  // namespace
 }  // namespace msrtrace::cli

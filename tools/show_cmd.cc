@@ -138,11 +138,15 @@ std::string ReferenceMsrName(const std::vector<MsrRow>& rows, uint32_t index) {
 
 // One line per exit:
 //   #12 vcpu1 rip 0xffffffff81001234 wrmsr IA32_EFER (0xc0000080) <- 0xd01: retired, rip -> ...
-std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows) {
+// MSR names come from `names` (the trace's handler set, when this binary has it: a team's
+// <name>_msrtrace names its own MSRs), else from the reference table.
+std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows,
+                         const Controller* names) {
   const absl::optional<Access> access = MsrAccessOf(e.exit);
   std::string line = absl::StrFormat("#%u vcpu%u", e.seq, e.vcpu_id);
   if (e.known & kFieldRip) absl::StrAppendFormat(&line, " rip %#x", e.rip);
-  const std::string name = ReferenceMsrName(rows, e.index());
+  const std::string name =
+      names != nullptr ? names->MsrName(e.index()) : ReferenceMsrName(rows, e.index());
   if (!access.has_value()) {
     absl::StrAppendFormat(&line, " exit reason %u", e.exit.reason);
   } else if (*access == Access::kWrite) {
@@ -175,6 +179,8 @@ int ShowLog(const ShowOptions& o, std::ostream& out, std::ostream& err) {
   if (!reader.ok()) return BadInput(err, "show", reader.status().message());
   TraceReader& r = **reader;
   const std::vector<MsrRow> rows = MsrTable();
+  const absl::StatusOr<std::unique_ptr<Machine>> machine = BuildMachine(r.header());
+  const Controller* names = machine.ok() ? (*machine)->controller.get() : nullptr;
   if (!o.events_only) {
     const TraceHeader& h = r.header();
     out << absl::StrFormat(
@@ -191,7 +197,7 @@ int ShowLog(const ShowOptions& o, std::ostream& out, std::ostream& err) {
       return kExitBadInput;
     }
     if (!*more) break;
-    out << EventLogLine(ev, rows) << "\n";
+    out << EventLogLine(ev, rows, names) << "\n";
     if (o.head != 0 && ++n >= o.head) {
       if (!o.events_only) out << "# more events may follow (--head)\n";
       return kExitOk;

@@ -1,6 +1,7 @@
 // A team's own handler library, as msrtrace_add_fuzzer expects it: it registers a named handler
 // set (the reference set plus ACME's counter MSR) from a static initializer. Traces recorded with
-// the set name it, and the fuzzer and replayer built by msrtrace_add_fuzzer look it up by name.
+// the set name it, and the fuzzer and CLI built by msrtrace_add_fuzzer look it up by name.
+// docs/teams.md walks through this file, its CMake lines and the commands that use it.
 #include <cstdint>
 #include <memory>
 
@@ -27,9 +28,20 @@ class WriteCounterMsr : public msrtrace::MsrHandler {
   }
   absl::StatusOr<msrtrace::MsrResult> Write(uint32_t, uint64_t value,
                                             msrtrace::ExitContext& ctx) override {
+#ifdef ACME_PLANTED_BUG
+    // Deliberately wrong (examples/team_fuzzer's planted-bug ctest only): rejects 0 and 64-bit
+    // values up front, counts, and only then rejects the other 32-bit values, so WRMSR of e.g.
+    // 0x800 #GPs after the count moved (a fault-atomicity bug). The default seeds never write
+    // such a value here; the fuzzer gets there by aiming other writes at this index.
+    if (value == 0 || (value >> 32) != 0) return msrtrace::MsrResult::Gp();
+    ++ctx.slot(slot_);
+    if (value != 1) return msrtrace::MsrResult::Gp();
+    return msrtrace::MsrResult::Ok();
+#else
     if (value != 1) return msrtrace::MsrResult::Gp();
     ++ctx.slot(slot_);
     return msrtrace::MsrResult::Ok();
+#endif
   }
   absl::string_view MsrName(uint32_t) const override { return "ACME_WRITE_COUNTER"; }
 
