@@ -39,7 +39,7 @@ target_include_directories(msrtrace_copts INTERFACE
 # --- Libraries ---------------------------------------------------------------------------------
 # Every library an exported one links, in link order (a consumer of the pkg-config file links
 # them in this order).
-set(_msrtrace_libs capi fuzz_oracles fuzz_mutator recorder replay importers trace_dat kvm_trace_parse
+set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator recorder replay importers trace_dat kvm_trace_parse
                    kvm_adapter handlers time_apic_pv cpu_profile machine trace trace_proto core)
 set(_msrtrace_export_targets msrtrace_copts msrtrace_harness msrtrace_fuzz)
 set(_msrtrace_pc_libs "")
@@ -71,7 +71,7 @@ set(_msrtrace_public_headers
     harness/msr_handler.h harness/recorder.h harness/replay.h harness/snapshot.h
     harness/status_macros.h harness/trace_file.h harness/trace_types.h harness/vcpu.h
     handlers/cpu_profile.h handlers/handler_set.h handlers/msr_table.h
-    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h)
+    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h)
 foreach(_h ${_msrtrace_public_headers})
   get_filename_component(_dir ${_h} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${_h}
@@ -87,7 +87,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/fuzz/exit_sequence_fuzzer.cc
               ${PROJECT_SOURCE_DIR}/fuzz/exit_sequence_fuzzer.options
               ${PROJECT_BINARY_DIR}/fuzz/trace_binary.dict ${PROJECT_BINARY_DIR}/fuzz/trace_text.dict
         DESTINATION ${_msrtrace_fuzz_dest})
-install(PROGRAMS ${PROJECT_SOURCE_DIR}/fuzz/ctest_fuzz.sh DESTINATION ${_msrtrace_fuzz_dest})
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/fuzz/ctest_fuzz.sh ${PROJECT_SOURCE_DIR}/fuzz/run_fuzzer.sh
+        DESTINATION ${_msrtrace_fuzz_dest})
+# main() of a team's <name>_msrtrace (msrtrace_add_cli compiles it against msrtrace::cli_main).
+install(FILES ${PROJECT_SOURCE_DIR}/tools/set_cli_main.cc DESTINATION ${MSRTRACE_INSTALL_DATADIR}/tools)
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/MsrtraceFuzz.cmake
         DESTINATION ${MSRTRACE_INSTALL_CMAKEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/corpus/golden/ DESTINATION ${MSRTRACE_INSTALL_DATADIR}/corpus/golden
