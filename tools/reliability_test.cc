@@ -39,7 +39,6 @@ namespace msrtrace::cli {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string Temp(const std::string& name) { return testing_util::TestTempPath(name); }
@@ -68,7 +67,7 @@ Result Call(F f, const Options& o) {
 
 // A recording of the random workload on one vCPU (recorded once per process).
 std::string Recorded(uint64_t events, bool gzip = false) {
-  const std::string path = Temp(absl::StrCat("random_", events, gzip ? ".trace.gz" : ".trace"));
+  std::string path = Temp(absl::StrCat("random_", events, gzip ? ".trace.gz" : ".trace"));
   if (access(path.c_str(), F_OK) == 0) return path;
   RecordOptions o;
   o.workload = "random";
@@ -92,8 +91,9 @@ Layout Walk(const std::string& b) {
   l.starts.push_back(p);
   while (p + 9 <= b.size()) {
     uint32_t len = 0;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < 4; ++i) {
       len |= static_cast<uint32_t>(static_cast<uint8_t>(b[p + i])) << (8 * i);
+    }
     if (p + 9 + len > b.size()) break;
     l.types.push_back(static_cast<uint8_t>(b[p + 8]));
     p += 9 + len;
@@ -238,7 +238,7 @@ TEST(ReliabilityTest, EveryByteTruncationOfAGzipTrace) {
 // A recording's header and events over a one-vCPU snapshot without slots or pages: the same
 // framing with a small snapshot, so that the thousands of reads below stay fast under ASan.
 std::string SmallTrace(uint64_t events) {
-  const std::string path = Temp(absl::StrCat("small_", events, ".trace"));
+  std::string path = Temp(absl::StrCat("small_", events, ".trace"));
   if (access(path.c_str(), F_OK) == 0) return path;
   auto source = TraceReader::Open(Recorded(events));
   EXPECT_TRUE(source.ok()) << source.status();

@@ -401,8 +401,9 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     total_divergences += r->divergence_count;
     total_seconds += r->seconds;
     if (r->incomplete()) ++incomplete;
-    for (const CorruptRegion& c : r->skipped)
+    for (const CorruptRegion& c : r->skipped) {
       err << "msrtrace replay: skipped " << c.message << "\n";
+    }
     if (json) {
       out << Json(*r);
     } else {
