@@ -61,10 +61,12 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace msrtrace::fuzz;  // NOLINT
   FuzzState& state = State();
-  absl::StatusOr<TraceModel> trace =
-      DecodeTrace(absl::string_view(reinterpret_cast<const char*>(data), size),
-                  state.mutator->config().max_events);
-  if (!trace.ok()) return 0;
+  static TraceModel* trace = new TraceModel;  // Reused across inputs (no per-input events alloc).
+  if (!DecodeTraceInto(absl::string_view(reinterpret_cast<const char*>(data), size),
+                       state.mutator->config().max_events, trace)
+           .ok()) {
+    return 0;
+  }
   absl::StatusOr<absl::optional<OracleFailure>> failure = state.runner->Check(*trace);
   if (!failure.ok() || !failure->has_value()) return 0;
   const std::string report = FormatFailure(**failure, *trace, Reproducer(), FuzzCliName());

@@ -166,21 +166,29 @@ void ClearOutcome(ExitEvent* event) {
 }
 
 absl::StatusOr<TraceModel> DecodeTrace(absl::string_view bytes, size_t max_events) {
+  TraceModel out;
+  RETURN_IF_ERROR(DecodeTraceInto(bytes, max_events, &out));
+  return out;
+}
+
+absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceModel* out) {
   ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader,
                    TraceReader::FromBytes(std::string(bytes), "<fuzz input>"));
-  TraceModel out;
-  out.header = reader->header();
-  out.snapshot = reader->snapshot();
-  ExitEvent event;
-  while (out.events.size() < max_events) {
-    ASSIGN_OR_RETURN(bool more, reader->Next(&event));
+  out->header = reader->header();
+  out->snapshot = reader->snapshot();
+  out->trailer = TraceTrailer{};
+  size_t n = 0;
+  while (n < max_events) {
+    if (n == out->events.size()) out->events.emplace_back();
+    ASSIGN_OR_RETURN(bool more, reader->Next(&out->events[n]));  // Reuses the event's storage.
     if (!more) {
-      if (reader->end() == TraceEnd::kComplete) out.trailer = reader->trailer();
+      if (reader->end() == TraceEnd::kComplete) out->trailer = reader->trailer();
       break;
     }
-    out.events.push_back(event);
+    ++n;
   }
-  return out;
+  out->events.resize(n);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace) {
@@ -471,9 +479,12 @@ size_t TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
 }
 
 size_t TraceMutator::MutateBytes(uint8_t* data, size_t size, size_t max_size, uint64_t seed) const {
-  absl::StatusOr<TraceModel> decoded =
-      DecodeTrace(absl::string_view(reinterpret_cast<const char*>(data), size), config_.max_events);
-  TraceModel trace = decoded.ok() ? *std::move(decoded) : config_.fallback;
+  thread_local TraceModel trace;  // Reused: decoding into it does not reallocate the events.
+  if (!DecodeTraceInto(absl::string_view(reinterpret_cast<const char*>(data), size),
+                       config_.max_events, &trace)
+           .ok()) {
+    trace = config_.fallback;
+  }
   Rng rng(seed);
   Mutate(&trace, rng);
   return Emit(&trace, data, max_size, size);

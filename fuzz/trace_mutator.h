@@ -46,6 +46,9 @@ struct TraceModel {
 // fuzzers bound the work per input this way). Errors are the reader's (naming the offset).
 [[nodiscard]] absl::StatusOr<TraceModel> DecodeTrace(absl::string_view bytes,
                                                      size_t max_events = SIZE_MAX);
+// The same into `*out`, reusing its events' storage (the fuzzers' per-input path).
+[[nodiscard]] absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events,
+                                           TraceModel* out);
 // Encodes `trace` as a trace file image (uncompressed). The trailer's event count is the number
 // of events; its final digest is copied. Errors: the writer's validation of header, snapshot or
 // an event.
