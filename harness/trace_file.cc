@@ -1163,7 +1163,7 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::CreateInMemory(std::st
   }
   out->clear();
   auto writer = std::make_unique<TraceWriterImpl>("<memory>", std::make_unique<StringSink>(out),
-                                                  TraceWriterOptions{});
+                                                  TraceWriterOptions{}, AtomicTarget());
   RETURN_IF_ERROR(writer->Start(header, snapshot));
   return writer;
 }
