@@ -114,11 +114,15 @@ class TraceReader {
   // Byte offset (in the uncompressed stream) of the next record, and records read so far.
   virtual uint64_t offset() const = 0;
   virtual uint64_t records() const = 0;
-  // Byte offset and record number of the record Next() returned last.
-  virtual uint64_t record_offset() const = 0;
-  virtual uint64_t record_number() const = 0;
-  // The damaged regions skipped so far (only with skip_corrupt).
-  virtual const std::vector<CorruptRegion>& skipped() const = 0;
+  // Byte offset and record number of the record Next() returned last. Readers that are not
+  // backed by framed records (in-memory models) report offset() and records().
+  virtual uint64_t record_offset() const { return offset(); }
+  virtual uint64_t record_number() const { return records(); }
+  // The damaged regions skipped so far (only with skip_corrupt; none for in-memory readers).
+  virtual const std::vector<CorruptRegion>& skipped() const {
+    static const std::vector<CorruptRegion> kNone;
+    return kNone;
+  }
 };
 
 // Human-readable forms, for hand-written traces and `msrtrace show/convert`. A whole trace as
