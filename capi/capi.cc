@@ -559,6 +559,9 @@ int msrtrace_access_write_guest(msrtrace_access* a, uint64_t gpa, const void* sr
 msrtrace_handler_set* msrtrace_handler_set_create(const char* base, char* err, size_t err_len) {
   auto set = std::make_unique<msrtrace_handler_set>();
   if (base != nullptr) {
+    // A C set may be created from a load-time constructor, before C++ static initializers of
+    // other translation units ran: register the built-in sets now (idempotent).
+    msrtrace::RegisterBuiltinHandlerSets();
     set->def.base = msrtrace::FindHandlerSet(base);
     if (set->def.base == nullptr) {
       Fail(MSRTRACE_NOT_FOUND, absl::StrCat("unknown handler set '", base, "'"), err, err_len);
