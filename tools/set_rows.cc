@@ -18,16 +18,24 @@ absl::StatusOr<SetRows> HandlerSetRows(absl::string_view handler_set, const CpuP
   const Controller& controller = *machine->controller;
   const std::vector<uint32_t> indices = controller.RegisteredIndices();  // Increasing.
   const std::vector<MsrRow> table = MsrTable(profile);                   // Sorted by index.
+  // Every reference row of any profile: an index the reference handlers register but whose row
+  // this profile lacks (a feature the profile does not have) is not the set's own.
+  const std::vector<MsrRow> all_rows = MsrTable();  // Sorted by index.
 
   SetRows out;
   auto registered_in = [&indices](uint32_t first, uint32_t last) {
     auto it = std::lower_bound(indices.begin(), indices.end(), first);
     return it != indices.end() && *it <= last;
   };
-  auto in_table = [&table](uint32_t index) {
-    auto it = std::upper_bound(table.begin(), table.end(), index,
+  auto in_table = [&all_rows](uint32_t index) {
+    auto it = std::upper_bound(all_rows.begin(), all_rows.end(), index,
                                [](uint32_t i, const MsrRow& r) { return i < r.index; });
-    return it != table.begin() && index <= std::prev(it)->last;
+    // Rows of different vendors or profiles may cover the same index: look back a few rows.
+    for (int k = 0; k < 4 && it != all_rows.begin(); ++k) {
+      --it;
+      if (index >= it->index && index <= it->last) return true;
+    }
+    return false;
   };
   for (const MsrRow& row : table) {
     if (registered_in(row.index, row.last)) out.rows.push_back(row);
