@@ -85,7 +85,33 @@ bool RowExists(const MsrRow& row, const CpuProfile& profile) {
   return row.requires_feature == Feature::kCount || profile.Has(row.requires_feature);
 }
 
+DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
+  DeclaredRow d;
+  d.first = row.index;
+  d.last = row.last;
+  d.reset = row.reset;
+  // A mask that applies only in some modes is not a rule the oracle can check.
+  d.reserved_mask = (row.checks & kCheckReservedByMode) != 0 ? 0 : row.reserved_mask;
+  d.read_only_mask = row.read_only_mask;
+  d.canonical_bits = static_cast<uint8_t>(profile.canonical_bits());
+  const uint32_t c = row.checks;
+  if (c & kCheckCanonical) d.flags |= kRowCanonical;
+  if (c & kCheckLockBit) d.flags |= kRowLockBit0;
+  if (c & kCheckReadOnly) d.flags |= kRowReadOnly;
+  if (c & kCheckWriteOnly) d.flags |= kRowWriteOnly;
+  if (c & kCheckHostOnlyWrite) d.flags |= kRowHostOnlyWrite;
+  if (c & kCheckWritesIgnored) d.flags |= kRowWritesIgnored;
+  if (row.scope == MsrScope::kVcpu) d.flags |= kRowPerVcpu;
+  if (row.volatile_value) d.flags |= kRowVolatile;
+  // The reset value is checkable when it does not depend on the mode of another MSR.
+  if (!row.volatile_value && (c & kCheckX2ApicMode) == 0 && row.scope != MsrScope::kNone) {
+    d.flags |= kRowResetValue;
+  }
+  return d;
+}
+
 absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile) {
+  for (const MsrRow& row : MsrTable(profile)) controller.DeclareRow(DeclaredRowOf(row, profile));
   for (const MsrFamilyDef& f : ReferenceFamilies()) {
     absl::Status s = f.install(controller, profile);
     if (!s.ok()) {

@@ -29,6 +29,7 @@ enum MsrCheck : uint32_t {
   kCheckReadOnly = 1u << 9,       // Writes #GP (KVM_MSR_RET_UNSUPPORTED / 1).
   kCheckGuestMemory = 1u << 10,   // Writes guest memory (kvm-clock structures).
   kCheckX2ApicMode = 1u << 11,    // #GP unless the local APIC is in x2APIC mode.
+  kCheckReservedByMode = 1u << 12,  // reserved_mask #GPs only in some CPU modes (see note).
 };
 
 enum class MsrScope : uint8_t {
@@ -71,7 +72,10 @@ std::vector<MsrRow> MsrTable();
 std::vector<MsrRow> MsrTable(const CpuProfile& profile);
 bool RowExists(const MsrRow& row, const CpuProfile& profile);
 
-// Installs the whole reference set for `profile`.
+// The checks `row` declares to the harness (harness/declared_rows.h) on `profile`.
+DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile);
+
+// Installs the whole reference set for `profile`, declaring its rows (Controller::DeclareRow).
 absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile);
 
 }  // namespace msrtrace
