@@ -91,7 +91,7 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   d.last = row.last;
   d.reset = row.reset;
   // A mask that applies only in some modes is not a rule the oracle can check.
-  d.reserved_mask = (row.checks & kCheckReservedByMode) != 0 ? 0 : row.reserved_mask;
+  d.reserved_mask = (row.checks & kCheckReservedConditional) != 0 ? 0 : row.reserved_mask;
   d.read_only_mask = row.read_only_mask;
   d.canonical_bits = static_cast<uint8_t>(profile.canonical_bits());
   const uint32_t c = row.checks;

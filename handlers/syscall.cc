@@ -43,7 +43,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrSfmask, "MSR_SYSCALL_MASK", kFamily)
           .Reserved(kHigh32)
-          .Checks(kCheckReservedByMode)
+          .Checks(kCheckReservedConditional)
           .Note("No KVM check. On VMX it is a user-return MSR: while the guest is in long mode "
                 "with EFER.SCE KVM writes it to hardware, where bits 63:32 are reserved, so they "
                 "#GP then (decision from vmx_setup_uret_msrs + kvm_set_user_return_msr); "
@@ -59,6 +59,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrTscAux, "MSR_TSC_AUX", kFamily)
           .Reserved(kHigh32)
+          .Checks(kCheckReservedConditional)
           .Requires(Feature::kRdtscp)
           .Note("Guest without RDTSCP and RDPID: read and write #GP (host allowed). Intel "
                 "guest: bits 63:32 set -> #GP (host too); AMD guest: truncated to 32 bits. "

@@ -14,7 +14,7 @@ constexpr MsrCheck kAllChecks[] = {
     kCheckCanonical,  kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
     kCheckMaxPhyAddr, kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
     kCheckWriteOnly,  kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
-    kCheckReservedByMode,
+    kCheckReservedConditional,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
@@ -161,8 +161,8 @@ const char* CheckName(MsrCheck check) {
       return "guest-memory";
     case kCheckX2ApicMode:
       return "x2apic-mode";
-    case kCheckReservedByMode:
-      return "reserved-by-mode";
+    case kCheckReservedConditional:
+      return "reserved-conditional";
     case kCheckNone:
       break;
   }
