@@ -103,8 +103,10 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   if (c & kCheckWritesIgnored) d.flags |= kRowWritesIgnored;
   if (row.scope == MsrScope::kVcpu) d.flags |= kRowPerVcpu;
   if (row.volatile_value) d.flags |= kRowVolatile;
-  // The reset value is checkable when it does not depend on the mode of another MSR.
-  if (!row.volatile_value && (c & kCheckX2ApicMode) == 0 && row.scope != MsrScope::kNone) {
+  // The reset value is checkable for a single MSR whose reset depends neither on the profile
+  // nor on the mode of another MSR (a range's rows may reset differently: MCi_CTL vs STATUS).
+  if (!row.volatile_value && row.index == row.last &&
+      (c & (kCheckX2ApicMode | kCheckResetVaries)) == 0 && row.scope != MsrScope::kNone) {
     d.flags |= kRowResetValue;
   }
   return d;

@@ -32,6 +32,9 @@ enum MsrCheck : uint32_t {
   // reserved_mask #GPs only in some CPU modes or on one vendor (see note): not checkable from
   // the row alone (the table-conformance oracle skips it).
   kCheckReservedConditional = 1u << 12,
+  // The value at reset depends on the CPU profile or on register state each exit supplies
+  // (EFER is VcpuRegs::efer): `reset` alone cannot be checked (see note).
+  kCheckResetVaries = 1u << 13,
 };
 
 enum class MsrScope : uint8_t {

@@ -14,7 +14,7 @@ constexpr MsrCheck kAllChecks[] = {
     kCheckCanonical,  kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
     kCheckMaxPhyAddr, kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
     kCheckWriteOnly,  kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
-    kCheckReservedConditional,
+    kCheckReservedConditional, kCheckResetVaries,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
@@ -163,6 +163,8 @@ const char* CheckName(MsrCheck check) {
       return "x2apic-mode";
     case kCheckReservedConditional:
       return "reserved-conditional";
+    case kCheckResetVaries:
+      return "reset-varies";
     case kCheckNone:
       break;
   }
