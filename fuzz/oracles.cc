@@ -276,9 +276,10 @@ bool OracleRunner::IndexRouting(size_t k) {
   if (r->index != ecx) {
     what = absl::StrFormat("ECX %#x but the outcome names %#x", ecx, r->index);
   } else if (!r->unknown_msr && machine_->controller->Find(ecx) == nullptr) {
-    what = absl::StrFormat("no handler is registered at ECX %#x, yet the outcome is not an "
-                           "unknown-MSR one (%s)",
-                           ecx, DescribeOutcome(r));
+    what = absl::StrFormat(
+        "no handler is registered at ECX %#x, yet the outcome is not an "
+        "unknown-MSR one (%s)",
+        ecx, DescribeOutcome(r));
   } else {
     return true;
   }
@@ -331,9 +332,9 @@ bool OracleRunner::TableConformance(const ExitEvent& e, size_t k) {
                            row->reset);
   }
   if (what.empty()) return true;
-  failure_ = OracleFailure{
-      Oracle::kTableConformance, k,
-      absl::StrFormat("%s: %s", machine_->controller->MsrName(r->index), what)};
+  failure_ =
+      OracleFailure{Oracle::kTableConformance, k,
+                    absl::StrFormat("%s: %s", machine_->controller->MsrName(r->index), what)};
   return false;
 }
 

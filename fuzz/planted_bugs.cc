@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "handlers/handler_set.h"
 #include "fuzz/fuzz_setup.h"
+#include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
 #include "harness/exit_check.h"
 #include "harness/machine.h"
@@ -40,7 +40,8 @@ class PlantedEngine : public ExitEngine {
     const bool write = MsrAccessOf(exit) == Access::kWrite;
     if (bug_ == PlantedBug::kMtrrDefTypeReservedAccepted && write && ecx == kMsrMtrrDefType) {
       // Silently drops the reserved bits instead of refusing the write.
-      const uint64_t value = ((regs.reg(Gpr::kRdx) & kLow32) << 32) | (regs.reg(Gpr::kRax) & kLow32);
+      const uint64_t value =
+          ((regs.reg(Gpr::kRdx) & kLow32) << 32) | (regs.reg(Gpr::kRax) & kLow32);
       const uint64_t kept = value & kMtrrDefTypeAllowed;
       regs.reg(Gpr::kRax) = kept & kLow32;
       regs.reg(Gpr::kRdx) = kept >> 32;

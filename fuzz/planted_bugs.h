@@ -18,12 +18,12 @@ namespace msrtrace {
 namespace fuzz {
 
 enum class PlantedBug : uint8_t {
-  kRipNotAdvanced = 0,     // Engine: retired exits leave RIP where it was.
-  kUpperHalvesNotCleared,  // Engine: RDMSR keeps RAX[63:32] / RDX[63:32].
-  kIndexFromFullRcx,       // Engine: the index is all of RCX (junk above bit 31 -> unknown).
-  kStateChangedBeforeGp,   // Handler: stores the value, then refuses it with #GP.
-  kReadsHostClock,         // Handler: RDMSR returns the host's clock.
-  kTscAuxReadDropsBit0,    // Engine: RDMSR of MSR_TSC_AUX clears bit 0 (consistently wrong).
+  kRipNotAdvanced = 0,           // Engine: retired exits leave RIP where it was.
+  kUpperHalvesNotCleared,        // Engine: RDMSR keeps RAX[63:32] / RDX[63:32].
+  kIndexFromFullRcx,             // Engine: the index is all of RCX (junk above bit 31 -> unknown).
+  kStateChangedBeforeGp,         // Handler: stores the value, then refuses it with #GP.
+  kReadsHostClock,               // Handler: RDMSR returns the host's clock.
+  kTscAuxReadDropsBit0,          // Engine: RDMSR of MSR_TSC_AUX clears bit 0 (consistently wrong).
   kMtrrDefTypeReservedAccepted,  // Engine: WRMSR of IA32_MTRR_DEF_TYPE drops reserved bits.
   kKernelGsBaseRoutedToGsBase,   // Engine: WRMSR of MSR_KERNEL_GS_BASE reaches MSR_GS_BASE.
   kPatWriteBroadcast,            // Engine: a retired WRMSR of IA32_PAT is copied to every vCPU.

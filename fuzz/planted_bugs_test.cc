@@ -65,23 +65,20 @@ TEST_P(PlantedBugTest, IsFoundByItsOracleWithinTheBudget) {
               OracleName(f.failure->oracle), f.iterations + 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllPlantedBugs, PlantedBugTest,
-                         ::testing::Values(PlantedBug::kRipNotAdvanced,
-                                           PlantedBug::kUpperHalvesNotCleared,
-                                           PlantedBug::kIndexFromFullRcx,
-                                           PlantedBug::kStateChangedBeforeGp,
-                                           PlantedBug::kReadsHostClock,
-                                           PlantedBug::kTscAuxReadDropsBit0,
-                                           PlantedBug::kMtrrDefTypeReservedAccepted,
-                                           PlantedBug::kKernelGsBaseRoutedToGsBase,
-                                           PlantedBug::kPatWriteBroadcast),
-                         [](const ::testing::TestParamInfo<PlantedBug>& info) {
-                           std::string name = PlantedBugName(info.param);
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllPlantedBugs, PlantedBugTest,
+    ::testing::Values(PlantedBug::kRipNotAdvanced, PlantedBug::kUpperHalvesNotCleared,
+                      PlantedBug::kIndexFromFullRcx, PlantedBug::kStateChangedBeforeGp,
+                      PlantedBug::kReadsHostClock, PlantedBug::kTscAuxReadDropsBit0,
+                      PlantedBug::kMtrrDefTypeReservedAccepted,
+                      PlantedBug::kKernelGsBaseRoutedToGsBase, PlantedBug::kPatWriteBroadcast),
+    [](const ::testing::TestParamInfo<PlantedBug>& info) {
+      std::string name = PlantedBugName(info.param);
+      for (char& c : name) {
+        if (c == '-') c = '_';
+      }
+      return name;
+    });
 
 TEST(PlantedBugs, EveryBugHasADistinctNameAndAnOracle) {
   for (int i = 0; i < kNumPlantedBugs; ++i) {

@@ -11,9 +11,9 @@ namespace msrtrace {
 namespace {
 
 constexpr MsrCheck kAllChecks[] = {
-    kCheckCanonical,  kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
-    kCheckMaxPhyAddr, kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
-    kCheckWriteOnly,  kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
+    kCheckCanonical,           kCheckCanonicalize, kCheckPatTypes,      kCheckMtrrTypes,
+    kCheckMaxPhyAddr,          kCheckLockBit,      kCheckHostOnlyWrite, kCheckWritesIgnored,
+    kCheckWriteOnly,           kCheckReadOnly,     kCheckGuestMemory,   kCheckX2ApicMode,
     kCheckReservedConditional, kCheckResetVaries,
 };
 
