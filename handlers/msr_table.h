@@ -14,7 +14,11 @@
 
 namespace msrtrace {
 
-// Checks a family applies to written values, beyond the reserved mask (bit set).
+// Checks a family applies to written values, beyond the reserved mask (bit set). Installing the
+// reference set declares every row to the harness (DeclaredRowOf, harness/declared_rows.h); the
+// fuzzer's table-conformance oracle and fuzz/row_property_test.cc then verify the handler
+// against the row's reserved mask and its canonical, lock-bit, read-only, write-only and
+// host-only-write checks, and its reset value (docs/fuzzing.md, "How a row declares a check").
 enum MsrCheck : uint32_t {
   kCheckNone = 0,
   kCheckCanonical = 1u << 0,      // Non-canonical value -> #GP.
