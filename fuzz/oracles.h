@@ -34,11 +34,15 @@
 //                         registered at gives an unknown-MSR outcome.
 //   vcpu-isolation        a retired WRMSR to a per-vCPU row on one vCPU leaves what every other
 //                         vCPU reads at that index unchanged.
-// Sanitizer reports (ASan/UBSan) are the eighth oracle; the build provides it.
+// Sanitizer reports (ASan/UBSan) are one more oracle; the build provides it.
 //
 // Structure: rip-progress, register-hygiene and fault-atomicity are the exit-checking engine's
 // architectural checks (harness/exit_check.h), run on the primary run; each owns a set of
-// DivergenceKinds. read-after-write is an extra per-event rule on the primary run. Determinism,
+// DivergenceKinds, and recorded-outcome owns the engine's comparison with the recording (judged
+// after the architectural checks of the same event). index-routing, table-conformance,
+// vcpu-isolation and read-after-write are extra per-event rules on the primary run, in that
+// order; they cost nothing on events they do not apply to (a binary search in the declared
+// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows). Determinism,
 // upper-half independence and snapshot resume are second runs compared event by event (outcome
 // and registers) and by final-state digest with the primary run. All of them are rows of one
 // table (Oracles()); adding an oracle is one row plus its test.
