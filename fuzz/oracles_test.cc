@@ -379,6 +379,18 @@ TEST_F(OraclesTest, TableConformanceCatchesAnAcceptedNonCanonicalValue) {
   EXPECT_THAT(f->detail, ::testing::HasSubstr("canonical"));
 }
 
+TEST_F(OraclesTest, TableConformanceCatchesAWriteAfterTheLockBit) {
+  constexpr uint32_t kFeatureControl = 0x3a;
+  Add(Access::kWrite, kFeatureControl, 1);  // Lock.
+  Add(Access::kWrite, kFeatureControl, 1);
+  absl::optional<OracleFailure> f =
+      CheckWith(HookFactory([] { return AcceptWritesTo(kFeatureControl); }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_EQ(f->event, 1u);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("locked"));
+}
+
 TEST_F(OraclesTest, TableConformanceCatchesAWrongResetValue) {
   Add(Access::kRead, kPat);
   absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
