@@ -8,7 +8,9 @@
 #ifndef MSRTRACE_FUZZ_FUZZ_HOOKS_H_
 #define MSRTRACE_FUZZ_FUZZ_HOOKS_H_
 
+#include "absl/status/statusor.h"
 #include "fuzz/oracles.h"
+#include "fuzz/trace_mutator.h"
 
 namespace msrtrace {
 namespace fuzz {
@@ -18,6 +20,9 @@ EngineFactory FuzzEngineFactory();
 // The handler set the fallback trace (the mutator's starting point for inputs that do not
 // decode) names; also where the mutator's index list comes from.
 const char* FuzzHandlerSetName();
+// The mutator's fallback trace: the set's reset trace (reference_hooks.cc), or the planted bug's
+// start trace (two vCPUs, or recorded outcomes: planted_bugs.h PlantedStartTrace).
+absl::StatusOr<TraceModel> FuzzFallbackTrace();
 
 }  // namespace fuzz
 }  // namespace msrtrace

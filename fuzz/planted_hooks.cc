@@ -33,6 +33,7 @@ PlantedBug Bug() {
 
 EngineFactory FuzzEngineFactory() { return PlantedEngineFactory(Bug()); }
 const char* FuzzHandlerSetName() { return PlantedHandlerSet(Bug()); }
+absl::StatusOr<TraceModel> FuzzFallbackTrace() { return PlantedStartTrace(Bug()); }
 
 }  // namespace fuzz
 }  // namespace msrtrace
