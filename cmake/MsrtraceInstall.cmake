@@ -67,7 +67,8 @@ install(TARGETS fuzz_dict_gen RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/ms
 install(FILES ${PROJECT_SOURCE_DIR}/include/msrtrace/msrtrace.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/msrtrace)
 set(_msrtrace_public_headers
-    harness/controller.h harness/cpu_profile.h harness/dir_walk.h harness/exit.h
+    harness/controller.h harness/cpu_profile.h harness/declared_rows.h harness/dir_walk.h
+    harness/exit.h
     harness/exit_check.h harness/guest_memory.h harness/handler_registry.h harness/kvm_adapter.h
     harness/machine.h
     harness/msr_handler.h harness/recorder.h harness/replay.h harness/snapshot.h

@@ -41,6 +41,13 @@ FuzzState& State() {
                    FuzzHandlerSetName(), config.status().ToString().c_str());
       std::abort();
     }
+    absl::StatusOr<TraceModel> fallback = FuzzFallbackTrace();
+    if (!fallback.ok()) {
+      std::fprintf(stderr, "exit_sequence_fuzzer: cannot make the fallback trace: %s\n",
+                   fallback.status().ToString().c_str());
+      std::abort();
+    }
+    config->fallback = *std::move(fallback);
     s->mutator = std::make_unique<TraceMutator>(*std::move(config));
     s->runner = std::make_unique<OracleRunner>(FuzzEngineFactory(), MakeOracleOptions());
     return s;

@@ -8,7 +8,9 @@
 #ifndef MSRTRACE_FUZZ_FUZZ_HOOKS_H_
 #define MSRTRACE_FUZZ_FUZZ_HOOKS_H_
 
+#include "absl/status/statusor.h"
 #include "fuzz/oracles.h"
+#include "fuzz/trace_mutator.h"
 
 namespace msrtrace {
 namespace fuzz {
@@ -21,6 +23,9 @@ const char* FuzzHandlerSetName();
 // The msrtrace CLI that knows that handler set, for a finding's reproduce line: "msrtrace", or
 // the absolute path of a team's `<name>_msrtrace` (MSRTRACE_FUZZ_CLI, msrtrace_add_fuzzer).
 const char* FuzzCliName();
+// The mutator's fallback trace: the set's reset trace (reference_hooks.cc), or the planted bug's
+// start trace (two vCPUs, or recorded outcomes: planted_bugs.h PlantedStartTrace).
+absl::StatusOr<TraceModel> FuzzFallbackTrace();
 
 }  // namespace fuzz
 }  // namespace msrtrace

@@ -1,5 +1,6 @@
 #include "fuzz/oracles.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <utility>
 
@@ -58,6 +59,14 @@ const char* OracleName(Oracle o) {
       return "fault-atomicity";
     case Oracle::kReadAfterWrite:
       return "read-after-write";
+    case Oracle::kRecordedOutcome:
+      return "recorded-outcome";
+    case Oracle::kTableConformance:
+      return "table-conformance";
+    case Oracle::kIndexRouting:
+      return "index-routing";
+    case Oracle::kVcpuIsolation:
+      return "vcpu-isolation";
     case Oracle::kCount:
       break;
   }
@@ -74,6 +83,12 @@ const std::vector<OracleDef>& Oracles() {
        Kinds({D::kArchUpperHalves, D::kArchGprClobbered, D::kArchControlRegs,
               D::kArchVmmErrorChangedState})},
       {Oracle::kFaultAtomicity, OracleMethod::kEngineCheck, Kinds({D::kArchGpNotAtomic})},
+      {Oracle::kRecordedOutcome, OracleMethod::kEngineCheck,
+       Kinds({D::kOutcome, D::kValue, D::kRip, D::kPendingException, D::kMemoryWrites})},
+      // Event rules in this order: routing first (a misrouted exit breaks every other rule).
+      {Oracle::kIndexRouting, OracleMethod::kEventRule},
+      {Oracle::kTableConformance, OracleMethod::kEventRule},
+      {Oracle::kVcpuIsolation, OracleMethod::kEventRule},
       {Oracle::kReadAfterWrite, OracleMethod::kEventRule},
       {Oracle::kDeterminism, OracleMethod::kSecondRun, 0, SecondRun::kRepeat},
       {Oracle::kUpperHalfIndependence, OracleMethod::kSecondRun, 0, SecondRun::kJunk},
@@ -141,9 +156,15 @@ struct OracleRunner::RunResult {
 // Keeps the first divergence of an oracle's kind (details formatted for it only).
 class OracleRunner::FirstDivergence : public DivergenceSink {
  public:
+  // The architectural checks come before the comparison with the recording: an engine that
+  // breaks a rule on a recorded event is reported by the rule's oracle (the sink holds the
+  // divergences of one event: the runner takes the failure after each event).
   Divergence* Add(DivergenceKind kind) override {
-    if (has_ || OracleOwning(kind) == Oracle::kCount) return nullptr;
+    if (OracleOwning(kind) == Oracle::kCount) return nullptr;
+    const bool recorded = OracleOwning(kind) == Oracle::kRecordedOutcome;
+    if (has_ && (recorded || !first_recorded_)) return nullptr;
     has_ = true;
+    first_recorded_ = recorded;
     return &first_;
   }
   void Clear() { has_ = false; }
@@ -152,6 +173,7 @@ class OracleRunner::FirstDivergence : public DivergenceSink {
 
  private:
   bool has_ = false;
+  bool first_recorded_ = false;
   Divergence first_;
 };
 
@@ -181,6 +203,14 @@ bool OracleRunner::Enabled(const OracleDef& def) const {
       return options_.snapshot_resume;
     case Oracle::kReadAfterWrite:
       return options_.read_after_write;
+    case Oracle::kRecordedOutcome:
+      return options_.recorded_outcome;
+    case Oracle::kTableConformance:
+      return options_.table_conformance;
+    case Oracle::kIndexRouting:
+      return options_.index_routing;
+    case Oracle::kVcpuIsolation:
+      return options_.vcpu_isolation;
     default:
       return true;
   }
@@ -214,6 +244,154 @@ bool OracleRunner::ReadAfterWrite(const ExitEvent& e, size_t k) {
   return true;
 }
 
+const DeclaredRow* OracleRunner::RowOf(uint32_t index) const {
+  auto it = std::upper_bound(rows_.begin(), rows_.end(), index,
+                             [](uint32_t i, const DeclaredRow& r) { return i < r.first; });
+  if (it == rows_.begin()) return nullptr;
+  --it;
+  return index <= it->last ? &*it : nullptr;
+}
+
+absl::optional<uint64_t> OracleRunner::Probe(const Exit& like, const Vcpu& vcpu, uint32_t index) {
+  Vcpu probe = vcpu;
+  probe.regs.reg(Gpr::kRcx) = index;
+  probe.regs.pending = PendingException{};
+  Exit rd = like;
+  if (rd.vendor == Vendor::kAmdSvm) {
+    rd.info1 = 0;
+  } else {
+    rd.reason = kVmxExitRdmsr;
+  }
+  absl::StatusOr<Outcome> back = engine_->Handle(rd, probe, machine_->memory);
+  if (!back.ok() || back->kind != Outcome::Kind::kRetired) return absl::nullopt;
+  return back->value;
+}
+
+// index-routing: the outcome names ECX; an index without a handler is an unknown MSR.
+bool OracleRunner::IndexRouting(size_t k) {
+  const absl::StatusOr<Outcome>& r = checker_->result();
+  if (!r.ok()) return true;
+  const uint32_t ecx = static_cast<uint32_t>(checker_->regs_before().reg(Gpr::kRcx));
+  std::string what;
+  if (r->index != ecx) {
+    what = absl::StrFormat("ECX %#x but the outcome names %#x", ecx, r->index);
+  } else if (!r->unknown_msr && machine_->controller->Find(ecx) == nullptr) {
+    what = absl::StrFormat(
+        "no handler is registered at ECX %#x, yet the outcome is not an "
+        "unknown-MSR one (%s)",
+        ecx, DescribeOutcome(r));
+  } else {
+    return true;
+  }
+  failure_ = OracleFailure{Oracle::kIndexRouting, k, what};
+  return false;
+}
+
+// table-conformance: the outcome against the declared row of ECX (harness/declared_rows.h).
+bool OracleRunner::TableConformance(const ExitEvent& e, size_t k) {
+  const absl::StatusOr<Outcome>& r = checker_->result();
+  if (!r.ok() || r->unknown_msr) return true;
+  const bool retired = r->kind == Outcome::Kind::kRetired;
+  const bool write = checker_->access() == Access::kWrite;
+  const DeclaredRow* row = RowOf(r->index);
+  if (row == nullptr) {
+    if (retired && write) at_reset_ = false;
+    return true;
+  }
+  const uint32_t f = row->flags;
+  const uint64_t v = r->value;
+  std::string what;
+  if (write) {
+    const bool ignored = (f & kRowWritesIgnored) != 0;
+    if (retired) {
+      if ((f & kRowReadOnly) != 0) {
+        what = "the row is read-only, yet a guest WRMSR retired";
+      } else if ((f & kRowHostOnlyWrite) != 0 && !ignored) {
+        what = "the row is host-write-only, yet a guest WRMSR retired";
+      } else if (!ignored && (v & row->reserved_mask) != 0) {
+        what = absl::StrFormat("WRMSR %#x sets reserved bits %#x (mask %#x), yet retired", v,
+                               v & row->reserved_mask, row->reserved_mask);
+      } else if ((f & kRowCanonical) != 0 && !IsCanonicalAt(v, row->canonical_bits)) {
+        what = absl::StrFormat("WRMSR %#x is not canonical at %u bits, yet retired", v,
+                               row->canonical_bits);
+      } else if ((f & kRowLockBit0) != 0) {
+        const std::pair<uint32_t, uint32_t> key(e.vcpu_id, r->index);
+        if (std::find(locked_.begin(), locked_.end(), key) != locked_.end()) {
+          what = absl::StrFormat("WRMSR %#x retired after a write locked the MSR (bit 0)", v);
+        } else if ((v & 1) != 0) {
+          locked_.push_back(key);
+        }
+      }
+      at_reset_ = false;
+    }
+  } else if (retired && (f & kRowWriteOnly) != 0) {
+    what = "the row is write-only, yet a guest RDMSR retired";
+  } else if (retired && at_reset_ && (f & kRowResetValue) != 0 &&
+             checker_->vcpu().id == machine_->vcpus.front().id && v != row->reset) {
+    what = absl::StrFormat("first RDMSR after reset gave %#x, the row's reset value is %#x", v,
+                           row->reset);
+  }
+  if (what.empty()) return true;
+  failure_ =
+      OracleFailure{Oracle::kTableConformance, k,
+                    absl::StrFormat("%s: %s", machine_->controller->MsrName(r->index), what)};
+  return false;
+}
+
+void OracleRunner::IsolationBefore(const ExitEvent& e) {
+  isolation_armed_ = false;
+  Machine& m = *machine_;
+  if (m.vcpus.size() < 2 || MsrAccessOf(e.exit) != Access::kWrite) return;
+  const DeclaredRow* row = RowOf(e.index());
+  if (row == nullptr || (row->flags & kRowPerVcpu) == 0 || (row->flags & kRowVolatile) != 0) {
+    return;
+  }
+  others_.clear();
+  for (size_t i = 0; i < m.vcpus.size(); ++i) {
+    if (m.vcpus[i].id == e.vcpu_id) continue;
+    others_.emplace_back(i, Probe(e.exit, m.vcpus[i], e.index()));
+  }
+  isolation_armed_ = true;
+}
+
+// vcpu-isolation: a retired write on one vCPU leaves the others' reads of the index unchanged.
+bool OracleRunner::IsolationAfter(const ExitEvent& e, size_t k) {
+  if (!isolation_armed_) return true;
+  isolation_armed_ = false;
+  const absl::StatusOr<Outcome>& r = checker_->result();
+  if (!r.ok() || r->kind != Outcome::Kind::kRetired) return true;
+  for (const auto& [pos, before] : others_) {
+    const Vcpu& other = machine_->vcpus[pos];
+    const absl::optional<uint64_t> now = Probe(e.exit, other, e.index());
+    if (now == before) continue;
+    auto text = [](const absl::optional<uint64_t>& x) {
+      return x.has_value() ? absl::StrFormat("%#x", *x) : std::string("no value (#GP)");
+    };
+    failure_ = OracleFailure{
+        Oracle::kVcpuIsolation, k,
+        absl::StrFormat("WRMSR %s <- %#x on vCPU %u changed what vCPU %u reads: %s -> %s",
+                        machine_->controller->MsrName(e.index()), r->value, e.vcpu_id, other.id,
+                        text(before), text(now))};
+    return false;
+  }
+  return true;
+}
+
+bool OracleRunner::EventRule(Oracle o, const ExitEvent& e, size_t k) {
+  switch (o) {
+    case Oracle::kIndexRouting:
+      return IndexRouting(k);
+    case Oracle::kTableConformance:
+      return TableConformance(e, k);
+    case Oracle::kVcpuIsolation:
+      return IsolationAfter(e, k);
+    case Oracle::kReadAfterWrite:
+      return ReadAfterWrite(e, k);
+    default:
+      return true;
+  }
+}
+
 absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snapshot& start,
                                SecondRun kind, RunResult* out, size_t mid) {
   Machine& m = *machine_;
@@ -221,7 +399,8 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
   const bool primary = kind == SecondRun::kNone;
   ExitCheckOptions co;
   co.check_architecture = primary;
-  co.compare_recording = false;
+  // recorded-outcome: replay's comparison on the events that still carry a recording.
+  co.compare_recording = primary && options_.recorded_outcome;
   if (kind == SecondRun::kJunk) {
     co.junk_rcx = kJunkRcx;
     co.junk_rax = kJunkRax;
@@ -234,13 +413,18 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
   const size_t n = std::min(trace.events.size(), options_.max_events);
   out->events.clear();
   out->midpoint_taken = false;
-  const bool raw = options_.read_after_write;
+  const bool isolation = primary && options_.vcpu_isolation;
+  if (primary) {
+    at_reset_ = start.vcpus.empty() && start.vm_slots.empty() && start.handler_states.empty();
+    locked_.clear();
+  }
   for (size_t k = begin; k < n; ++k) {
     if (primary && k == mid && options_.snapshot_resume) {
       CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_);
       out->midpoint_taken = true;
     }
     const ExitEvent& e = trace.events[k];
+    if (isolation) IsolationBefore(e);
     RETURN_IF_ERROR(checker_->Run(e));
     const absl::StatusOr<Outcome>& r = checker_->result();
     EventResult& res = out->events.emplace_back();
@@ -261,7 +445,12 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
                             d.reg_diff.empty() ? "" : absl::StrCat(" (", d.reg_diff, ")"))};
         return absl::OkStatus();
       }
-      if (raw && !ReadAfterWrite(e, k)) return absl::OkStatus();
+      for (const OracleDef& def : Oracles()) {
+        if (def.method == OracleMethod::kEventRule && Enabled(def) &&
+            !EventRule(def.oracle, e, k)) {
+          return absl::OkStatus();
+        }
+      }
     }
     if (!r.ok()) break;  // The VM stopped.
   }
@@ -321,6 +510,12 @@ absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceMod
   }
   if (checker_ == nullptr) {
     checker_ = std::make_unique<ExitChecker>(machine_, engine_, sink_.get());
+  }
+  if (rows_machine_ != machine_) {
+    rows_ = machine_->controller->declared_rows();
+    std::sort(rows_.begin(), rows_.end(),
+              [](const DeclaredRow& a, const DeclaredRow& b) { return a.first < b.first; });
+    rows_machine_ = machine_;
   }
   const size_t n = std::min(trace.events.size(), options_.max_events);
   const size_t mid = n / 2;

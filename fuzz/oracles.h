@@ -21,11 +21,28 @@
 //                         registers but the pending exception.
 //   read-after-write      a retired WRMSR of v to a plain-storage MSR is followed by an RDMSR
 //                         that returns v.
-// Sanitizer reports (ASan/UBSan) are the eighth oracle; the build provides it.
+//   recorded-outcome      on the events the mutator left unchanged (those that still carry a
+//                         recorded outcome: the mutator clears it from the first changed event
+//                         on), the outcome equals the recording, by replay's rule and volatile
+//                         policy (the engine's comparison, ExitCheckOptions::compare_recording).
+//   table-conformance     every exit at an index with a declared row (Controller::
+//                         declared_rows(), harness/declared_rows.h) obeys the row: reserved bits,
+//                         canonical values, lock bit, read-only / write-only access, host-only
+//                         writes -> no retire; read-only bits unchanged by a retired write; the
+//                         BSP's first read after reset returns the row's reset value.
+//   index-routing         the outcome names ECX (RCX[31:0]), and an index no handler is
+//                         registered at gives an unknown-MSR outcome.
+//   vcpu-isolation        a retired WRMSR to a per-vCPU row on one vCPU leaves what every other
+//                         vCPU reads at that index unchanged.
+// Sanitizer reports (ASan/UBSan) are one more oracle; the build provides it.
 //
 // Structure: rip-progress, register-hygiene and fault-atomicity are the exit-checking engine's
 // architectural checks (harness/exit_check.h), run on the primary run; each owns a set of
-// DivergenceKinds. read-after-write is an extra per-event rule on the primary run. Determinism,
+// DivergenceKinds, and recorded-outcome owns the engine's comparison with the recording (judged
+// after the architectural checks of the same event). index-routing, table-conformance,
+// vcpu-isolation and read-after-write are extra per-event rules on the primary run, in that
+// order; they cost nothing on events they do not apply to (a binary search in the declared
+// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows). Determinism,
 // upper-half independence and snapshot resume are second runs compared event by event (outcome
 // and registers) and by final-state digest with the primary run. All of them are rows of one
 // table (Oracles()); adding an oracle is one row plus its test.
@@ -55,6 +72,7 @@
 #include "fuzz/trace_mutator.h"
 #include "handlers/msr_table.h"
 #include "harness/controller.h"
+#include "harness/declared_rows.h"
 #include "harness/exit_check.h"
 #include "harness/machine.h"
 #include "harness/trace_types.h"
@@ -70,6 +88,10 @@ enum class Oracle : uint8_t {
   kSnapshotResume,
   kFaultAtomicity,
   kReadAfterWrite,
+  kRecordedOutcome,
+  kTableConformance,
+  kIndexRouting,
+  kVcpuIsolation,
   kCount,
 };
 const char* OracleName(Oracle o);
@@ -119,6 +141,10 @@ struct OracleOptions {
   bool determinism = true;
   bool snapshot_resume = true;
   bool read_after_write = true;
+  bool recorded_outcome = true;
+  bool table_conformance = true;
+  bool index_routing = true;
+  bool vcpu_isolation = true;
   std::vector<MsrTarget> plain_storage;  // For read-after-write.
   size_t max_events = 256;               // Events beyond are not run.
 };
@@ -147,6 +173,15 @@ class OracleRunner {
   absl::Status Run(const TraceModel& trace, size_t begin, const Snapshot& start, SecondRun kind,
                    RunResult* out, size_t mid);
   bool ReadAfterWrite(const ExitEvent& e, size_t k);
+  bool IndexRouting(size_t k);
+  bool TableConformance(const ExitEvent& e, size_t k);
+  // vcpu-isolation: before the event, what the other vCPUs read at its index; after, compares.
+  void IsolationBefore(const ExitEvent& e);
+  bool IsolationAfter(const ExitEvent& e, size_t k);
+  bool EventRule(Oracle o, const ExitEvent& e, size_t k);
+  const DeclaredRow* RowOf(uint32_t index) const;
+  // Reads `index` on a copy of `vcpu` through the engine under test (nullopt: not retired).
+  absl::optional<uint64_t> Probe(const Exit& like, const Vcpu& vcpu, uint32_t index);
   bool Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n);
   bool IsPlainStorage(uint32_t index) const;
 
@@ -161,6 +196,14 @@ class OracleRunner {
   std::unique_ptr<ExitChecker> checker_;
   std::unique_ptr<RunResult> primary_, second_;
   Snapshot midpoint_;
+  // table-conformance state of the primary run.
+  std::vector<DeclaredRow> rows_;  // The machine's declared rows, sorted by first index.
+  Machine* rows_machine_ = nullptr;
+  bool at_reset_ = false;  // No write retired since a reset-state start.
+  std::vector<std::pair<uint32_t, uint32_t>> locked_;  // (vCPU id, index) locked by a write.
+  // vcpu-isolation: (vCPU position, value read before the event) of the other vCPUs.
+  std::vector<std::pair<size_t, absl::optional<uint64_t>>> others_;
+  bool isolation_armed_ = false;
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command

@@ -9,8 +9,10 @@
 #include "fuzz/fuzz_setup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
+#include "harness/machine.h"
 #include "harness/status_macros.h"
 
 namespace msrtrace {
@@ -87,8 +89,15 @@ class OraclesTest : public ::testing::Test {
     trace_.events.push_back(MakeEvent(trace_, a, index, value));
     trace_.events.back().seq = trace_.events.size();
   }
-  absl::optional<OracleFailure> CheckWith(EngineFactory factory) {
-    OracleRunner runner(std::move(factory), MakeOracleOptions());
+  // The PAT reads of the determinism tests would break the reset-value rule first.
+  static OracleOptions NoConformance() {
+    OracleOptions o = MakeOracleOptions();
+    o.table_conformance = false;
+    return o;
+  }
+  absl::optional<OracleFailure> CheckWith(EngineFactory factory,
+                                          OracleOptions options = MakeOracleOptions()) {
+    OracleRunner runner(std::move(factory), std::move(options));
     absl::StatusOr<absl::optional<OracleFailure>> r = runner.Check(trace_);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : absl::nullopt;
@@ -188,26 +197,29 @@ TEST_F(OraclesTest, DeterminismCatchesStateSharedAcrossRuns) {
   Add(Access::kRead, kPat);
   static uint64_t counter = 0;  // Survives fresh engines: not deterministic.
   absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
-    return [](const VcpuRegs&, Vcpu& v, Outcome& o) {
-      o.value = ++counter;
-      v.regs.reg(Gpr::kRax) = o.value & 0xffffffff;
-      v.regs.reg(Gpr::kRdx) = o.value >> 32;
-    };
-  }));
+                                                return [](const VcpuRegs&, Vcpu& v, Outcome& o) {
+                                                  o.value = ++counter;
+                                                  v.regs.reg(Gpr::kRax) = o.value & 0xffffffff;
+                                                  v.regs.reg(Gpr::kRdx) = o.value >> 32;
+                                                };
+                                              }),
+                                              NoConformance());
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->oracle, Oracle::kDeterminism);
 }
 
 TEST_F(OraclesTest, DeterminismCatchesEngineStateOutsideTheMachine) {
   for (int i = 0; i < 4; ++i) Add(Access::kRead, kPat);
-  absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
-    auto exits = std::make_shared<uint64_t>(0);  // Per engine, outside the machine's state.
-    return [exits](const VcpuRegs&, Vcpu& v, Outcome& o) {
-      o.value = ++*exits;
-      v.regs.reg(Gpr::kRax) = o.value;
-      v.regs.reg(Gpr::kRdx) = 0;
-    };
-  }));
+  absl::optional<OracleFailure> f = CheckWith(
+      HookFactory([] {
+        auto exits = std::make_shared<uint64_t>(0);  // Per engine, outside the machine's state.
+        return [exits](const VcpuRegs&, Vcpu& v, Outcome& o) {
+          o.value = ++*exits;
+          v.regs.reg(Gpr::kRax) = o.value;
+          v.regs.reg(Gpr::kRdx) = 0;
+        };
+      }),
+      NoConformance());
   ASSERT_TRUE(f.has_value());
   // The machine is reused, not rebuilt: the second run sees the count the first one left.
   EXPECT_EQ(f->oracle, Oracle::kDeterminism);
@@ -306,6 +318,135 @@ TEST_F(OraclesTest, FailureReportNamesTheOracleTheEventAndTheReproducer) {
   EXPECT_THAT(report, ::testing::HasSubstr("RIP did not move"));
   EXPECT_THAT(report, ::testing::HasSubstr("./exit_sequence_fuzzer <input>"));
   EXPECT_THAT(report, ::testing::HasSubstr("msrtrace replay --repeat=2"));
+}
+
+// --- The semantic oracles ------------------------------------------------------------------------
+
+constexpr uint32_t kMtrrDefType = 0x2ff;  // Reserved mask ~0xcff.
+
+TEST_F(OraclesTest, RecordedOutcomeCatchesAValueOtherThanTheRecordedOne) {
+  Add(Access::kRead, kPat);
+  ExitEvent& e = trace_.events.back();
+  e.kind = RecordedKind::kRetired;
+  e.rax_out = 0x1234;  // The reference reads PAT's reset value.
+  e.rdx_out = 0;
+  e.known |= kFieldRaxRdxOut;
+  absl::optional<OracleFailure> f = CheckWith(ReferenceEngineFactory());
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kRecordedOutcome);
+  EXPECT_EQ(f->event, 0u);
+}
+
+TEST_F(OraclesTest, RecordedOutcomeIsJudgedAfterTheArchitecturalRules) {
+  Add(Access::kRead, kPat);
+  ExitEvent& e = trace_.events.back();
+  e.kind = RecordedKind::kRetired;
+  e.rip_out = e.rip + e.exit.instruction_length;
+  e.known |= kFieldRipOut;
+  absl::optional<OracleFailure> f = CheckWith(HookFactory(
+      [] { return [](const VcpuRegs& before, Vcpu& v, Outcome&) { v.regs.rip = before.rip; }; }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kRipProgress);
+}
+
+// Turns the #GP of a write to `index` into a retired write.
+Hook AcceptWritesTo(uint32_t index) {
+  return [index](const VcpuRegs& before, Vcpu& v, Outcome& o) {
+    if (o.index != index || o.access != Access::kWrite || o.kind != Outcome::Kind::kGpInjected) {
+      return;
+    }
+    o.kind = Outcome::Kind::kRetired;
+    v.regs.pending = PendingException{};
+    v.regs.rip = before.rip + 2;
+  };
+}
+
+TEST_F(OraclesTest, TableConformanceCatchesAnAcceptedReservedBit) {
+  Add(Access::kWrite, kMtrrDefType, 1ull << 12);
+  absl::optional<OracleFailure> f =
+      CheckWith(HookFactory([] { return AcceptWritesTo(kMtrrDefType); }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("reserved"));
+}
+
+TEST_F(OraclesTest, TableConformanceCatchesAnAcceptedNonCanonicalValue) {
+  Add(Access::kWrite, 0xc0000100, 1ull << 60);  // MSR_FS_BASE.
+  absl::optional<OracleFailure> f =
+      CheckWith(HookFactory([] { return AcceptWritesTo(0xc0000100); }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("canonical"));
+}
+
+TEST_F(OraclesTest, TableConformanceCatchesAWriteAfterTheLockBit) {
+  constexpr uint32_t kFeatureControl = 0x3a;
+  Add(Access::kWrite, kFeatureControl, 1);  // Lock.
+  Add(Access::kWrite, kFeatureControl, 1);
+  absl::optional<OracleFailure> f =
+      CheckWith(HookFactory([] { return AcceptWritesTo(kFeatureControl); }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_EQ(f->event, 1u);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("locked"));
+}
+
+TEST_F(OraclesTest, TableConformanceCatchesAWrongResetValue) {
+  Add(Access::kRead, kPat);
+  absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
+    return [](const VcpuRegs&, Vcpu& v, Outcome& o) {
+      if (o.index != kPat) return;
+      o.value ^= 1;
+      v.regs.reg(Gpr::kRax) = o.value & 0xffffffff;
+    };
+  }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("reset"));
+}
+
+TEST_F(OraclesTest, TableConformanceHoldsForTheReferenceOnEveryRowRead) {
+  for (const MsrRow& row : MsrTable()) Add(Access::kRead, row.index);
+  EXPECT_FALSE(CheckWith(ReferenceEngineFactory()).has_value());
+}
+
+TEST_F(OraclesTest, IndexRoutingCatchesAnOutcomeNamingAnotherIndex) {
+  Add(Access::kRead, kPat);
+  absl::optional<OracleFailure> f = CheckWith(
+      HookFactory([] { return [](const VcpuRegs&, Vcpu&, Outcome& o) { o.index = kPat + 1; }; }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kIndexRouting);
+}
+
+TEST_F(OraclesTest, VcpuIsolationCatchesAWriteAnotherVcpuSees) {
+  absl::StatusOr<TraceModel> t = ResetTrace("reference", 2);
+  ASSERT_TRUE(t.ok()) << t.status();
+  trace_ = *t;
+  Add(Access::kWrite, kPat, 0x0606060606060606ull);
+  EngineFactory broadcast = [](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    Machine* m = &machine;
+    return std::make_unique<HookEngine>(
+        machine.controller.get(), [m](const VcpuRegs&, Vcpu& v, Outcome& o) {
+          if (o.access != Access::kWrite || o.kind != Outcome::Kind::kRetired) return;
+          for (Vcpu& other : m->vcpus) {
+            if (other.id != v.id)
+              (void)m->controller->HostWrite(o.index, o.value, other, m->memory);
+          }
+        });
+  };
+  absl::optional<OracleFailure> f = CheckWith(broadcast);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kVcpuIsolation);
+}
+
+TEST_F(OraclesTest, TheReferenceSetDeclaresEveryTableRowOfItsProfile) {
+  for (const CpuProfile& profile : BuiltinProfiles()) {
+    TraceHeader h = trace_.header;
+    h.cpu_profile = profile.name;
+    absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine(h);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ((*m)->controller->declared_rows().size(), MsrTable(profile).size()) << profile.name;
+  }
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "fuzz/fuzz_setup.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
+#include "harness/exit_check.h"
+#include "harness/machine.h"
 #include "harness/msr_handler.h"
 #include "harness/status_macros.h"
 
@@ -18,13 +21,42 @@ constexpr uint64_t kLow32 = 0xffffffffull;
 
 // --- Engine bugs: a wrapper around the real controller ----------------------------------------
 
+constexpr uint32_t kMsrPat = 0x277;
+constexpr uint32_t kMsrMtrrDefType = 0x2ff;
+constexpr uint32_t kMsrGsBase = 0xc0000101;
+constexpr uint32_t kMsrKernelGsBase = 0xc0000102;
+constexpr uint32_t kMsrTscAux = 0xc0000103;
+constexpr uint64_t kMtrrDefTypeAllowed = 0xcff;
+
 class PlantedEngine : public ExitEngine {
  public:
-  PlantedEngine(Controller* controller, PlantedBug bug) : controller_(controller), bug_(bug) {}
+  PlantedEngine(Machine* machine, PlantedBug bug)
+      : machine_(machine), controller_(machine->controller.get()), bug_(bug) {}
 
   absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) override {
     VcpuRegs& regs = vcpu.regs;
     const VcpuRegs before = regs;
+    const uint32_t ecx = static_cast<uint32_t>(regs.reg(Gpr::kRcx));
+    const bool write = MsrAccessOf(exit) == Access::kWrite;
+    if (bug_ == PlantedBug::kMtrrDefTypeReservedAccepted && write && ecx == kMsrMtrrDefType) {
+      // Silently drops the reserved bits instead of refusing the write.
+      const uint64_t value =
+          ((regs.reg(Gpr::kRdx) & kLow32) << 32) | (regs.reg(Gpr::kRax) & kLow32);
+      const uint64_t kept = value & kMtrrDefTypeAllowed;
+      regs.reg(Gpr::kRax) = kept & kLow32;
+      regs.reg(Gpr::kRdx) = kept >> 32;
+      absl::StatusOr<Outcome> out = controller_->Handle(exit, vcpu, memory);
+      regs.reg(Gpr::kRax) = before.reg(Gpr::kRax);
+      regs.reg(Gpr::kRdx) = before.reg(Gpr::kRdx);
+      if (out.ok()) out->value = value;
+      return out;
+    }
+    if (bug_ == PlantedBug::kKernelGsBaseRoutedToGsBase && write && ecx == kMsrKernelGsBase) {
+      regs.reg(Gpr::kRcx) = kMsrGsBase;
+      absl::StatusOr<Outcome> out = controller_->Handle(exit, vcpu, memory);
+      regs.reg(Gpr::kRcx) = before.reg(Gpr::kRcx);
+      return out;
+    }
     if (bug_ == PlantedBug::kIndexFromFullRcx && (regs.reg(Gpr::kRcx) >> 32) != 0) {
       // A 64-bit index no table holds: treated as an unknown MSR (#GP under the default policy).
       const absl::optional<Access> access = MsrAccessOf(exit);
@@ -40,6 +72,18 @@ class PlantedEngine : public ExitEngine {
     absl::StatusOr<Outcome> out = controller_->Handle(exit, vcpu, memory);
     if (!out.ok() || out->kind != Outcome::Kind::kRetired) return out;
     if (bug_ == PlantedBug::kRipNotAdvanced) regs.rip = before.rip;
+    if (bug_ == PlantedBug::kTscAuxReadDropsBit0 && out->access == Access::kRead &&
+        out->index == kMsrTscAux) {
+      out->value &= ~1ull;
+      regs.reg(Gpr::kRax) = out->value & kLow32;
+    }
+    if (bug_ == PlantedBug::kPatWriteBroadcast && out->access == Access::kWrite &&
+        out->index == kMsrPat) {
+      for (Vcpu& other : machine_->vcpus) {
+        if (other.id == vcpu.id) continue;
+        (void)controller_->HostWrite(kMsrPat, out->value, other, memory);
+      }
+    }
     if (bug_ == PlantedBug::kUpperHalvesNotCleared && out->access == Access::kRead) {
       regs.reg(Gpr::kRax) |= before.reg(Gpr::kRax) & ~kLow32;
       regs.reg(Gpr::kRdx) |= before.reg(Gpr::kRdx) & ~kLow32;
@@ -48,6 +92,7 @@ class PlantedEngine : public ExitEngine {
   }
 
  private:
+  Machine* machine_;
   Controller* controller_;
   PlantedBug bug_;
 };
@@ -125,6 +170,14 @@ const char* PlantedBugName(PlantedBug bug) {
       return "state-changed-before-gp";
     case PlantedBug::kReadsHostClock:
       return "reads-host-clock";
+    case PlantedBug::kTscAuxReadDropsBit0:
+      return "tsc-aux-read-drops-bit0";
+    case PlantedBug::kMtrrDefTypeReservedAccepted:
+      return "mtrr-def-type-reserved-accepted";
+    case PlantedBug::kKernelGsBaseRoutedToGsBase:
+      return "kernel-gs-base-routed-to-gs-base";
+    case PlantedBug::kPatWriteBroadcast:
+      return "pat-write-broadcast";
     case PlantedBug::kCount:
       break;
   }
@@ -150,6 +203,14 @@ Oracle OracleFor(PlantedBug bug) {
       return Oracle::kFaultAtomicity;
     case PlantedBug::kReadsHostClock:
       return Oracle::kDeterminism;
+    case PlantedBug::kTscAuxReadDropsBit0:
+      return Oracle::kRecordedOutcome;
+    case PlantedBug::kMtrrDefTypeReservedAccepted:
+      return Oracle::kTableConformance;
+    case PlantedBug::kKernelGsBaseRoutedToGsBase:
+      return Oracle::kIndexRouting;
+    case PlantedBug::kPatWriteBroadcast:
+      return Oracle::kVcpuIsolation;
     case PlantedBug::kCount:
       break;
   }
@@ -171,8 +232,35 @@ const char* PlantedHandlerSet(PlantedBug bug) {
 EngineFactory PlantedEngineFactory(PlantedBug bug) {
   (void)kRegistered;
   return [bug](Machine& machine) -> std::unique_ptr<ExitEngine> {
-    return std::make_unique<PlantedEngine>(machine.controller.get(), bug);
+    return std::make_unique<PlantedEngine>(&machine, bug);
   };
+}
+
+absl::StatusOr<TraceModel> PlantedStartTrace(PlantedBug bug) {
+  const uint32_t vcpus = bug == PlantedBug::kPatWriteBroadcast ? 2 : 1;
+  ASSIGN_OR_RETURN(TraceModel trace, ResetTrace(PlantedHandlerSet(bug), vcpus));
+  if (bug != PlantedBug::kTscAuxReadDropsBit0) return trace;
+  trace.events.push_back(MakeEvent(trace, Access::kWrite, kMsrTscAux, 0x13));
+  trace.events.push_back(MakeEvent(trace, Access::kRead, kMsrTscAux, 0));
+  trace.events.push_back(MakeEvent(trace, Access::kRead, kMsrPat, 0));
+  trace.events.push_back(MakeEvent(trace, Access::kRead, kMsrTscAux, 0));
+  // Record the reference engine's outcomes, as a recorded corpus trace has them.
+  ASSIGN_OR_RETURN(std::unique_ptr<Machine> m, BuildMachine(trace.header));
+  for (size_t k = 0; k < trace.events.size(); ++k) {
+    ExitEvent& e = trace.events[k];
+    e.seq = k + 1;
+    Vcpu* v = m->FindVcpu(e.vcpu_id);
+    if (v == nullptr) return absl::InternalError("planted start trace: no vCPU");
+    ApplyEventInputs(e, &v->regs);
+    ASSIGN_OR_RETURN(Outcome o, m->controller->Handle(e.exit, *v, m->memory));
+    e.kind = RecordedKindOf(o.kind);
+    e.rax_out = v->regs.reg(Gpr::kRax);
+    e.rdx_out = v->regs.reg(Gpr::kRdx);
+    e.rip_out = v->regs.rip;
+    e.pending_out = v->regs.pending;
+    e.known |= kFieldRaxRdxOut | kFieldRipOut | kFieldPendingOut;
+  }
+  return trace;
 }
 
 }  // namespace fuzz

@@ -8,19 +8,25 @@
 
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "fuzz/oracles.h"
+#include "fuzz/trace_mutator.h"
 
 namespace msrtrace {
 namespace fuzz {
 
 enum class PlantedBug : uint8_t {
-  kRipNotAdvanced = 0,     // Engine: retired exits leave RIP where it was.
-  kUpperHalvesNotCleared,  // Engine: RDMSR keeps RAX[63:32] / RDX[63:32].
-  kIndexFromFullRcx,       // Engine: the index is all of RCX (junk above bit 31 -> unknown).
-  kStateChangedBeforeGp,   // Handler: stores the value, then refuses it with #GP.
-  kReadsHostClock,         // Handler: RDMSR returns the host's clock.
+  kRipNotAdvanced = 0,           // Engine: retired exits leave RIP where it was.
+  kUpperHalvesNotCleared,        // Engine: RDMSR keeps RAX[63:32] / RDX[63:32].
+  kIndexFromFullRcx,             // Engine: the index is all of RCX (junk above bit 31 -> unknown).
+  kStateChangedBeforeGp,         // Handler: stores the value, then refuses it with #GP.
+  kReadsHostClock,               // Handler: RDMSR returns the host's clock.
+  kTscAuxReadDropsBit0,          // Engine: RDMSR of MSR_TSC_AUX clears bit 0 (consistently wrong).
+  kMtrrDefTypeReservedAccepted,  // Engine: WRMSR of IA32_MTRR_DEF_TYPE drops reserved bits.
+  kKernelGsBaseRoutedToGsBase,   // Engine: WRMSR of MSR_KERNEL_GS_BASE reaches MSR_GS_BASE.
+  kPatWriteBroadcast,            // Engine: a retired WRMSR of IA32_PAT is copied to every vCPU.
   kCount,
 };
 inline constexpr int kNumPlantedBugs = static_cast<int>(PlantedBug::kCount);
@@ -37,6 +43,10 @@ inline constexpr uint32_t kPlantedMsr = 0x4d534100;
 const char* PlantedHandlerSet(PlantedBug bug);
 // The engine under test for `bug`.
 EngineFactory PlantedEngineFactory(PlantedBug bug);
+// The trace the bug's fuzzing starts from: the handler set's reset trace (two vCPUs for
+// vcpu-isolation), or for recorded-outcome a short trace with outcomes recorded from the
+// reference engine (MSR_TSC_AUX written and read back), as a corpus seed carries them.
+absl::StatusOr<TraceModel> PlantedStartTrace(PlantedBug bug);
 
 }  // namespace fuzz
 }  // namespace msrtrace

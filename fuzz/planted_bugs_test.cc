@@ -24,14 +24,16 @@ struct Found {
   TraceModel input;
 };
 
-Found FuzzLoop(const char* handler_set, EngineFactory factory, int budget) {
+Found FuzzLoop(const char* handler_set, EngineFactory factory, int budget,
+               const TraceModel* start = nullptr) {
   Found found;
   absl::StatusOr<MutatorConfig> config = MakeMutatorConfig(handler_set);
   EXPECT_TRUE(config.ok()) << config.status();
   if (!config.ok()) return found;
   TraceMutator mutator(*config);
   OracleRunner runner(std::move(factory), MakeOracleOptions());
-  TraceModel cur = config->fallback;
+  const TraceModel& first = start != nullptr ? *start : config->fallback;
+  TraceModel cur = first;
   for (int i = 0; i < budget; ++i) {
     TraceModel next = cur;
     Rng rng(static_cast<uint64_t>(i));
@@ -43,7 +45,8 @@ Found FuzzLoop(const char* handler_set, EngineFactory factory, int budget) {
       found.input = next;
       return found;
     }
-    cur = next.events.size() < 24 ? next : config->fallback;
+    // Back to the start now and then, as libFuzzer keeps its seeds in the corpus.
+    cur = next.events.size() < 24 && i % 4 != 3 ? next : first;
   }
   return found;
 }
@@ -52,7 +55,9 @@ class PlantedBugTest : public ::testing::TestWithParam<PlantedBug> {};
 
 TEST_P(PlantedBugTest, IsFoundByItsOracleWithinTheBudget) {
   const PlantedBug bug = GetParam();
-  Found f = FuzzLoop(PlantedHandlerSet(bug), PlantedEngineFactory(bug), kBudget);
+  absl::StatusOr<TraceModel> start = PlantedStartTrace(bug);
+  ASSERT_TRUE(start.ok()) << start.status();
+  Found f = FuzzLoop(PlantedHandlerSet(bug), PlantedEngineFactory(bug), kBudget, &*start);
   ASSERT_GE(f.iterations, 0) << PlantedBugName(bug) << " not found in " << kBudget << " inputs";
   EXPECT_EQ(f.failure->oracle, OracleFor(bug))
       << FormatFailure(*f.failure, f.input, "planted_bugs_test");
@@ -60,19 +65,20 @@ TEST_P(PlantedBugTest, IsFoundByItsOracleWithinTheBudget) {
               OracleName(f.failure->oracle), f.iterations + 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllPlantedBugs, PlantedBugTest,
-                         ::testing::Values(PlantedBug::kRipNotAdvanced,
-                                           PlantedBug::kUpperHalvesNotCleared,
-                                           PlantedBug::kIndexFromFullRcx,
-                                           PlantedBug::kStateChangedBeforeGp,
-                                           PlantedBug::kReadsHostClock),
-                         [](const ::testing::TestParamInfo<PlantedBug>& info) {
-                           std::string name = PlantedBugName(info.param);
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllPlantedBugs, PlantedBugTest,
+    ::testing::Values(PlantedBug::kRipNotAdvanced, PlantedBug::kUpperHalvesNotCleared,
+                      PlantedBug::kIndexFromFullRcx, PlantedBug::kStateChangedBeforeGp,
+                      PlantedBug::kReadsHostClock, PlantedBug::kTscAuxReadDropsBit0,
+                      PlantedBug::kMtrrDefTypeReservedAccepted,
+                      PlantedBug::kKernelGsBaseRoutedToGsBase, PlantedBug::kPatWriteBroadcast),
+    [](const ::testing::TestParamInfo<PlantedBug>& info) {
+      std::string name = PlantedBugName(info.param);
+      for (char& c : name) {
+        if (c == '-') c = '_';
+      }
+      return name;
+    });
 
 TEST(PlantedBugs, EveryBugHasADistinctNameAndAnOracle) {
   for (int i = 0; i < kNumPlantedBugs; ++i) {
@@ -85,6 +91,18 @@ TEST(PlantedBugs, EveryBugHasADistinctNameAndAnOracle) {
 TEST(PlantedBugs, TheReferenceEngineHasNoFindingsInTheSameLoop) {
   Found f = FuzzLoop("reference", ReferenceEngineFactory(), kControlBudget);
   EXPECT_LT(f.iterations, 0) << FormatFailure(*f.failure, f.input, "planted_bugs_test");
+}
+
+TEST(PlantedBugs, TheReferenceEngineHasNoFindingsFromEveryStartTrace) {
+  for (int i = 0; i < kNumPlantedBugs; ++i) {
+    const auto bug = static_cast<PlantedBug>(i);
+    absl::StatusOr<TraceModel> start = PlantedStartTrace(bug);
+    ASSERT_TRUE(start.ok()) << start.status();
+    start->header.handler_set = "reference";
+    Found f = FuzzLoop("reference", ReferenceEngineFactory(), kControlBudget / 4, &*start);
+    EXPECT_LT(f.iterations, 0) << PlantedBugName(bug) << ": "
+                               << FormatFailure(*f.failure, f.input, "planted_bugs_test");
+  }
 }
 
 }  // namespace

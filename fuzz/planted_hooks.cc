@@ -34,6 +34,7 @@ PlantedBug Bug() {
 EngineFactory FuzzEngineFactory() { return PlantedEngineFactory(Bug()); }
 const char* FuzzHandlerSetName() { return PlantedHandlerSet(Bug()); }
 const char* FuzzCliName() { return "msrtrace"; }
+absl::StatusOr<TraceModel> FuzzFallbackTrace() { return PlantedStartTrace(Bug()); }
 
 }  // namespace fuzz
 }  // namespace msrtrace

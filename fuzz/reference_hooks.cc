@@ -1,5 +1,6 @@
 // Fuzz hooks for production builds: Controller::Handle on a registered handler set.
 #include "fuzz/fuzz_hooks.h"
+#include "fuzz/fuzz_setup.h"
 
 #ifndef MSRTRACE_FUZZ_HANDLER_SET
 #define MSRTRACE_FUZZ_HANDLER_SET "reference"
@@ -14,6 +15,7 @@ namespace fuzz {
 EngineFactory FuzzEngineFactory() { return ReferenceEngineFactory(); }
 const char* FuzzHandlerSetName() { return MSRTRACE_FUZZ_HANDLER_SET; }
 const char* FuzzCliName() { return MSRTRACE_FUZZ_CLI; }
+absl::StatusOr<TraceModel> FuzzFallbackTrace() { return ResetTrace(MSRTRACE_FUZZ_HANDLER_SET); }
 
 }  // namespace fuzz
 }  // namespace msrtrace

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "handlers/table_handler.h"
 #include "handlers/tsc.h"
 
 namespace msrtrace {
@@ -164,7 +165,7 @@ class LapicHandler : public MsrHandler {
         self_ipi_(layout.AddVcpuSlot("APIC.SELF_IPI.last", 0)),
         nr_lvt_(((profile.mcg_cap_extra & kMcgCmciP) != 0) ? 7 : 6),
         timer_mode_mask_(profile.Has(Feature::kTscDeadline) ? (3u << 17) : (1u << 17)),
-        reserved_gpa_(profile.maxphyaddr >= 64 ? 0 : ~0ull << profile.maxphyaddr),
+        reserved_gpa_(MaxPhyAddrReservedBits(profile)),
         has_x2apic_(profile.Has(Feature::kX2Apic)) {
     for (int i = 0; i < kMaxLvt; ++i) lvt_[i] = layout.AddVcpuSlot(kLvtSlotNames[i], kLvtMasked);
   }
@@ -418,7 +419,7 @@ MsrRow ResolveLapicRow(const MsrRow& row, const CpuProfile& profile) {
   MsrRow out = row;
   const bool cmci = (profile.mcg_cap_extra & kMcgCmciP) != 0;
   if (row.index == kMsrIa32ApicBase) {
-    if (profile.maxphyaddr < 64) out.reserved_mask |= ~0ull << profile.maxphyaddr;
+    out.reserved_mask |= MaxPhyAddrReservedBits(profile);  // The handler uses the same.
     if (!profile.Has(Feature::kX2Apic)) out.reserved_mask |= kApicBaseExtd;
   } else if (row.index == kMsrX2ApicFirst + (kRegLvr >> 4)) {
     out.reset = kApicVersion | (static_cast<uint64_t>(cmci ? 6 : 5) << 16);

@@ -32,6 +32,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrMcgStatus, "IA32_MCG_STATUS", kFamily)
           .Note("Any value, no checks. msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMcgCtl, "IA32_MCG_CTL", kFamily)
+          .Checks(kCheckResetVaries)
           .Note("Guest #GP without MCG_CAP.MCG_CTL_P (host may read it and write 0). Only 0 or "
                 "all-ones, else #GP. Reset all-ones with MCG_CTL_P (KVM_X86_SETUP_MCE). msrs.c "
                 "set_msr_mce/get_msr_mce"),

@@ -97,7 +97,39 @@ bool RowExists(const MsrRow& row, const CpuProfile& profile) {
   return row.requires_feature == Feature::kCount || profile.Has(row.requires_feature);
 }
 
+DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
+  DeclaredRow d;
+  d.first = row.index;
+  d.last = row.last;
+  d.reset = row.reset;
+  // A mask that applies only in some modes is not a rule the oracle can check.
+  // So is one whose bits are dropped instead of faulting (kCheckReservedIgnored: AMD PMU).
+  d.reserved_mask = (row.checks & (kCheckReservedConditional | kCheckReservedIgnored)) != 0
+                        ? 0
+                        : row.reserved_mask;
+  d.read_only_mask = row.read_only_mask;
+  d.canonical_bits = static_cast<uint8_t>(profile.canonical_bits());
+  const uint32_t c = row.checks;
+  if (c & kCheckCanonical) d.flags |= kRowCanonical;
+  if (c & kCheckLockBit) d.flags |= kRowLockBit0;
+  if (c & kCheckReadOnly) d.flags |= kRowReadOnly;
+  // Guest reads #GP for write-only rows and for host-only-read rows (SMBASE) alike.
+  if (c & (kCheckWriteOnly | kCheckHostOnlyRead)) d.flags |= kRowWriteOnly;
+  if (c & kCheckHostOnlyWrite) d.flags |= kRowHostOnlyWrite;
+  if (c & kCheckWritesIgnored) d.flags |= kRowWritesIgnored;
+  if (row.scope == MsrScope::kVcpu) d.flags |= kRowPerVcpu;
+  if (row.volatile_value) d.flags |= kRowVolatile;
+  // The reset value is checkable for a single MSR whose reset depends neither on the profile
+  // nor on the mode of another MSR (a range's rows may reset differently: MCi_CTL vs STATUS).
+  if (!row.volatile_value && row.index == row.last &&
+      (c & (kCheckX2ApicMode | kCheckResetVaries)) == 0 && row.scope != MsrScope::kNone) {
+    d.flags |= kRowResetValue;
+  }
+  return d;
+}
+
 absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile) {
+  for (const MsrRow& row : MsrTable(profile)) controller.DeclareRow(DeclaredRowOf(row, profile));
   for (const MsrFamilyDef& f : ReferenceFamilies()) {
     absl::Status s = f.install(controller, profile);
     if (!s.ok()) {

@@ -14,7 +14,11 @@
 
 namespace msrtrace {
 
-// Checks a family applies to written values, beyond the reserved mask (bit set).
+// Checks a family applies to written values, beyond the reserved mask (bit set). Installing the
+// reference set declares every row to the harness (DeclaredRowOf, harness/declared_rows.h); the
+// fuzzer's table-conformance oracle and fuzz/row_property_test.cc then verify the handler
+// against the row's reserved mask and its canonical, lock-bit, read-only, write-only and
+// host-only-write checks, and its reset value (docs/fuzzing.md, "How a row declares a check").
 enum MsrCheck : uint32_t {
   kCheckNone = 0,
   kCheckCanonical = 1u << 0,      // Non-canonical value -> #GP.
@@ -38,6 +42,12 @@ enum MsrCheck : uint32_t {
   // reserved_mask bits are silently cleared instead of #GP (AMD PMU: "AMD ignores writes to
   // reserved bits", pmu.c kvm_pmu_set_msr).
   kCheckReservedIgnored = 1u << 15,
+  // reserved_mask #GPs only in some CPU modes or on one vendor (see note): not checkable from
+  // the row alone (the table-conformance oracle skips it).
+  kCheckReservedConditional = 1u << 16,
+  // The value at reset depends on the CPU profile or on register state each exit supplies
+  // (EFER is VcpuRegs::efer): `reset` alone cannot be checked (see note).
+  kCheckResetVaries = 1u << 17,
 };
 
 enum class MsrScope : uint8_t {
@@ -80,7 +90,10 @@ std::vector<MsrRow> MsrTable();
 std::vector<MsrRow> MsrTable(const CpuProfile& profile);
 bool RowExists(const MsrRow& row, const CpuProfile& profile);
 
-// Installs the whole reference set for `profile`.
+// The checks `row` declares to the harness (harness/declared_rows.h) on `profile`.
+DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile);
+
+// Installs the whole reference set for `profile`, declaring its rows (Controller::DeclareRow).
 absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile);
 
 }  // namespace msrtrace

@@ -29,6 +29,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrEfer, "IA32_EFER", kFamily)
           .Reserved(~0xd01ull)
           .ReadOnly(1ull << 10)
+          .Checks(kCheckResetVaries)
           .Note("State is VcpuRegs::efer. Bits outside KVM's supported set #GP (host too); guest: "
                 "each bit needs its CPUID feature (__kvm_valid_efer), changing LME while CR0.PG "
                 "#GP. LMA is read-only: the written LMA is replaced by the current LMA (no #GP). "
@@ -43,6 +44,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrSfmask, "MSR_SYSCALL_MASK", kFamily)
           .Reserved(kHigh32)
+          .Checks(kCheckReservedConditional)
           .Note("No KVM check. On VMX it is a user-return MSR: while the guest is in long mode "
                 "with EFER.SCE KVM writes it to hardware, where bits 63:32 are reserved, so they "
                 "#GP then (decision from vmx_setup_uret_msrs + kvm_set_user_return_msr); "
@@ -58,6 +60,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Non-canonical -> #GP (host too). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrTscAux, "MSR_TSC_AUX", kFamily)
           .Reserved(kHigh32)
+          .Checks(kCheckReservedConditional)
           .Requires(Feature::kRdtscp)
           .Note("Guest without RDTSCP and RDPID: read and write #GP (host allowed). Intel "
                 "guest: bits 63:32 set -> #GP (host too); AMD guest: truncated to 32 bits. "

@@ -16,7 +16,7 @@ constexpr MsrCheck kAllChecks[] = {
     kCheckHostOnlyWrite,   kCheckWritesIgnored,        kCheckWriteOnly,
     kCheckReadOnly,        kCheckGuestMemory,          kCheckX2ApicMode,
     kCheckHostOnlyRead,    kCheckAbsentWithoutFeature, kCheckFeatureGatesHost,
-    kCheckReservedIgnored,
+    kCheckReservedIgnored, kCheckReservedConditional, kCheckResetVaries,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
@@ -171,6 +171,10 @@ const char* CheckName(MsrCheck check) {
       return "feature-gates-host";
     case kCheckReservedIgnored:
       return "reserved-ignored";
+    case kCheckReservedConditional:
+      return "reserved-conditional";
+    case kCheckResetVaries:
+      return "reset-varies";
     case kCheckNone:
       break;
   }

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "harness/declared_rows.h"
 #include "harness/exit.h"
 #include "harness/guest_memory.h"
 #include "harness/msr_handler.h"
@@ -93,6 +94,10 @@ class Controller {
   bool InsertRange(uint32_t first, uint32_t last, MsrHandler* handler);
   // The handler at `index`, or nullptr.
   MsrHandler* Find(uint32_t index) const;
+  // Declares the checks a handler makes on `row`'s indices (harness/declared_rows.h); the
+  // fuzzer's table-conformance oracle verifies them. Install functions call it.
+  void DeclareRow(const DeclaredRow& row) { declared_rows_.push_back(row); }
+  const std::vector<DeclaredRow>& declared_rows() const { return declared_rows_; }
   // Every registered index in increasing order.
   std::vector<uint32_t> RegisteredIndices() const;
   // Report name of `index` ("IA32_PAT", or "MSR_0x1234" when unnamed).
@@ -160,6 +165,7 @@ class Controller {
   std::array<std::unique_ptr<MsrHandler*[]>, 3> dense_;
   std::vector<std::pair<uint32_t, MsrHandler*>> sparse_;  // Sorted by index.
   WriteLog writes_;
+  std::vector<DeclaredRow> declared_rows_;
 };
 
 }  // namespace msrtrace
