@@ -34,6 +34,9 @@ const std::vector<MsrRow>& Rows() {
           .Note("As MSR_LBR_SELECT; the CPU moves it as branches retire (volatile). "
                 "pmu_intel.c"),
       MsrRowBuilder(kMsrDebugCtl, "IA32_DEBUGCTL", kFamily)
+          // Unsupported BTF/LBR are dropped on VMX but stored on SVM: the reserved mask is not
+          // one #GP rule for every profile.
+          .Checks(kCheckReservedConditional)
           .Note("VMX: supported bits (vmx_get_supported_debugctl) are LBR (0) and "
                 "FREEZE_LBRS_ON_PMI (11) with guest LBR; unsupported BTF (1) / LBR (0) are "
                 "dropped without #GP (kvm_pr_unimpl_wrmsr), any other unsupported bit #GP. "

@@ -44,6 +44,9 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrPerfEvtSel0, "IA32_PERFEVTSEL", kFamily)
           .Last(kMsrPerfEvtSel0 + kIntelMaxGp - 1)
           .Reserved(kIntelEventSelReserved)
+          // The handler's mask follows the profile (HLE/RTM free bits 32/33; indices beyond N drop
+          // writes): the row's mask is the most restrictive case, not a per-profile rule.
+          .Checks(kCheckReservedConditional)
           .Note("Intel: event selects 0..N-1; bits 63:32 and 21 (AnyThread) reserved -> #GP "
                 "(pmu->reserved_bits). 0x186/0x187 beyond N read 0 and drop writes. AMD: only "
                 "0x186/0x187 (P6 EVNTSEL0/1), read 0, writes dropped. pmu_intel.c "
