@@ -16,7 +16,7 @@ constexpr MsrCheck kAllChecks[] = {
     kCheckHostOnlyWrite,   kCheckWritesIgnored,        kCheckWriteOnly,
     kCheckReadOnly,        kCheckGuestMemory,          kCheckX2ApicMode,
     kCheckHostOnlyRead,    kCheckAbsentWithoutFeature, kCheckFeatureGatesHost,
-    kCheckReservedIgnored, kCheckReservedConditional, kCheckResetVaries,
+    kCheckReservedIgnored, kCheckReservedConditional,  kCheckResetVaries,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.

@@ -854,8 +854,8 @@ absl::Status TraceReaderImpl::Start() {
     core.clear_vcpu_records();
     proto::Snapshot part;
     for (uint32_t i = 0; i < more; ++i) {
-      RETURN_IF_ERROR(ReadRequired(
-          kRecordSnapshotCore, absl::StrFormat("snapshot vCPU record %u of %u", i + 1, more)));
+      RETURN_IF_ERROR(ReadRequired(kRecordSnapshotCore,
+                                   absl::StrFormat("snapshot vCPU record %u of %u", i + 1, more)));
       RETURN_IF_ERROR(Parse(&part));
       if (part.vcpu_records() != 0 || part.vm_slots_size() != 0 ||
           part.handler_states_size() != 0 || part.memory_size() != 0 || part.page_count() != 0 ||

@@ -14,9 +14,9 @@
 #include "tools/cli.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/import_cmd.h"
 #include "tools/output.h"
 #include "tools/profiles_cmd.h"
-#include "tools/import_cmd.h"
 #include "tools/triage_cmds.h"
 
 namespace msrtrace::cli {
