@@ -54,6 +54,20 @@ void SetAccess(ExitEvent* e, Access a) {
   }
 }
 
+// FNV-1a over 8-byte words: a slot index for the decoded-parent cache (entries are compared
+// byte for byte, so collisions only cost a decode).
+uint64_t BytesHash(absl::string_view b) {
+  uint64_t h = 0xcbf29ce484222325ull ^ b.size();
+  size_t i = 0;
+  for (; i + 8 <= b.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  for (; i < b.size(); ++i) h = (h ^ static_cast<uint8_t>(b[i])) * 0x100000001b3ull;
+  return h ^ (h >> 29);
+}
+
 void SetIndex(ExitEvent* e, uint32_t index) { e->rcx = (e->rcx & kHigh32) | index; }
 
 uint64_t ValueOf(const ExitEvent& e) { return (e.rdx << 32) | (e.rax & kLow32); }
@@ -533,19 +547,48 @@ size_t TraceMutator::CrossOverBytes(const uint8_t* data1, size_t size1, const ui
                                     size_t size2, uint8_t* out, size_t max_size,
                                     uint64_t seed) const {
   OutputCache& c = Cache();
-  thread_local TraceModel decoded_a, decoded_b, result;  // Reused storage.
-  bool exact = true;
-  auto input = [&](const uint8_t* data, size_t size, TraceModel* scratch) -> const TraceModel& {
-    const absl::string_view in(reinterpret_cast<const char*>(data), size);
-    if (c.Holds(in, config_.max_events)) return c.model;
-    if (DecodeTraceInto(in, config_.max_events, scratch).ok()) return *scratch;
-    exact = false;
-    return config_.fallback;
+  thread_local TraceModel decoded_a, result;  // Reused storage.
+  // The second parent is a corpus unit libFuzzer picks: keep a few decoded ones (direct-mapped
+  // by a hash of the bytes, compared byte for byte), so popular parents are decoded once.
+  struct Parent {
+    std::string bytes;
+    TraceModel model;
+    size_t max_events = 0;
+    bool valid = false;
   };
-  const TraceModel& ta = input(data1, size1, &decoded_a);
-  const TraceModel& tb = input(data2, size2, &decoded_b);
+  constexpr size_t kParents = 64;
+  thread_local std::vector<Parent> parents(kParents);
+  bool exact = true;
+  const absl::string_view in1(reinterpret_cast<const char*>(data1), size1);
+  const absl::string_view in2(reinterpret_cast<const char*>(data2), size2);
+  const TraceModel* ta = &config_.fallback;
+  if (c.Holds(in1, config_.max_events)) {
+    ta = &c.model;
+  } else if (DecodeTraceInto(in1, config_.max_events, &decoded_a).ok()) {
+    ta = &decoded_a;
+  } else {
+    exact = false;
+  }
+  const TraceModel* tb = &config_.fallback;
+  Parent& p = parents[BytesHash(in2) % kParents];
+  if (c.Holds(in2, config_.max_events)) {
+    tb = &c.model;
+  } else if (p.valid && p.max_events == config_.max_events && p.bytes == in2) {
+    tb = &p.model;
+  } else {
+    p.valid = DecodeTraceInto(in2, config_.max_events, &p.model).ok();
+    p.bytes.assign(in2.data(), in2.size());
+    p.max_events = config_.max_events;
+    if (p.valid) {
+      tb = &p.model;
+    } else {
+      exact = false;
+    }
+  }
+  const TraceModel& ta_ref = *ta;
+  const TraceModel& tb_ref = *tb;
   Rng rng(seed);
-  CrossOver(ta, tb, &result, rng);
+  CrossOver(ta_ref, tb_ref, &result, rng);
   c.valid = false;
   // libFuzzer treats 0 as "no cross-over"; it keeps the first input then.
   if (!Emit(&result, out, max_size, &c.bytes)) return 0;
