@@ -16,8 +16,8 @@
 // implementation-defined), so a seed gives the same mutation under clang and GCC.
 //
 // Thread-safety: a TraceMutator is immutable after construction; Mutate* may be called from
-// several threads with their own Rng (the *Bytes entry points keep their last output per
-// thread, see LastOutput).
+// several threads with their own Rng (the *Bytes entry points keep, per thread, their last
+// output, see LastOutput, and a few decoded cross-over parents).
 #ifndef MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 #define MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 
