@@ -68,11 +68,13 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace msrtrace::fuzz;  // NOLINT
   FuzzState& state = State();
-  static TraceModel* trace = new TraceModel;  // Reused across inputs (no per-input events alloc).
-  if (!DecodeTraceInto(absl::string_view(reinterpret_cast<const char*>(data), size),
-                       state.mutator->config().max_events, trace)
-           .ok()) {
-    return 0;
+  static TraceModel* decoded = new TraceModel;  // Reused across inputs (no per-input alloc).
+  const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
+  // A mutation result is run right after the mutator made it: its model is at hand.
+  const TraceModel* trace = state.mutator->LastOutput(bytes);
+  if (trace == nullptr) {
+    if (!DecodeTraceInto(bytes, state.mutator->config().max_events, decoded).ok()) return 0;
+    trace = decoded;
   }
   absl::StatusOr<absl::optional<OracleFailure>> failure = state.runner->Check(*trace);
   if (!failure.ok() || !failure->has_value()) return 0;

@@ -54,6 +54,20 @@ void SetAccess(ExitEvent* e, Access a) {
   }
 }
 
+// FNV-1a over 8-byte words: a slot index for the decoded-parent cache (entries are compared
+// byte for byte, so collisions only cost a decode).
+uint64_t BytesHash(absl::string_view b) {
+  uint64_t h = 0xcbf29ce484222325ull ^ b.size();
+  size_t i = 0;
+  for (; i + 8 <= b.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  for (; i < b.size(); ++i) h = (h ^ static_cast<uint8_t>(b[i])) * 0x100000001b3ull;
+  return h ^ (h >> 29);
+}
+
 void SetIndex(ExitEvent* e, uint32_t index) { e->rcx = (e->rcx & kHigh32) | index; }
 
 uint64_t ValueOf(const ExitEvent& e) { return (e.rdx << 32) | (e.rax & kLow32); }
@@ -191,14 +205,16 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
   return absl::OkStatus();
 }
 
+absl::Status EncodeTraceInto(const TraceModel& trace, std::string* out) {
+  ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
+                   TraceWriter::CreateInMemory(out, trace.header, trace.snapshot));
+  for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(writer->Append(e));
+  return writer->Close(trace.trailer.final_state_digest);
+}
+
 absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace) {
   std::string out;
-  {
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
-                     TraceWriter::CreateInMemory(&out, trace.header, trace.snapshot));
-    for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(writer->Append(e));
-    RETURN_IF_ERROR(writer->Close(trace.trailer.final_state_digest));
-  }
+  RETURN_IF_ERROR(EncodeTraceInto(trace, &out));
   return out;
 }
 
@@ -460,17 +476,22 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   Normalize(out, cut_a);
 }
 
-size_t TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
-                          size_t fallback_size) const {
+bool TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
+                        std::string* bytes) const {
   while (true) {
-    absl::StatusOr<std::string> bytes = EncodeTrace(*trace);
-    if (bytes.ok() && bytes->size() <= max_size) {
+    const absl::Status st = EncodeTraceInto(*trace, bytes);
+    if (st.ok() && bytes->size() <= max_size) {
       // `out` is libFuzzer's raw byte buffer, not a C string: no terminator wanted.
       // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
       std::memcpy(out, bytes->data(), bytes->size());
-      return bytes->size();
+      // The trailer as DecodeTraceInto gives it back: read only when it stops before
+      // max_events (the writer counts the events).
+      trace->trailer = trace->events.size() < config_.max_events
+                           ? TraceTrailer{trace->events.size(), trace->trailer.final_state_digest}
+                           : TraceTrailer{};
+      return true;
     }
-    if (!bytes.ok() || trace->events.empty()) return fallback_size;
+    if (!st.ok() || trace->events.empty()) return false;
     // Too big: drop events from the end until it fits (halving first for large traces).
     trace->events.resize(trace->events.size() > 8 ? trace->events.size() / 2
                                                   : trace->events.size() - 1);
@@ -478,32 +499,103 @@ size_t TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
   }
 }
 
+// The last output of MutateBytes/CrossOverBytes on this thread. `model` is exactly what
+// DecodeTraceInto(bytes, max_events) gives when `valid`: it was decoded from an input (or is
+// such a model mutated and re-encoded, and the encoding round-trips every field), never the
+// configured fallback, whose header and snapshot were not read from bytes.
+struct TraceMutator::OutputCache {
+  std::string bytes;
+  TraceModel model;
+  size_t max_events = 0;
+  bool valid = false;
+
+  bool Holds(absl::string_view in, size_t cap) const {
+    return valid && max_events == cap && in == bytes;
+  }
+};
+
+TraceMutator::OutputCache& TraceMutator::Cache() {
+  thread_local OutputCache cache;
+  return cache;
+}
+
+const TraceModel* TraceMutator::LastOutput(absl::string_view bytes) const {
+  const OutputCache& c = Cache();
+  return c.Holds(bytes, config_.max_events) ? &c.model : nullptr;
+}
+
 size_t TraceMutator::MutateBytes(uint8_t* data, size_t size, size_t max_size, uint64_t seed) const {
-  thread_local TraceModel trace;  // Reused: decoding into it does not reallocate the events.
-  if (!DecodeTraceInto(absl::string_view(reinterpret_cast<const char*>(data), size),
-                       config_.max_events, &trace)
-           .ok()) {
-    trace = config_.fallback;
+  OutputCache& c = Cache();
+  const absl::string_view in(reinterpret_cast<const char*>(data), size);
+  // libFuzzer stacks mutations on the same buffer: the input is often the last output, whose
+  // model is at hand. Otherwise decode into the cached model (reusing its events' storage).
+  bool decoded = c.Holds(in, config_.max_events);
+  c.valid = false;
+  if (!decoded) {
+    decoded = DecodeTraceInto(in, config_.max_events, &c.model).ok();
+    if (!decoded) c.model = config_.fallback;
   }
   Rng rng(seed);
-  Mutate(&trace, rng);
-  return Emit(&trace, data, max_size, size);
+  Mutate(&c.model, rng);
+  if (!Emit(&c.model, data, max_size, &c.bytes)) return size;
+  c.max_events = config_.max_events;
+  c.valid = decoded;
+  return c.bytes.size();
 }
 
 size_t TraceMutator::CrossOverBytes(const uint8_t* data1, size_t size1, const uint8_t* data2,
                                     size_t size2, uint8_t* out, size_t max_size,
                                     uint64_t seed) const {
-  absl::StatusOr<TraceModel> a = DecodeTrace(
-      absl::string_view(reinterpret_cast<const char*>(data1), size1), config_.max_events);
-  absl::StatusOr<TraceModel> b = DecodeTrace(
-      absl::string_view(reinterpret_cast<const char*>(data2), size2), config_.max_events);
-  const TraceModel& ta = a.ok() ? *a : config_.fallback;
-  const TraceModel& tb = b.ok() ? *b : config_.fallback;
-  TraceModel result;
+  OutputCache& c = Cache();
+  thread_local TraceModel decoded_a, result;  // Reused storage.
+  // The second parent is a corpus unit libFuzzer picks: keep a few decoded ones (direct-mapped
+  // by a hash of the bytes, compared byte for byte), so popular parents are decoded once.
+  struct Parent {
+    std::string bytes;
+    TraceModel model;
+    size_t max_events = 0;
+    bool valid = false;
+  };
+  constexpr size_t kParents = 64;
+  thread_local std::vector<Parent> parents(kParents);
+  bool exact = true;
+  const absl::string_view in1(reinterpret_cast<const char*>(data1), size1);
+  const absl::string_view in2(reinterpret_cast<const char*>(data2), size2);
+  const TraceModel* ta = &config_.fallback;
+  if (c.Holds(in1, config_.max_events)) {
+    ta = &c.model;
+  } else if (DecodeTraceInto(in1, config_.max_events, &decoded_a).ok()) {
+    ta = &decoded_a;
+  } else {
+    exact = false;
+  }
+  const TraceModel* tb = &config_.fallback;
+  Parent& p = parents[BytesHash(in2) % kParents];
+  if (c.Holds(in2, config_.max_events)) {
+    tb = &c.model;
+  } else if (p.valid && p.max_events == config_.max_events && p.bytes == in2) {
+    tb = &p.model;
+  } else {
+    p.valid = DecodeTraceInto(in2, config_.max_events, &p.model).ok();
+    p.bytes.assign(in2.data(), in2.size());
+    p.max_events = config_.max_events;
+    if (p.valid) {
+      tb = &p.model;
+    } else {
+      exact = false;
+    }
+  }
+  const TraceModel& ta_ref = *ta;
+  const TraceModel& tb_ref = *tb;
   Rng rng(seed);
-  CrossOver(ta, tb, &result, rng);
+  CrossOver(ta_ref, tb_ref, &result, rng);
+  c.valid = false;
   // libFuzzer treats 0 as "no cross-over"; it keeps the first input then.
-  return Emit(&result, out, max_size, 0);
+  if (!Emit(&result, out, max_size, &c.bytes)) return 0;
+  std::swap(c.model, result);
+  c.max_events = config_.max_events;
+  c.valid = exact;
+  return c.bytes.size();
 }
 
 }  // namespace fuzz

@@ -16,7 +16,8 @@
 // implementation-defined), so a seed gives the same mutation under clang and GCC.
 //
 // Thread-safety: a TraceMutator is immutable after construction; Mutate* may be called from
-// several threads with their own Rng.
+// several threads with their own Rng (the *Bytes entry points keep, per thread, their last
+// output, see LastOutput, and a few decoded cross-over parents).
 #ifndef MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 #define MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 
@@ -53,6 +54,8 @@ struct TraceModel {
 // of events; its final digest is copied. Errors: the writer's validation of header, snapshot or
 // an event.
 [[nodiscard]] absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace);
+// The same into `*out` (cleared first, its capacity reused).
+[[nodiscard]] absl::Status EncodeTraceInto(const TraceModel& trace, std::string* out);
 
 // SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and fully specified.
 class Rng {
@@ -140,6 +143,12 @@ class TraceMutator {
   size_t CrossOverBytes(const uint8_t* data1, size_t size1, const uint8_t* data2, size_t size2,
                         uint8_t* out, size_t max_size, uint64_t seed) const;
 
+  // The decoded form of the last MutateBytes/CrossOverBytes output on this thread when `bytes`
+  // is that output (compared byte for byte), else nullptr. It is what DecodeTraceInto(bytes,
+  // config().max_events) gives, so the fuzzer runs it without decoding again (libFuzzer runs
+  // every mutation result right after producing it). Valid until the next Mutate*Bytes call.
+  const TraceModel* LastOutput(absl::string_view bytes) const;
+
   const MutatorConfig& config() const { return config_; }
 
  private:
@@ -148,7 +157,12 @@ class TraceMutator {
   const MsrTarget& RandomTarget(Rng& rng) const;
   // Renumbers, clears outcomes from `first_changed` on, caps the event count.
   void Normalize(TraceModel* trace, size_t first_changed) const;
-  size_t Emit(TraceModel* trace, uint8_t* out, size_t max_size, size_t fallback_size) const;
+  // Encodes *trace into *bytes and copies it to `out`, dropping events from the end until it
+  // fits in max_size; sets the trailer's event count as the reader reports it. False when no
+  // valid result fits.
+  bool Emit(TraceModel* trace, uint8_t* out, size_t max_size, std::string* bytes) const;
+  struct OutputCache;
+  static OutputCache& Cache();  // Per thread.
 
   MutatorConfig config_;
 };

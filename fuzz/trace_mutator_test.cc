@@ -229,6 +229,66 @@ TEST_F(TraceMutatorTest, CrossOverIsDeterministicAndValid) {
   EXPECT_TRUE(DecodeTrace(std::string(out1.begin(), out1.begin() + n1)).ok());
 }
 
+// libFuzzer stacks mutations on one buffer, so MutateBytes often gets its own last output and
+// reuses that model instead of decoding: the outputs must be those of decoding every time.
+TEST_F(TraceMutatorTest, ReusedLastOutputGivesTheSameMutationsAsDecoding) {
+  const std::string in = Encode(base_);
+  const std::string other = Encode(config_.fallback);
+  std::vector<uint8_t> chained(in.begin(), in.end()), decoded(in.begin(), in.end());
+  chained.resize(1 << 16);
+  decoded.resize(1 << 16);
+  size_t nc = in.size(), nd = in.size();
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    nc = mutator_->MutateBytes(chained.data(), nc, chained.size(), seed);
+    // Another input in between: the next call on `decoded` cannot reuse its last output.
+    std::vector<uint8_t> scratch(other.begin(), other.end());
+    scratch.resize(1 << 16);
+    (void)mutator_->MutateBytes(scratch.data(), other.size(), scratch.size(), seed + 1000);
+    nd = mutator_->MutateBytes(decoded.data(), nd, decoded.size(), seed);
+    ASSERT_EQ(nc, nd) << "seed " << seed;
+    ASSERT_TRUE(std::equal(chained.begin(), chained.begin() + nc, decoded.begin()))
+        << "seed " << seed;
+    nd = mutator_->MutateBytes(decoded.data(), nd, decoded.size(), seed + 5000);
+    nc = mutator_->MutateBytes(chained.data(), nc, chained.size(), seed + 5000);
+    ASSERT_EQ(nc, nd) << "seed " << seed;
+  }
+}
+
+// LastOutput is exactly what decoding the output gives (the fuzzer runs it instead).
+TEST_F(TraceMutatorTest, LastOutputIsTheDecodedOutput) {
+  std::vector<uint8_t> buf(1 << 16), out(1 << 16);
+  const std::string in = Encode(base_);
+  std::copy(in.begin(), in.end(), buf.begin());
+  size_t n = in.size();
+  auto expect_decoded = [&](const uint8_t* p, size_t size, uint64_t seed) {
+    const absl::string_view bytes(reinterpret_cast<const char*>(p), size);
+    const TraceModel* last = mutator_->LastOutput(bytes);
+    ASSERT_NE(last, nullptr) << "seed " << seed;
+    absl::StatusOr<TraceModel> back = DecodeTrace(bytes, config_.max_events);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(Encode(*last), Encode(*back)) << "seed " << seed;
+    EXPECT_EQ(last->trailer.event_count, back->trailer.event_count) << "seed " << seed;
+    EXPECT_EQ(last->trailer.final_state_digest, back->trailer.final_state_digest);
+    ASSERT_EQ(last->events.size(), back->events.size());
+    for (size_t k = 0; k < last->events.size(); ++k) {
+      EXPECT_TRUE(last->events[k].pending_out == back->events[k].pending_out);
+    }
+  };
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    n = mutator_->MutateBytes(buf.data(), n, buf.size(), seed);
+    expect_decoded(buf.data(), n, seed);
+    const size_t m =
+        mutator_->CrossOverBytes(buf.data(), n, reinterpret_cast<const uint8_t*>(in.data()),
+                                 in.size(), out.data(), out.size(), seed);
+    if (m == 0) continue;
+    expect_decoded(out.data(), m, seed);
+    const absl::string_view was(reinterpret_cast<const char*>(buf.data()), n);
+    if (was != absl::string_view(reinterpret_cast<const char*>(out.data()), m)) {
+      EXPECT_EQ(mutator_->LastOutput(was), nullptr);  // Only the last output is kept.
+    }
+  }
+}
+
 TEST(TargetsFromIndices, MergesConsecutiveIndicesIntoRanges) {
   std::vector<MsrTarget> t = TargetsFromIndices({0x802, 0x800, 0x801, 0x10, 0xffffffff});
   ASSERT_EQ(t.size(), 3u);

@@ -1,6 +1,7 @@
 #include "harness/snapshot.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 #include "harness/digest.h"
@@ -27,7 +28,9 @@ void DigestRegs(Digest& d, const VcpuRegs& r) {
 }
 
 bool PageIsZero(const uint8_t* page) {
-  return std::all_of(page, page + kPageSize, [](uint8_t b) { return b == 0; });
+  // One memcmp, not a byte loop (under -fsanitize=fuzzer each byte compare is a callback).
+  static const uint8_t kZeroPage[kPageSize] = {};
+  return std::memcmp(page, kZeroPage, kPageSize) == 0;
 }
 
 // The digest core, shared by the live-state and the snapshot forms. `vcpu_name(i)` and
