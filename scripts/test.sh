@@ -22,16 +22,17 @@ run_stage() {
   echo "=== [$name] start"
   case "$name" in
     default | gcc | asan-ubsan)
-      cmake --preset "$name" >/dev/null
-      cmake --build --preset "$name" -j "$jobs"
-      ctest --preset "$name" -j "$jobs" --timeout 600
+      # `|| return`: run_stage is called as an `if` condition, where `set -e` does not apply.
+      cmake --preset "$name" >/dev/null || return
+      cmake --build --preset "$name" -j "$jobs" || return
+      ctest --preset "$name" -j "$jobs" --timeout 600 || return
       ;;
     lint)
-      bash scripts/lint.sh
+      bash scripts/lint.sh || return
       ;;
     oss-fuzz)
-      python3 fuzz/oss-fuzz/check_config.py
-      bash fuzz/oss-fuzz/check_build.sh
+      python3 fuzz/oss-fuzz/check_config.py || return
+      bash fuzz/oss-fuzz/check_build.sh || return
       ;;
     *)
       echo "unknown stage '$name' (want default, gcc, asan-ubsan, lint or oss-fuzz)" >&2
