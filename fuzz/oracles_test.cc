@@ -429,8 +429,9 @@ TEST_F(OraclesTest, VcpuIsolationCatchesAWriteAnotherVcpuSees) {
         machine.controller.get(), [m](const VcpuRegs&, Vcpu& v, Outcome& o) {
           if (o.access != Access::kWrite || o.kind != Outcome::Kind::kRetired) return;
           for (Vcpu& other : m->vcpus) {
-            if (other.id != v.id)
+            if (other.id != v.id) {
               (void)m->controller->HostWrite(o.index, o.value, other, m->memory);
+            }
           }
         });
   };

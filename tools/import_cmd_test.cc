@@ -19,7 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string WriteCapture(absl::string_view name, absl::string_view text) {
-  std::string path = testing_util::TestTempPath(std::string(name));
+  std::string path = testing_util::TestTempPath(static_cast<std::string>(name));
   FILE* f = fopen(path.c_str(), "w");
   EXPECT_NE(f, nullptr);
   fwrite(text.data(), 1, text.size(), f);

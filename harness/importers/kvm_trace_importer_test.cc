@@ -251,7 +251,7 @@ TEST(KvmTraceImporterTest, JsonSummaryHasCoverageAndPerMsrRows) {
 
 // A path in this process's private temporary directory (removed at exit).
 std::string TempPath(absl::string_view name) {
-  return testing_util::TestTempPath(std::string(name));
+  return testing_util::TestTempPath(static_cast<std::string>(name));
 }
 
 TEST(KvmTraceImporterTest, WritesTraceWithInferredSnapshotAndLabels) {

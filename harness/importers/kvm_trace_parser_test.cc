@@ -389,6 +389,7 @@ TEST(KvmTraceParserShapesTest, TrailingTextAfterCompleteEventsIsMarked) {
   for (absl::string_view line :
        {"kvm_msr: msr_write 1b = 0xfee00900 (#GP)  # the write that faults",
         "q-1 [000] 1.0: kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info 0 0 <- first",
+        // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one line split for width.
         "q-1 [000] 1.0: kvm_exit: vcpu 0 reason MSR_READ rip 0x10 info1 0x0 info2 0x0 intr_info "
         "0x00000000 error_code 0x00000000 (seen twice)",
         "q-1 [000] 1.0: kvm_entry: vcpu 0, rip 0x12 see above",

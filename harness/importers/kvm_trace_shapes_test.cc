@@ -77,7 +77,7 @@ std::string Capture(Prefix prefix, absl::string_view trailer = "") {
   return out;
 }
 
-absl::StatusOr<ImportSummary> Import(const std::string& text, ImportConfig config = {}) {
+absl::StatusOr<ImportSummary> Import(const std::string& text, const ImportConfig& config = {}) {
   return ImportFromBuffer(text, config, "cap.txt");
 }
 
@@ -362,7 +362,7 @@ TEST(ImportTruncationTest, CorruptGzipNamesTheFileOnceAndNoReadErrorAtByteZero) 
   TempDir dir;
   std::string path = dir.File("bad.txt.gz");
   // A gzip header followed by garbage.
-  WriteFile(path, std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff junk", 20));
+  WriteFile(path, std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff junk", 19));
   ImportConfig config;
   config.inputs = {path};
   absl::StatusOr<ImportSummary> s = ImportCapture(config);
