@@ -115,7 +115,7 @@ class WordHash {
       U64(w);
     }
     w = 0;
-    std::memcpy(&w, p, n);
+    if (n != 0) std::memcpy(&w, p, n);  // p may be null when n == 0 (an empty state).
     U64(w);
   }
   uint64_t value() const { return h_; }
