@@ -1,4 +1,4 @@
-# Benchmarks of the replay path (engineer h6). Included from bench/CMakeLists.txt.
+# Benchmarks of the replay path. Included from bench/CMakeLists.txt.
 # replay_bench records its traces with the CLI's workloads (msrtrace::cli RunRecord).
 if(TARGET msrtrace_cli)
   add_executable(replay_bench replay_bench.cc)

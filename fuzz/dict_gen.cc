@@ -14,36 +14,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "fuzz/dict_format.h"
 #include "handlers/msr_table.h"
 
 namespace {
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-
-// libFuzzer dictionary escaping: printable ASCII except '"' and '\\' as is, others \xNN.
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "\\x%02X", c);
-    }
-  }
-  return out;
-}
-
 void Entry(const std::string& name, const std::string& value, std::set<std::string>* seen) {
   if (!seen->insert(value).second) return;
-  std::printf("%s=\"%s\"\n", name.c_str(), Escape(value).c_str());
+  std::printf("%s=\"%s\"\n", name.c_str(), msrtrace::fuzz::DictEscape(value).c_str());
 }
 
 }  // namespace
@@ -63,7 +41,8 @@ int main(int argc, char** argv) {
     for (uint32_t i : indices) {
       const std::string tag = absl::StrFormat("%s_%x", row.name, i);
       if (format == "binary") {
-        Entry(absl::StrCat("rcx_", tag), std::string("\x30", 1) + Varint(i), &seen);
+        Entry(absl::StrCat("rcx_", tag), std::string("\x30", 1) + msrtrace::fuzz::DictVarint(i),
+              &seen);
       } else {
         Entry(absl::StrCat("rcx_", tag), absl::StrCat("rcx: ", i), &seen);
         Entry(absl::StrCat("json_rcx_", tag), absl::StrCat("\"rcx\": \"", i, "\""), &seen);
@@ -72,9 +51,9 @@ int main(int argc, char** argv) {
     if (format == "binary" && row.reserved_mask != 0) {
       const uint64_t m = row.reserved_mask;
       Entry(absl::StrFormat("rax_reserved_%s", row.name),
-            std::string("\x38", 1) + Varint(m & 0xffffffffu), &seen);
-      Entry(absl::StrFormat("rdx_reserved_%s", row.name), std::string("\x40", 1) + Varint(m >> 32),
-            &seen);
+            std::string("\x38", 1) + msrtrace::fuzz::DictVarint(m & 0xffffffffu), &seen);
+      Entry(absl::StrFormat("rdx_reserved_%s", row.name),
+            std::string("\x40", 1) + msrtrace::fuzz::DictVarint(m >> 32), &seen);
     }
   }
   if (format == "text") {

@@ -14,7 +14,7 @@
 //     RETURN_IF_ERROR(adapter.HandleExit(run, vcpu).status());  // then KVM_RUN again
 //
 // ABI (uapi include/uapi/linux/kvm.h; arch/x86/kvm msrs.c complete_userspace_rdmsr/
-// complete_fast_msr_access; /work/shared/reference/msr-semantics.md §3.3):
+// complete_fast_msr_access; Documentation/virt/kvm/api.rst, KVM_EXIT_X86_RDMSR/WRMSR):
 //   kernel -> user: run->msr.index, run->msr.data (WRMSR value), run->msr.reason
 //                   (KVM_MSR_EXIT_REASON_INVAL/UNKNOWN/FILTER); KVM zeroes error and pad.
 //   user -> kernel: run->msr.data (RDMSR result), run->msr.error (1 = inject #GP(0)).

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "corpus/golden_traces.h"
+#include "fuzz/dict_format.h"
 #include "handlers/cpu_profile.h"
 #include "harness/recorder.h"
 #include "harness/replay.h"
@@ -90,29 +91,6 @@ absl::Status RecordSweep(const std::string& path, const std::string& handler_set
   return (*rec)->Close(machine.vcpus);
 }
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-
-// libFuzzer dictionary escaping: printable ASCII except '"' and '\\' as is, others \xNN.
-std::string DictEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "\\x%02X", c);
-    }
-  }
-  return out;
-}
-
 // The dictionary, in the binary trace encoding fuzz/dict_gen.cc documents: ExitEvent.rcx is
 // field 6 (tag 0x30), rax field 7 (0x38), rdx field 8 (0x40), all varints.
 std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
@@ -121,7 +99,7 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
   std::set<std::string> seen;
   auto entry = [&](const std::string& name, const std::string& value) {
     if (seen.insert(value).second) {
-      absl::StrAppend(&out, name, "=\"", DictEscape(value), "\"\n");
+      absl::StrAppend(&out, name, "=\"", msrtrace::fuzz::DictEscape(value), "\"\n");
     }
   };
   for (const auto& [first, last] : rows.registered) {
@@ -129,12 +107,12 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
     if (first > 0) edges.insert(first - 1);
     if (last < 0xffffffffu) edges.insert(last + 1);
     for (uint32_t i : edges) {
-      entry(absl::StrFormat("rcx_%x", i), std::string("\x30", 1) + Varint(i));
+      entry(absl::StrFormat("rcx_%x", i), std::string("\x30", 1) + msrtrace::fuzz::DictVarint(i));
     }
   }
   for (const auto& [first, last] : rows.own) {
-    entry(absl::StrFormat("own_%x", first), Varint(first));
-    if (last != first) entry(absl::StrFormat("own_%x", last), Varint(last));
+    entry(absl::StrFormat("own_%x", first), msrtrace::fuzz::DictVarint(first));
+    if (last != first) entry(absl::StrFormat("own_%x", last), msrtrace::fuzz::DictVarint(last));
   }
   for (const MsrRow& row : rows.rows) {
     if (handler_set == row.family) {
@@ -144,8 +122,9 @@ std::string Dictionary(const std::string& handler_set, const SetRows& rows) {
   entry("handler_set", handler_set);
   for (uint64_t v : kSweepValues) {
     entry(absl::StrFormat("rax_%x", v & 0xffffffffu),
-          std::string("\x38", 1) + Varint(v & 0xffffffffu));
-    entry(absl::StrFormat("rdx_%x", v >> 32), std::string("\x40", 1) + Varint(v >> 32));
+          std::string("\x38", 1) + msrtrace::fuzz::DictVarint(v & 0xffffffffu));
+    entry(absl::StrFormat("rdx_%x", v >> 32),
+          std::string("\x40", 1) + msrtrace::fuzz::DictVarint(v >> 32));
   }
   return out;
 }

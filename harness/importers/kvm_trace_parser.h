@@ -8,7 +8,7 @@
 // lost-events markers are LineStatus::kLost. The rendering and shape are detected per line; see
 // docs/import.md for the exact lines accepted.
 //
-// Formats (ref: /work/shared/reference/msr-semantics.md §3.1-3.2; Linux arch/x86/kvm/trace.h;
+// Formats (ref: Linux arch/x86/kvm/trace.h TRACE_EVENT(kvm_msr), TRACE_EVENT(kvm_exit);
 // rostedt/libtraceevent plugins/plugin_kvm.c):
 //   kvm_msr:     "msr_%s %x = 0x%llx%s"  (read|write, " (#GP)" when an exception was raised)
 //   kvm_exit:    "reason %s rip 0x%lx info %llx %llx"                      (old kernels)
