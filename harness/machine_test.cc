@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "harness/exit_check.h"
 #include "harness/handler_registry.h"
@@ -72,7 +73,7 @@ std::vector<LoadedTrace> GoldenCorpus() {
   closedir(d);
   std::sort(names.begin(), names.end());
   for (const std::string& n : names) {
-    absl::StatusOr<std::unique_ptr<TraceReader>> r = TraceReader::Open(dir + "/" + n);
+    absl::StatusOr<std::unique_ptr<TraceReader>> r = TraceReader::Open(absl::StrCat(dir, "/", n));
     EXPECT_TRUE(r.ok()) << n << ": " << r.status();
     if (!r.ok()) continue;
     LoadedTrace t;
