@@ -54,8 +54,16 @@ function(msrtrace_cc_test)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE msrtrace_copts ${ARG_DEPS} GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${ARG_LABELS}"
-                       ENVIRONMENT "MSRTRACE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(MSRTRACE_CTEST_PER_BINARY)
+    # One ctest per GoogleTest binary: one process runs all of its tests (CI, scripts/test.sh).
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+    set_tests_properties(${ARG_NAME} PROPERTIES LABELS "unit;${ARG_LABELS}"
+                         ENVIRONMENT "MSRTRACE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  else()
+    # One ctest per GoogleTest test (`ctest -R Suite.Name`).
+    gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${ARG_LABELS}"
+                         ENVIRONMENT "MSRTRACE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  endif()
 endfunction()
 
 if(MSRTRACE_BUILD_TESTS)
