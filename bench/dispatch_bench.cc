@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "harness/controller.h"
+#include "harness/core/controller.h"
 
 namespace msrtrace {
 namespace {

@@ -34,9 +34,9 @@
 
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
-#include "harness/replay.h"
-#include "harness/trace_file.h"
-#include "harness/trace_types.h"
+#include "harness/replay/replay.h"
+#include "harness/trace/trace_file.h"
+#include "harness/trace/trace_types.h"
 #include "proto/trace.pb.h"
 #include "tools/command.h"
 

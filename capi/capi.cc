@@ -28,12 +28,12 @@
 #include "fuzz/trace_mutator.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
-#include "harness/recorder.h"
-#include "harness/replay.h"
-#include "harness/status_macros.h"
-#include "harness/trace_file.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/recorder.h"
+#include "harness/replay/replay.h"
+#include "harness/trace/trace_file.h"
 #include "msrtrace/msrtrace.h"
 
 // ---- Opaque types -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 #   bin/msrtrace                        the command-line tool
 #   lib/libmsrtrace_*.a                 the libraries (static)
 #   include/msrtrace/msrtrace.h         the C API
-#   include/msrtrace/{harness,handlers,fuzz}/*.h   the C++ API (the stable headers below)
+#   include/msrtrace/{harness/*,handlers,fuzz}/*.h the C++ API (the stable headers below)
 #   lib/cmake/msrtrace/                 msrtraceConfig.cmake, ConfigVersion, targets, MsrtraceFuzz.cmake
 #   lib/pkgconfig/msrtrace.pc           for non-CMake builds
 #   share/msrtrace/fuzz/                fuzzer sources msrtrace_add_fuzzer() compiles, options,
@@ -22,15 +22,14 @@ set(MSRTRACE_INSTALL_DATADIR ${CMAKE_INSTALL_DATADIR}/msrtrace)
 # --- Umbrella targets: msrtrace::harness (controller, trace, recorder, replay) and
 # msrtrace::fuzz (mutator, oracles, fuzz set-up).
 add_library(msrtrace_harness INTERFACE)
-target_link_libraries(msrtrace_harness INTERFACE msrtrace_core msrtrace_trace msrtrace_recorder
-                                                 msrtrace_replay)
+target_link_libraries(msrtrace_harness INTERFACE msrtrace_core msrtrace_trace msrtrace_replay)
 add_library(msrtrace::harness ALIAS msrtrace_harness)
 add_library(msrtrace_fuzz INTERFACE)
 target_link_libraries(msrtrace_fuzz INTERFACE msrtrace_fuzz_oracles msrtrace_fuzz_mutator)
 add_library(msrtrace::fuzz ALIAS msrtrace_fuzz)
 
 # Consumers compile msrtrace's headers as C++17 and find them under include/ (the C API,
-# <msrtrace/msrtrace.h>) and include/msrtrace/ (the C++ API, "harness/controller.h").
+# <msrtrace/msrtrace.h>) and include/msrtrace/ (the C++ API, "harness/core/controller.h").
 target_compile_features(msrtrace_copts INTERFACE cxx_std_17)
 target_include_directories(msrtrace_copts INTERFACE
                            $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
@@ -39,15 +38,14 @@ target_include_directories(msrtrace_copts INTERFACE
 # --- Libraries ---------------------------------------------------------------------------------
 # Every library an exported one links, in link order (a consumer of the pkg-config file links
 # them in this order).
-set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator recorder replay importers trace_dat kvm_trace_parse
-                   kvm_adapter handlers time_apic_pv cpu_profile machine trace trace_proto core)
+set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator importers trace_dat
+                   kvm_trace_parse replay kvm_adapter handlers time_apic_pv cpu_profile trace
+                   trace_proto core)
 set(_msrtrace_export_targets msrtrace_copts msrtrace_harness msrtrace_fuzz)
 set(_msrtrace_pc_libs "")
 foreach(_l ${_msrtrace_libs})
-  if(TARGET msrtrace_${_l})
-    list(APPEND _msrtrace_export_targets msrtrace_${_l})
-    string(APPEND _msrtrace_pc_libs " -lmsrtrace_${_l}")
-  endif()
+  list(APPEND _msrtrace_export_targets msrtrace_${_l})
+  string(APPEND _msrtrace_pc_libs " -lmsrtrace_${_l}")
 endforeach()
 foreach(_t ${_msrtrace_export_targets})
   string(REGEX REPLACE "^msrtrace_" "" _export_name ${_t})
@@ -67,12 +65,14 @@ install(TARGETS fuzz_dict_gen RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/ms
 install(FILES ${PROJECT_SOURCE_DIR}/include/msrtrace/msrtrace.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/msrtrace)
 set(_msrtrace_public_headers
-    harness/controller.h harness/cpu_profile.h harness/declared_rows.h harness/dir_walk.h
-    harness/exit.h
-    harness/exit_check.h harness/guest_memory.h harness/handler_registry.h harness/kvm_adapter.h
-    harness/machine.h
-    harness/msr_handler.h harness/recorder.h harness/replay.h harness/snapshot.h
-    harness/status_macros.h harness/trace_file.h harness/trace_types.h harness/vcpu.h
+    harness/core/controller.h harness/core/cpu_profile.h harness/core/declared_rows.h
+    harness/core/dir_walk.h harness/core/exit.h harness/core/guest_memory.h
+    harness/core/handler_registry.h harness/core/msr_handler.h harness/core/snapshot.h
+    harness/core/status_macros.h harness/core/vcpu.h
+    harness/trace/trace_file.h harness/trace/trace_types.h
+    harness/replay/exit_check.h harness/replay/machine.h harness/replay/recorder.h
+    harness/replay/replay.h
+    harness/kvm/kvm_adapter.h
     handlers/cpu_profile.h handlers/handler_set.h handlers/msr_table.h
     fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h)
 foreach(_h ${_msrtrace_public_headers})

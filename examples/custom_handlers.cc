@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
+#include "harness/core/controller.h"
 
 namespace {
 

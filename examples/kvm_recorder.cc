@@ -30,12 +30,12 @@
 #include "absl/strings/str_cat.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
-#include "harness/controller.h"
-#include "harness/guest_memory.h"
-#include "harness/kvm_adapter.h"
-#include "harness/recorder.h"
-#include "harness/status_macros.h"
-#include "harness/trace_types.h"
+#include "harness/core/controller.h"
+#include "harness/core/guest_memory.h"
+#include "harness/core/status_macros.h"
+#include "harness/kvm/kvm_adapter.h"
+#include "harness/replay/recorder.h"
+#include "harness/trace/trace_types.h"
 
 namespace {
 

@@ -9,10 +9,10 @@
 
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/recorder.h"
-#include "harness/replay.h"
-#include "harness/status_macros.h"
+#include "harness/core/controller.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/recorder.h"
+#include "harness/replay/replay.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Exit-sequence fuzzer. The input is a trace file (harness/trace_file.h): the fuzz corpus and
+// Exit-sequence fuzzer. The input is a trace file (harness/trace/trace_file.h): the fuzz corpus and
 // the replay corpus are the same files, and every finding is a trace `msrtrace replay` runs.
 // The trace's machine is built from its header (handler set, CPU profile, policy), its snapshot
 // restored, and its events run through the engine under test (fuzz_hooks.h) while the oracles

@@ -6,9 +6,9 @@
 
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/machine.h"
-#include "harness/snapshot.h"
-#include "harness/status_macros.h"
+#include "harness/core/snapshot.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/machine.h"
 
 namespace msrtrace {
 namespace fuzz {

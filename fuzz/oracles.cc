@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "harness/snapshot.h"
-#include "harness/status_macros.h"
+#include "harness/core/snapshot.h"
+#include "harness/core/status_macros.h"
 
 namespace msrtrace {
 namespace fuzz {
@@ -287,7 +287,7 @@ bool OracleRunner::IndexRouting(size_t k) {
   return false;
 }
 
-// table-conformance: the outcome against the declared row of ECX (harness/declared_rows.h).
+// table-conformance: the outcome against the declared row of ECX (harness/core/declared_rows.h).
 bool OracleRunner::TableConformance(const ExitEvent& e, size_t k) {
   const absl::StatusOr<Outcome>& r = checker_->result();
   if (!r.ok() || r->unknown_msr) return true;

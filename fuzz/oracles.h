@@ -26,10 +26,10 @@
 //                         on), the outcome equals the recording, by replay's rule and volatile
 //                         policy (the engine's comparison, ExitCheckOptions::compare_recording).
 //   table-conformance     every exit at an index with a declared row (Controller::
-//                         declared_rows(), harness/declared_rows.h) obeys the row: reserved bits,
-//                         canonical values, lock bit, read-only / write-only access, host-only
-//                         writes -> no retire; read-only bits unchanged by a retired write; the
-//                         BSP's first read after reset returns the row's reset value.
+//                         declared_rows(), harness/core/declared_rows.h) obeys the row: reserved
+//                         bits, canonical values, lock bit, read-only / write-only access,
+//                         host-only writes -> no retire; read-only bits unchanged by a retired
+//                         write; the BSP's first read after reset returns the row's reset value.
 //   index-routing         the outcome names ECX (RCX[31:0]), and an index no handler is
 //                         registered at gives an unknown-MSR outcome.
 //   vcpu-isolation        a retired WRMSR to a per-vCPU row on one vCPU leaves what every other
@@ -37,7 +37,7 @@
 // Sanitizer reports (ASan/UBSan) are one more oracle; the build provides it.
 //
 // Structure: rip-progress, register-hygiene and fault-atomicity are the exit-checking engine's
-// architectural checks (harness/exit_check.h), run on the primary run; each owns a set of
+// architectural checks (harness/replay/exit_check.h), run on the primary run; each owns a set of
 // DivergenceKinds, and recorded-outcome owns the engine's comparison with the recording (judged
 // after the architectural checks of the same event). index-routing, table-conformance,
 // vcpu-isolation and read-after-write are extra per-event rules on the primary run, in that
@@ -50,8 +50,8 @@
 // Machines are built once per process (one per handler set + profile, MachineCache) and reset
 // between runs: the four runs of an input restore the same machine, never rebuild it.
 //
-// The engine under test is an ExitEngine (harness/exit_check.h), not the Controller itself, so
-// that test-only builds can check deliberately broken engines (fuzz/planted_bugs.h) without
+// The engine under test is an ExitEngine (harness/replay/exit_check.h), not the Controller itself,
+// so that test-only builds can check deliberately broken engines (fuzz/planted_bugs.h) without
 // touching production code.
 //
 // Thread-safety: an OracleRunner is not thread-safe; use one per thread.
@@ -71,11 +71,11 @@
 #include "absl/types/optional.h"
 #include "fuzz/trace_mutator.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/declared_rows.h"
-#include "harness/exit_check.h"
-#include "harness/machine.h"
-#include "harness/trace_types.h"
+#include "harness/core/controller.h"
+#include "harness/core/declared_rows.h"
+#include "harness/replay/exit_check.h"
+#include "harness/replay/machine.h"
+#include "harness/trace/trace_types.h"
 
 namespace msrtrace {
 namespace fuzz {

@@ -12,8 +12,8 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
-#include "harness/machine.h"
-#include "harness/status_macros.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/machine.h"
 
 namespace msrtrace {
 namespace fuzz {

@@ -8,10 +8,10 @@
 #include "fuzz/fuzz_setup.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
-#include "harness/exit_check.h"
-#include "harness/machine.h"
-#include "harness/msr_handler.h"
-#include "harness/status_macros.h"
+#include "harness/core/msr_handler.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/exit_check.h"
+#include "harness/replay/machine.h"
 
 namespace msrtrace {
 namespace fuzz {

@@ -1,6 +1,6 @@
 // Property tests over the whole declared table: for every CPU profile and every row the reference
-// set declares (Controller::declared_rows, harness/declared_rows.h), generated guest exits check
-// that the handler does what the row says:
+// set declares (Controller::declared_rows, harness/core/declared_rows.h), generated guest exits
+// check that the handler does what the row says:
 //   - a WRMSR of the current value with one reserved bit set #GPs (each bit of the mask, which
 //     for MAXPHYADDR rows includes the profile's bits at and above MAXPHYADDR: the handler and
 //     the row share MaxPhyAddrReservedBits);
@@ -17,9 +17,9 @@
 #include "fuzz/fuzz_setup.h"
 #include "gtest/gtest.h"
 #include "handlers/cpu_profile.h"
-#include "harness/declared_rows.h"
-#include "harness/exit_check.h"
-#include "harness/machine.h"
+#include "harness/core/declared_rows.h"
+#include "harness/replay/exit_check.h"
+#include "harness/replay/machine.h"
 
 namespace msrtrace {
 namespace fuzz {

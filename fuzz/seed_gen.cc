@@ -5,7 +5,7 @@
 //                      kSeedEvents events per file;
 //   writes-<k>.trace   WRMSR of every row's reset value, each followed by an RDMSR, the same;
 //   mutated-<n>.trace  the first 16 reads after n rounds of the structure-aware mutator (seed n);
-// Every seed is compact: an empty snapshot (the machine at reset, harness/snapshot.h), so an
+// Every seed is compact: an empty snapshot (the machine at reset, harness/core/snapshot.h), so an
 // input is a header and tens of events, a few hundred bytes.
 // with --text <dir> also mutated-{1,8}.{textproto,json} there (for the text-format fuzzer).
 //
@@ -20,7 +20,7 @@
 #include "fuzz/fuzz_setup.h"
 #include "fuzz/trace_mutator.h"
 #include "handlers/msr_table.h"
-#include "harness/trace_file.h"
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace {
 namespace fuzz {

@@ -1,8 +1,8 @@
 // A main() for fuzz targets built without libFuzzer (GCC, or MSRTRACE_BUILD_FUZZERS=OFF): feeds
 // every file named on the command line, and every regular file under every directory named
-// (recursively, in sorted order, each file once: harness/dir_walk.h), to LLVMFuzzerTestOneInput
-// once. A crash or an oracle abort
-// fails the run, so ctest replays each target's seed corpus as a regression test.
+// (recursively, in sorted order, each file once: harness/core/dir_walk.h), to
+// LLVMFuzzerTestOneInput once. A crash or an oracle abort fails the run, so ctest replays each
+// target's seed corpus as a regression test.
 //
 // Usage: <target> [-flags ignored] <file-or-dir>...
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/dir_walk.h"
+#include "harness/core/dir_walk.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) __attribute__((weak));
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) __attribute__((weak
 namespace {
 
 // A file is itself; a directory stands for every regular file under it, by the walker's rules
-// (harness/dir_walk.h: sorted, symlinks followed, cycle-safe, every file once).
+// (harness/core/dir_walk.h: sorted, symlinks followed, cycle-safe, every file once).
 void Collect(const std::string& path, msrtrace::DirWalker* walker, std::vector<std::string>* out) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {

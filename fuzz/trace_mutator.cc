@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "harness/status_macros.h"
-#include "harness/trace_file.h"
-#include "harness/vcpu.h"
+#include "harness/core/status_macros.h"
+#include "harness/core/vcpu.h"
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace {
 namespace fuzz {

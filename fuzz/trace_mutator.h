@@ -1,7 +1,7 @@
 // The structure-aware mutator behind the exit-sequence fuzzer (LLVMFuzzerCustomMutator and
 // LLVMFuzzerCustomCrossOver in exit_sequence_fuzzer.cc).
 //
-// Fuzz inputs are traces in the project's own file format (harness/trace_file.h), so the fuzz
+// Fuzz inputs are traces in the project's own file format (harness/trace/trace_file.h), so the fuzz
 // corpus and the replay corpus are the same files. Plain byte mutation cannot get through the
 // record framing, checksums and protobuf varints to interesting MSR indices, so this mutator
 // decodes a trace into plain C++ types (TraceModel), applies one or more named strategies to the
@@ -29,8 +29,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "harness/snapshot.h"
-#include "harness/trace_types.h"
+#include "harness/core/snapshot.h"
+#include "harness/trace/trace_types.h"
 
 namespace msrtrace {
 namespace fuzz {

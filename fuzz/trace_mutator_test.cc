@@ -7,7 +7,7 @@
 #include "fuzz/fuzz_setup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/trace_proto.h"
+#include "harness/trace/trace_proto.h"
 
 namespace msrtrace {
 namespace fuzz {

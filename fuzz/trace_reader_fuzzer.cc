@@ -9,8 +9,8 @@
 #include <string>
 
 #include "fuzz/trace_mutator.h"
-#include "harness/trace_file.h"
-#include "harness/trace_proto.h"
+#include "harness/trace/trace_file.h"
+#include "harness/trace/trace_proto.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using msrtrace::ExitEvent;

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fuzz/trace_mutator.h"
-#include "harness/trace_file.h"
+#include "harness/trace/trace_file.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "handlers/handlers_test_util.h"
-#include "harness/vcpu.h"
+#include "harness/core/vcpu.h"
 
 namespace msrtrace {
 namespace {

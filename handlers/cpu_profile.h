@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "harness/cpu_profile.h"
+#include "harness/core/cpu_profile.h"
 
 namespace msrtrace {
 
-// The type (Feature, CpuProfile) is harness/cpu_profile.h; this is the built-in catalogue.
+// The type (Feature, CpuProfile) is harness/core/cpu_profile.h; this is the built-in catalogue.
 const char* FeatureName(Feature f);
 
 // The built-in profiles, in a stable order; the first is the default.

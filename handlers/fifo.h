@@ -26,8 +26,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
 
 namespace msrtrace {
 

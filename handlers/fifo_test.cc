@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "handlers/handler_set.h"
-#include "harness/snapshot.h"
+#include "harness/core/snapshot.h"
 
 namespace msrtrace {
 namespace {

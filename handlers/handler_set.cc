@@ -2,7 +2,7 @@
 
 #include "handlers/fifo.h"
 #include "handlers/msr_table.h"
-#include "harness/status_macros.h"
+#include "harness/core/status_macros.h"
 
 namespace msrtrace {
 namespace {

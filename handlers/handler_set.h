@@ -1,5 +1,5 @@
 // The built-in handler sets. The registry (HandlerSetDef, RegisterHandlerSet, FindHandlerSet,
-// ListHandlerSets) is the machine layer's: harness/handler_registry.h. This library registers
+// ListHandlerSets) is the machine layer's: harness/core/handler_registry.h. This library registers
 // there, at start-up, the built-in sets and the built-in CPU profiles (handlers/cpu_profile.h):
 //   "reference"       the KVM reference set;
 //   "reference+fifo"  the reference set plus the seed's FIFO device at 0xabc.
@@ -11,7 +11,7 @@
 #define MSRTRACE_HANDLERS_HANDLER_SET_H_
 
 #include "handlers/cpu_profile.h"
-#include "harness/handler_registry.h"
+#include "harness/core/handler_registry.h"
 
 namespace msrtrace {
 

@@ -13,8 +13,8 @@
 #include "gtest/gtest.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/snapshot.h"
+#include "harness/core/controller.h"
+#include "harness/core/snapshot.h"
 
 namespace msrtrace {
 namespace testing_util {

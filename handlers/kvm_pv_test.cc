@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "handlers/tsc.h"
-#include "harness/snapshot.h"
+#include "harness/core/snapshot.h"
 
 namespace msrtrace {
 namespace {

@@ -10,13 +10,13 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "handlers/cpu_profile.h"
-#include "harness/controller.h"
+#include "harness/core/controller.h"
 
 namespace msrtrace {
 
 // Checks a family applies to written values, beyond the reserved mask (bit set). Installing the
-// reference set declares every row to the harness (DeclaredRowOf, harness/declared_rows.h); the
-// fuzzer's table-conformance oracle and fuzz/row_property_test.cc then verify the handler
+// reference set declares every row to the harness (DeclaredRowOf, harness/core/declared_rows.h);
+// the fuzzer's table-conformance oracle and fuzz/row_property_test.cc then verify the handler
 // against the row's reserved mask and its canonical, lock-bit, read-only, write-only and
 // host-only-write checks, and its reset value (docs/fuzzing.md, "How a row declares a check").
 enum MsrCheck : uint32_t {
@@ -90,7 +90,7 @@ std::vector<MsrRow> MsrTable();
 std::vector<MsrRow> MsrTable(const CpuProfile& profile);
 bool RowExists(const MsrRow& row, const CpuProfile& profile);
 
-// The checks `row` declares to the harness (harness/declared_rows.h) on `profile`.
+// The checks `row` declares to the harness (harness/core/declared_rows.h) on `profile`.
 DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile);
 
 // Installs the whole reference set for `profile`, declaring its rows (Controller::DeclareRow).

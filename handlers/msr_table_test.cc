@@ -10,7 +10,7 @@
 #include "handlers/families.h"
 #include "handlers/syscall.h"
 #include "handlers/table_handler.h"
-#include "harness/snapshot.h"
+#include "harness/core/snapshot.h"
 
 namespace msrtrace {
 namespace {

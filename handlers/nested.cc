@@ -12,7 +12,7 @@
 #include "handlers/breadth.h"
 #include "handlers/families.h"
 #include "handlers/table_handler.h"
-#include "harness/vcpu.h"
+#include "harness/core/vcpu.h"
 
 namespace msrtrace {
 namespace {

@@ -2,7 +2,7 @@
 # and table printing (msrtrace::handlers). Included from handlers/CMakeLists.txt.
 set(_msrtrace_handlers_deps msrtrace::cpu_profile msrtrace::core msrtrace::time_apic_pv
     absl::status absl::statusor absl::strings absl::str_format absl::synchronization absl::span
-    absl::optional msrtrace::machine)
+    absl::optional)
 
 msrtrace_cc_library(
   NAME handlers
@@ -12,14 +12,12 @@ msrtrace_cc_library(
   DEPS ${_msrtrace_handlers_deps}
 )
 # The built-in handler sets and profiles register themselves with the machine layer
-# (harness/handler_registry.h) from a static initializer in handler_set.cc that nothing refers
+# (harness/core/handler_registry.h) from a static initializer in handler_set.cc that nothing refers
 # to by name: every user of msrtrace::handlers asks the linker for its anchor symbol, which
 # pulls that object out of the archive.
 target_link_options(msrtrace_handlers INTERFACE "LINKER:--undefined=msrtrace_builtin_handler_sets")
 
 foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_t}_test.cc)
-    msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h
-                     DEPS msrtrace::handlers msrtrace::core)
-  endif()
+  msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h
+                   DEPS msrtrace::handlers msrtrace::core)
 endforeach()

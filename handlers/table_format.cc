@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "harness/json.h"
+#include "harness/core/json.h"
 
 namespace msrtrace {
 namespace {

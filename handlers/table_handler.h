@@ -38,8 +38,8 @@
 #include "absl/types/span.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
 
 namespace msrtrace {
 

@@ -22,8 +22,8 @@
 #include "absl/status/status.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
 
 namespace msrtrace {
 

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "handlers/families.h"
-#include "harness/snapshot.h"
+#include "harness/core/snapshot.h"
 
 namespace msrtrace {
 namespace {

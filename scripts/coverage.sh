@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Source coverage (llvm-cov) of the reference handlers (handlers/) and the controller
-# (harness/controller.cc) from the checked-in corpus plus a bounded fuzz run.
+# (harness/core/controller.cc) from the checked-in corpus plus a bounded fuzz run.
 #
 #   scripts/coverage.sh [-b BUILD_DIR] [-t FUZZ_SECONDS] [-o OUT_DIR]
 #
@@ -10,7 +10,7 @@
 #   2. runs the instrumented exit_sequence_fuzzer for FUZZ_SECONDS (default 60, -seed=1) from
 #      the generated seeds and corpus/ (an empty corpus directory is made for its new inputs);
 #   3. merges the raw profiles (llvm-profdata-14) and prints `llvm-cov-14 report` for
-#      handlers/ and harness/controller.* (tests excluded), writes the same as text to
+#      handlers/ and harness/core/controller.* (tests excluded), writes the same as text to
 #      OUT_DIR/report.txt and an HTML view to OUT_DIR/html/index.html.
 # Needs llvm-14 (scripts/deps.sh). Uses 2 build jobs; the fuzz run uses one core.
 set -euo pipefail
@@ -58,9 +58,9 @@ grep -E '^stat::number_of_executed_units' "$out/fuzz.log" || true
 
 # 3. Merge and report.
 llvm-profdata-14 merge -sparse "$out"/profiles/*.profraw -o "$out/merged.profdata"
-# Only handlers/ and harness/controller.*: the others are excluded by the directory that holds
+# Only handlers/ and harness/core/controller.*: the others are excluded by the directory that holds
 # them (the mapping's paths are build-relative, so they are matched by their last directory).
-ignore='(^|/)(proto|tools|triage|fuzz|bench|examples|corpus|importers)/[^/]+$|(^|/)harness/([^c/]|c[^o])[^/]*$|_test\.cc$|test_util\.h$'
+ignore='(^|/)(proto|tools|triage|fuzz|bench|examples|corpus|importers|trace|replay|kvm|workloads)/[^/]+$|(^|/)core/([^c]|c[^o])[^/]*$|_test\.cc$|test_util\.h$'
 llvm-cov-14 report "$msrtrace" -object "$fuzzer" -instr-profile="$out/merged.profdata" \
   -ignore-filename-regex="$ignore" | tee "$out/report.txt"
 llvm-cov-14 show "$msrtrace" -object "$fuzzer" -instr-profile="$out/merged.profdata" \

@@ -34,7 +34,7 @@ for field in "Package: msrtrace" "Depends: .*libabsl-dev" "Depends: .*libprotobu
 done
 contents=$(dpkg-deb --contents "$deb")
 for path in ./usr/bin/msrtrace ./usr/lib/libmsrtrace_capi.a ./usr/lib/libmsrtrace_core.a \
-            ./usr/include/msrtrace/msrtrace.h ./usr/include/msrtrace/harness/controller.h \
+            ./usr/include/msrtrace/msrtrace.h ./usr/include/msrtrace/harness/core/controller.h \
             ./usr/include/msrtrace/handlers/handler_set.h \
             ./usr/lib/cmake/msrtrace/msrtraceConfig.cmake \
             ./usr/lib/cmake/msrtrace/MsrtraceFuzz.cmake ./usr/lib/pkgconfig/msrtrace.pc \
@@ -43,7 +43,7 @@ for path in ./usr/bin/msrtrace ./usr/lib/libmsrtrace_capi.a ./usr/lib/libmsrtrac
   grep -q " $path\$" <<<"$contents" || { echo "deb_package_test: package lacks $path" >&2; exit 1; }
 done
 # Private headers stay out of the package.
-if grep -q "/usr/include/msrtrace/harness/json.h\$" <<<"$contents"; then
+if grep -q "/usr/include/msrtrace/harness/core/json.h\$" <<<"$contents"; then
   echo "deb_package_test: a private header is packaged" >&2
   exit 1
 fi

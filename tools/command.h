@@ -124,9 +124,9 @@ struct SeedsOptions {
 int RunSeeds(const SeedsOptions& options, std::ostream& out, std::ostream& err);
 
 // Expands files and directories into a list of trace files (*.trace, *.trace.gz; directories
-// recursively, by the rules of harness/dir_walk.h: sorted, symlinks followed, every file once).
-// Errors name the path: a missing path, an unreadable directory, a dangling *.trace symlink, a
-// directory without traces. Returns kExitBadInput if there was one.
+// recursively, by the rules of harness/core/dir_walk.h: sorted, symlinks followed, every file
+// once). Errors name the path: a missing path, an unreadable directory, a dangling *.trace symlink,
+// a directory without traces. Returns kExitBadInput if there was one.
 int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::string>* files,
                      std::ostream& err);
 

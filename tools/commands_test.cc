@@ -10,8 +10,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/test_tmpdir.h"
-#include "harness/trace_file.h"
+#include "harness/core/test_tmpdir.h"
+#include "harness/trace/trace_file.h"
 #include "tools/command.h"
 
 namespace msrtrace::cli {

@@ -16,7 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handlers/cpu_profile.h"
-#include "harness/trace_file.h"
+#include "harness/trace/trace_file.h"
 #include "tools/cli.h"
 #include "tools/command.h"
 #include "tools/set_rows.h"

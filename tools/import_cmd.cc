@@ -9,7 +9,7 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
+#include "harness/core/controller.h"
 #include "harness/importers/kvm_trace_assembler.h"
 #include "harness/importers/kvm_trace_importer.h"
 #include "tools/command.h"

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/test_tmpdir.h"
-#include "harness/trace_file.h"
+#include "harness/core/test_tmpdir.h"
+#include "harness/trace/trace_file.h"
 #include "tools/command.h"
 
 namespace msrtrace::cli {

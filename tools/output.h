@@ -1,4 +1,4 @@
-// Small output helpers shared by the subcommands: XML escaping (JSON: harness/json.h), hex
+// Small output helpers shared by the subcommands: XML escaping (JSON: harness/core/json.h), hex
 // formatting, and the terminal check for progress display.
 #ifndef MSRTRACE_TOOLS_OUTPUT_H_
 #define MSRTRACE_TOOLS_OUTPUT_H_
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "harness/json.h"  // JsonString
+#include "harness/core/json.h"  // JsonString
 
 namespace msrtrace::cli {
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/json.h"
+#include "harness/core/json.h"
 #include "tools/command.h"
 #include "tools/flags.h"
 

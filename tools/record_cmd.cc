@@ -10,8 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "corpus/golden_traces.h"
 #include "handlers/msr_table.h"
-#include "harness/recorder.h"
-#include "harness/replay.h"
+#include "harness/replay/recorder.h"
+#include "harness/replay/replay.h"
 #include "tools/command.h"
 #include "tools/workloads.h"
 

@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "harness/atomic_file.h"
-#include "harness/dir_walk.h"
-#include "harness/replay.h"
+#include "harness/core/dir_walk.h"
+#include "harness/replay/replay.h"
+#include "harness/trace/atomic_file.h"
 #include "tools/command.h"
 #include "tools/output.h"
 

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "harness/replay.h"
-#include "harness/status_macros.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/replay.h"
 
 namespace msrtrace::cli {
 

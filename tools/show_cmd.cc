@@ -16,9 +16,9 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "handlers/msr_table.h"
-#include "harness/replay.h"
-#include "harness/trace_file.h"
-#include "harness/trace_proto.h"
+#include "harness/replay/replay.h"
+#include "harness/trace/trace_file.h"
+#include "harness/trace/trace_proto.h"
 #include "tools/command.h"
 #include "tools/output.h"
 

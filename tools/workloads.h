@@ -27,9 +27,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "harness/controller.h"
-#include "harness/recorder.h"
-#include "harness/replay.h"
+#include "harness/core/controller.h"
+#include "harness/replay/recorder.h"
+#include "harness/replay/replay.h"
 
 namespace msrtrace::cli {
 

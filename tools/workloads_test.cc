@@ -12,9 +12,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handlers/msr_table.h"
-#include "harness/replay.h"
-#include "harness/test_tmpdir.h"
-#include "harness/trace_file.h"
+#include "harness/core/test_tmpdir.h"
+#include "harness/replay/replay.h"
+#include "harness/trace/trace_file.h"
 #include "tools/command.h"
 
 namespace msrtrace::cli {

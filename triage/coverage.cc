@@ -11,9 +11,9 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "harness/json.h"
-#include "harness/replay.h"
-#include "harness/status_macros.h"
+#include "harness/core/json.h"
+#include "harness/core/status_macros.h"
+#include "harness/replay/replay.h"
 
 namespace msrtrace::triage {
 namespace {
@@ -221,7 +221,7 @@ ptrdiff_t FindRow(const std::vector<RowCoverage>& rows, const std::vector<size_t
   return index <= rows[*it].row.last ? static_cast<ptrdiff_t>(*it) : -1;
 }
 
-// Runs `e` on `machine` with the event's inputs set as replay sets them (harness/replay.h);
+// Runs `e` on `machine` with the event's inputs set as replay sets them (harness/replay/replay.h);
 // returns the outcome it gets.
 absl::StatusOr<RecordedKind> RunEvent(Machine& machine, const ExitEvent& e) {
   Vcpu* v = machine.FindVcpu(e.vcpu_id);

@@ -40,7 +40,7 @@
 #include "absl/types/optional.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/trace_file.h"
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace::triage {
 

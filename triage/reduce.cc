@@ -24,8 +24,8 @@
 #include "absl/strings/str_format.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/status_macros.h"
-#include "harness/trace_file.h"
+#include "harness/core/status_macros.h"
+#include "harness/trace/trace_file.h"
 
 extern char** environ;  // NOLINT: POSIX; posix_spawn passes it to the fuzz target.
 

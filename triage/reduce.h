@@ -1,7 +1,8 @@
 // Trace reduction (`msrtrace reduce`): the smallest trace that still shows a finding.
 //
 // A finding is one of
-//   - a replay divergence (harness/replay.h): a DivergenceKind, optionally at an MSR index. The
+//   - a replay divergence (harness/replay/replay.h): a DivergenceKind, optionally at an MSR index.
+//   The
 //     target is the first divergence of the original trace's replay that matches; a candidate
 //     shows it when its replay reports a divergence of the same kind at the same event (same
 //     sequence number) for the same MSR and access, and, unless `match_values` is false, with
@@ -47,7 +48,7 @@
 #include "absl/types/optional.h"
 #include "fuzz/oracles.h"
 #include "fuzz/trace_mutator.h"
-#include "harness/replay.h"
+#include "harness/replay/replay.h"
 
 namespace msrtrace::triage {
 

@@ -16,7 +16,7 @@
 #include "fuzz/planted_bugs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/replay.h"
+#include "harness/replay/replay.h"
 #include "tools/command.h"
 
 namespace msrtrace::triage {

@@ -8,9 +8,9 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
-#include "harness/status_macros.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
+#include "harness/core/status_macros.h"
 
 namespace acme {
 namespace {

@@ -26,7 +26,7 @@ cat >"$tmp/myvmm/myvmm_handlers.cc" <<'CC'
 
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
-#include "harness/msr_handler.h"
+#include "harness/core/msr_handler.h"
 
 namespace {
 

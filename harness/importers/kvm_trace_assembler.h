@@ -38,9 +38,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "harness/exit.h"
+#include "harness/core/exit.h"
 #include "harness/importers/kvm_trace_parser.h"
-#include "harness/trace_types.h"
+#include "harness/trace/trace_types.h"
 
 namespace msrtrace {
 namespace importers {

@@ -17,14 +17,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "harness/exit_check.h"
-#include "harness/guest_memory.h"
+#include "harness/core/guest_memory.h"
+#include "harness/core/snapshot.h"
+#include "harness/core/status_macros.h"
 #include "harness/importers/trace_dat_reader.h"
-#include "harness/machine.h"
-#include "harness/snapshot.h"
-#include "harness/status_macros.h"
-#include "harness/trace_file.h"
-#include "harness/trace_types.h"
+#include "harness/replay/exit_check.h"
+#include "harness/replay/machine.h"
+#include "harness/trace/trace_file.h"
+#include "harness/trace/trace_types.h"
 
 namespace msrtrace {
 namespace importers {
@@ -319,8 +319,8 @@ class StatsSink : public ExitEventSink {
 
 // --- Pass 2: write and compare ----------------------------------------------------------
 
-// The comparison runs every event through the exit-checking engine (harness/exit_check.h) with
-// the recording's outcome as the expectation; its divergences become the summary's per-MSR
+// The comparison runs every event through the exit-checking engine (harness/replay/exit_check.h)
+// with the recording's outcome as the expectation; its divergences become the summary's per-MSR
 // disagreement categories. Architectural checks are off: the question here is whether the
 // handler set agrees with production, not whether the engine is sound (replay and the fuzzers
 // check that).

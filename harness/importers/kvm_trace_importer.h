@@ -33,7 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "harness/controller.h"
+#include "harness/core/controller.h"
 #include "harness/importers/kvm_trace_assembler.h"
 #include "harness/importers/kvm_trace_parser.h"
 

@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/controller.h"
-#include "harness/msr_handler.h"
-#include "harness/test_tmpdir.h"
-#include "harness/trace_file.h"
+#include "harness/core/controller.h"
+#include "harness/core/msr_handler.h"
+#include "harness/core/test_tmpdir.h"
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace {
 namespace importers {

@@ -29,7 +29,7 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
-#include "harness/exit.h"
+#include "harness/core/exit.h"
 
 namespace msrtrace {
 namespace importers {

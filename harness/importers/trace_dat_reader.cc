@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "harness/exit.h"
+#include "harness/core/exit.h"
 
 #if MSRTRACE_HAVE_TRACECMD
 #include <traceevent/event-parse.h>

@@ -19,7 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/importers/kvm_trace_importer.h"
-#include "harness/trace_file.h"
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace {
 namespace importers {

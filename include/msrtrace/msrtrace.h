@@ -1,9 +1,9 @@
 /* msrtrace C API (C99): MSR exit handlers written in C, Rust or any language with a C FFI,
  * plugged into msrtrace's controller, recorder, replay driver and exit-sequence fuzzer.
  *
- * The C API is a thin layer over the C++ library (harness/controller.h, harness/recorder.h,
- * harness/replay.h, fuzz/oracles.h); the semantics are the same and documented there. No C++
- * type and no exception crosses this boundary.
+ * The C API is a thin layer over the C++ library (harness/core/controller.h,
+ * harness/replay/recorder.h, harness/replay/replay.h, fuzz/oracles.h); the semantics are the same
+ * and documented there. No C++ type and no exception crosses this boundary.
  *
  * Objects. Every object is opaque and created and destroyed through this API:
  *   msrtrace_handler_set   a description of MSR handlers: callbacks at MSR indices, the state
@@ -36,7 +36,7 @@
  * callbacks may run concurrently for different controllers, so a callback keeps its state in
  * slots (see below), not in `ctx`.
  *
- * Handler rules (as for C++ handlers, harness/msr_handler.h):
+ * Handler rules (as for C++ handlers, harness/core/msr_handler.h):
  *   - A callback decides; the controller acts. It returns MSRTRACE_VERDICT_OK (read: *value is
  *     the result; write: accepted), MSRTRACE_VERDICT_GP (#GP(0) is injected), or
  *     MSRTRACE_VERDICT_UNSUPPORTED (the controller's unknown-MSR policy applies). It never

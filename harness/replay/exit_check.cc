@@ -1,0 +1,464 @@
+#include "harness/replay/exit_check.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace msrtrace {
+namespace {
+
+constexpr uint64_t kLow32 = 0xffffffffull;
+constexpr uint32_t kBlocking = kBlockingBySti | kBlockingByMovSs;
+
+std::string PendingText(const PendingException& p) {
+  if (!p.valid) return "none";
+  std::string s;
+  switch (p.vector) {
+    case kVectorGp:
+      s = "#GP";
+      break;
+    case kVectorDb:
+      s = "#DB";
+      break;
+    default:
+      s = absl::StrCat("vector ", p.vector);
+  }
+  if (p.has_error_code) absl::StrAppendFormat(&s, "(%#x)", p.error_code);
+  if (p.payload != 0) absl::StrAppendFormat(&s, " payload %#x", p.payload);
+  return s;
+}
+
+void DiffU64(std::string* out, const char* name, uint64_t expected, uint64_t actual) {
+  if (expected == actual) return;
+  if (!out->empty()) out->append("; ");
+  absl::StrAppendFormat(out, "%s: expected %#x actual %#x", name, expected, actual);
+}
+
+std::string HexBytes(const uint8_t* p, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n && i < 64; ++i) absl::StrAppendFormat(&s, "%02x", p[i]);
+  if (n > 64) s.append("...");
+  return s;
+}
+
+std::string WritesText(const ExitEvent& ev) {
+  if (ev.memory_writes.empty()) return "no writes";
+  std::vector<std::string> parts;
+  for (const RecordedMemoryWrite& w : ev.memory_writes) {
+    parts.push_back(absl::StrFormat(
+        "%u bytes at %#x: %s", w.bytes.size(), w.gpa,
+        HexBytes(reinterpret_cast<const uint8_t*>(w.bytes.data()), w.bytes.size())));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string LogText(const WriteLog& log) {
+  if (log.empty()) return "no writes";
+  std::vector<std::string> parts;
+  for (const MemoryWrite& w : log.writes()) {
+    const absl::Span<const uint8_t> b = log.BytesOf(w);
+    parts.push_back(
+        absl::StrFormat("%u bytes at %#x: %s", w.len, w.gpa, HexBytes(b.data(), b.size())));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+}  // namespace
+
+// Records a divergence of `kind` at event `ev`. `expected_text` and `actual_text` (string
+// expressions) are evaluated only when the sink keeps details, so divergences past its limit
+// cost no formatting or allocation.
+#define MSRTRACE_REPORT_DIVERGENCE(kind, ev, expected_text, actual_text) \
+  do {                                                                   \
+    Divergence* msrtrace_d_ = Add((kind), (ev));                         \
+    if (msrtrace_d_ != nullptr) {                                        \
+      msrtrace_d_->expected = (expected_text);                           \
+      msrtrace_d_->actual = (actual_text);                               \
+    }                                                                    \
+  } while (0)
+
+void ApplyEventInputs(const ExitEvent& e, VcpuRegs* r) {
+  r->pending = PendingException{};
+  r->reg(Gpr::kRcx) = e.rcx;
+  if ((e.known & kFieldRaxRdxIn) != 0) {
+    r->reg(Gpr::kRax) = e.rax;
+    r->reg(Gpr::kRdx) = e.rdx;
+  }
+  if ((e.known & kFieldRip) != 0) r->rip = e.rip;
+  if ((e.known & kFieldMode) != 0) {
+    r->rflags = e.rflags;
+    r->cr0 = e.cr0;
+    r->cr4 = e.cr4;
+    r->efer = e.efer;
+    r->cs_l = e.cs_l;
+    r->interruptibility = e.interruptibility;
+  }
+}
+
+ExitChecker::ExitChecker(Machine* machine, ExitEngine* engine, DivergenceSink* sink,
+                         ExitCheckOptions options)
+    : machine_(machine),
+      engine_(engine),
+      sink_(sink),
+      options_(options),
+      result_(absl::UnknownError("no exit run yet")) {}
+
+void ExitChecker::BeginRun() {
+  std::fill(gapped_.begin(), gapped_.end(), 0);
+  gaps_ = 0;
+}
+
+absl::Status ExitChecker::Run(const ExitEvent& ev) {
+  Machine& m = *machine_;
+  Vcpu* v = m.FindVcpu(ev.vcpu_id);
+  if (ABSL_PREDICT_FALSE(v == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "event seq %u names vCPU %u, which the snapshot does not have", ev.seq, ev.vcpu_id));
+  }
+  vcpu_ = v;
+  const size_t pos = static_cast<size_t>(v - m.vcpus.data());
+  if (gapped_.size() < m.vcpus.size()) gapped_.resize(m.vcpus.size(), 0);
+  if (ev.lost_before != 0) {
+    ++gaps_;
+    gapped_[pos] = 1;
+  }
+  after_gap_ = gapped_[pos] != 0;
+
+  VcpuRegs& r = v->regs;
+  ApplyEventInputs(ev, &r);
+  r.reg(Gpr::kRcx) ^= options_.junk_rcx;
+  r.reg(Gpr::kRax) ^= options_.junk_rax;
+  r.reg(Gpr::kRdx) ^= options_.junk_rdx;
+  before_ = r;
+  Controller& ctl = *m.controller;
+  if (options_.check_architecture) {
+    // What fault atomicity compares: the exiting vCPU's slots, the VM-wide slots and every
+    // handler's internal state (guest memory: the controller's write log). Reused buffers.
+    pre_slots_.assign(v->slots.begin(), v->slots.end());
+    pre_vm_slots_.assign(ctl.vm_slots().begin(), ctl.vm_slots().end());
+    const auto& handlers = ctl.handlers();
+    pre_handler_states_.resize(handlers.size());
+    for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
+  }
+  access_ = MsrAccessOf(ev.exit).value_or(Access::kRead);
+  result_ = engine_->Handle(ev.exit, *v, m.memory);
+  observed_ = result_.ok() ? RecordedKindOf(result_->kind) : RecordedKind::kVmmError;
+  if (options_.compare_recording) CompareWithRecording(ev);
+  if (options_.check_architecture) CheckArchitecture(ev);
+  return absl::OkStatus();
+}
+
+Divergence* ExitChecker::Add(DivergenceKind kind, const ExitEvent& ev) {
+  Divergence* d = sink_->Add(kind);
+  if (d == nullptr) return nullptr;
+  d->kind = kind;
+  d->seq = ev.seq;
+  d->vcpu_id = ev.vcpu_id;
+  d->index = ev.index();
+  d->access = access_;
+  d->msr_name = machine_->controller->MsrName(d->index);
+  d->reg_diff = RegDiff(ev);
+  return d;
+}
+
+// The registers after the exit as the recording (where known) or the architecture expects them,
+// compared with the actual ones.
+std::string ExitChecker::RegDiff(const ExitEvent& ev) const {
+  VcpuRegs exp = before_;
+  const VcpuRegs& act = vcpu_->regs;
+  const RecordedKind kind =
+      ev.kind != RecordedKind::kUnspecified && !after_gap_ ? ev.kind : observed_;
+  if (kind == RecordedKind::kRetired || kind == RecordedKind::kIgnored) {
+    if (access_ == Access::kRead) {
+      exp.reg(Gpr::kRax) = act.reg(Gpr::kRax) & kLow32;
+      exp.reg(Gpr::kRdx) = act.reg(Gpr::kRdx) & kLow32;
+      if (result_.ok()) {
+        exp.reg(Gpr::kRax) = result_->value & kLow32;
+        exp.reg(Gpr::kRdx) = result_->value >> 32;
+      }
+    }
+    exp.rip = before_.rip + ev.exit.instruction_length;
+    if (!before_.in_64bit_mode()) exp.rip &= kLow32;
+    exp.interruptibility &= ~kBlocking;
+    exp.pending =
+        (before_.rflags & kRflagsTf) != 0 ? PendingException::SingleStep() : PendingException{};
+    exp.efer = act.efer;  // A retired EFER write changes it; nothing to predict.
+  } else if (kind == RecordedKind::kGpInjected) {
+    exp.pending = PendingException::Gp0();
+  }
+  if (!after_gap_) {
+    if ((ev.known & kFieldRaxRdxOut) != 0 && kind != RecordedKind::kVmmError) {
+      exp.reg(Gpr::kRax) = ev.rax_out;
+      exp.reg(Gpr::kRdx) = ev.rdx_out;
+    }
+    if ((ev.known & kFieldRipOut) != 0) exp.rip = ev.rip_out;
+    if ((ev.known & kFieldPendingOut) != 0) exp.pending = ev.pending_out;
+  }
+  std::string out;
+  for (int i = 0; i < kNumGprs; ++i) {
+    DiffU64(&out, GprName(static_cast<Gpr>(i)), exp.gpr[i], act.gpr[i]);
+  }
+  DiffU64(&out, "rip", exp.rip, act.rip);
+  DiffU64(&out, "rflags", exp.rflags, act.rflags);
+  DiffU64(&out, "cr0", exp.cr0, act.cr0);
+  DiffU64(&out, "cr4", exp.cr4, act.cr4);
+  DiffU64(&out, "efer", exp.efer, act.efer);
+  DiffU64(&out, "cs.l", exp.cs_l, act.cs_l);
+  DiffU64(&out, "interruptibility", exp.interruptibility, act.interruptibility);
+  if (exp.pending != act.pending) {
+    if (!out.empty()) out.append("; ");
+    absl::StrAppend(&out, "pending: expected ", PendingText(exp.pending), " actual ",
+                    PendingText(act.pending));
+  }
+  return out;
+}
+
+void ExitChecker::CompareWithRecording(const ExitEvent& ev) {
+  const VcpuRegs& r = vcpu_->regs;
+  if (ev.kind != RecordedKind::kUnspecified && ev.kind != observed_) {
+    auto expected = [&] {
+      std::string s = RecordedKindName(ev.kind);
+      if (ev.kind == RecordedKind::kVmmError && !ev.error.empty()) {
+        absl::StrAppend(&s, " (", ev.error, ")");
+      }
+      return s;
+    };
+    auto actual = [&] {
+      std::string s = RecordedKindName(observed_);
+      if (!result_.ok()) absl::StrAppend(&s, " (", result_.status().message(), ")");
+      return s;
+    };
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kOutcome, ev, expected(), actual());
+    return;  // The value comparisons would only repeat this.
+  }
+  if (observed_ == RecordedKind::kVmmError) return;  // Nothing else happened.
+  if (after_gap_) return;                            // Past a capture gap: the outcome kind only.
+  const bool skip_values =
+      ev.volatile_value &&
+      (options_.volatile_policy == VolatilePolicy::kKindOnly ||
+       (options_.volatile_policy == VolatilePolicy::kAuto && (ev.known & kFieldEnv) == 0));
+  if ((ev.known & kFieldRaxRdxOut) != 0 && !skip_values &&
+      (r.reg(Gpr::kRax) != ev.rax_out || r.reg(Gpr::kRdx) != ev.rdx_out)) {
+    MSRTRACE_REPORT_DIVERGENCE(
+        DivergenceKind::kValue, ev, absl::StrFormat("rdx:rax=%#x:%#x", ev.rdx_out, ev.rax_out),
+        absl::StrFormat("rdx:rax=%#x:%#x", r.reg(Gpr::kRdx), r.reg(Gpr::kRax)));
+  }
+  if ((ev.known & kFieldRipOut) != 0 && r.rip != ev.rip_out) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kRip, ev, absl::StrFormat("rip=%#x", ev.rip_out),
+                               absl::StrFormat("rip=%#x", r.rip));
+  }
+  if ((ev.known & kFieldPendingOut) != 0 && r.pending != ev.pending_out) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kPendingException, ev, PendingText(ev.pending_out),
+                               PendingText(r.pending));
+  }
+  if (skip_values) return;
+  const WriteLog& log = machine_->controller->last_writes();
+  if ((ev.known & kFieldMemoryWrites) != 0) {
+    bool same = log.writes().size() == ev.memory_writes.size();
+    for (size_t i = 0; same && i < ev.memory_writes.size(); ++i) {
+      const MemoryWrite& w = log.writes()[i];
+      const absl::Span<const uint8_t> b = log.BytesOf(w);
+      const std::string& rb = ev.memory_writes[i].bytes;
+      same = w.gpa == ev.memory_writes[i].gpa && b.size() == rb.size() &&
+             std::equal(b.begin(), b.end(), reinterpret_cast<const uint8_t*>(rb.data()));
+    }
+    if (!same) {
+      MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kMemoryWrites, ev, WritesText(ev), LogText(log));
+    }
+  } else if ((ev.known & kFieldMemoryDigest) != 0 && log.Digest() != ev.memory_writes_digest) {
+    MSRTRACE_REPORT_DIVERGENCE(
+        DivergenceKind::kMemoryWrites, ev,
+        absl::StrFormat("writes digest %#018x", ev.memory_writes_digest),
+        absl::StrFormat("writes digest %#018x (%s)", log.Digest(), LogText(log)));
+  }
+}
+
+void ExitChecker::CheckArchitecture(const ExitEvent& ev) {
+  const VcpuRegs& a = vcpu_->regs;
+  const VcpuRegs& b = before_;
+  if (observed_ == RecordedKind::kVmmError) {
+    if (a != b) {
+      MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchVmmErrorChangedState, ev,
+                                 "registers unchanged", "registers changed");
+    }
+    return;
+  }
+  const Outcome& o = *result_;
+  if (observed_ == RecordedKind::kUnspecified) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchNoOutcome, ev, "retired, ignored or #GP",
+                               absl::StrCat("outcome kind ", OutcomeKindName(o.kind)));
+    return;
+  }
+  const bool completed = observed_ == RecordedKind::kRetired || observed_ == RecordedKind::kIgnored;
+  // GPRs the instruction may write: RAX and RDX of a completed RDMSR.
+  const bool writes_rax_rdx = completed && access_ == Access::kRead;
+  for (int i = 0; i < kNumGprs; ++i) {
+    const Gpr g = static_cast<Gpr>(i);
+    if (writes_rax_rdx && (g == Gpr::kRax || g == Gpr::kRdx)) continue;
+    if (a.gpr[i] != b.gpr[i]) {
+      MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGprClobbered, ev,
+                                 absl::StrFormat("%s=%#x (unchanged)", GprName(g), b.gpr[i]),
+                                 absl::StrFormat("%s=%#x", GprName(g), a.gpr[i]));
+      break;
+    }
+  }
+  if (a.cr0 != b.cr0 || a.cr4 != b.cr4 || a.rflags != b.rflags || a.cs_l != b.cs_l) {
+    MSRTRACE_REPORT_DIVERGENCE(
+        DivergenceKind::kArchControlRegs, ev,
+        absl::StrFormat("cr0/cr4/rflags/cs.l=%#x/%#x/%#x/%d (unchanged)", b.cr0, b.cr4, b.rflags,
+                        b.cs_l),
+        absl::StrFormat("cr0/cr4/rflags/cs.l=%#x/%#x/%#x/%d", a.cr0, a.cr4, a.rflags, a.cs_l));
+  }
+  if (completed) {
+    uint64_t rip = b.rip + ev.exit.instruction_length;
+    if (!b.in_64bit_mode()) rip &= kLow32;  // The mode before the exit (file comment).
+    if (a.rip != rip) {
+      MSRTRACE_REPORT_DIVERGENCE(
+          DivergenceKind::kArchRipAdvance, ev,
+          absl::StrFormat("rip=%#x (%#x + %u%s)", rip, b.rip, ev.exit.instruction_length,
+                          b.in_64bit_mode() ? "" : ", wrapped at 32 bits"),
+          absl::StrFormat("rip=%#x", a.rip));
+    }
+    if (writes_rax_rdx &&
+        (a.reg(Gpr::kRax) != (o.value & kLow32) || a.reg(Gpr::kRdx) != (o.value >> 32))) {
+      MSRTRACE_REPORT_DIVERGENCE(
+          DivergenceKind::kArchUpperHalves, ev,
+          absl::StrFormat("rax=%#x rdx=%#x (value %#x, upper halves zero)", o.value & kLow32,
+                          o.value >> 32, o.value),
+          absl::StrFormat("rax=%#x rdx=%#x", a.reg(Gpr::kRax), a.reg(Gpr::kRdx)));
+    }
+    const PendingException want =
+        (b.rflags & kRflagsTf) != 0 ? PendingException::SingleStep() : PendingException{};
+    if (a.pending != want) {
+      MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchSingleStep, ev, PendingText(want),
+                                 PendingText(a.pending));
+    }
+    if ((a.interruptibility & kBlocking) != 0) {
+      MSRTRACE_REPORT_DIVERGENCE(
+          DivergenceKind::kArchInterruptShadow, ev,
+          absl::StrFormat("interruptibility=%#x", b.interruptibility & ~kBlocking),
+          absl::StrFormat("interruptibility=%#x", a.interruptibility));
+    }
+    return;
+  }
+  // #GP.
+  if (a.rip != b.rip) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpRipMoved, ev,
+                               absl::StrFormat("rip=%#x", b.rip),
+                               absl::StrFormat("rip=%#x", a.rip));
+  }
+  if (a.pending != PendingException::Gp0()) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpPending, ev,
+                               PendingText(PendingException::Gp0()), PendingText(a.pending));
+  }
+  const Controller& ctl = *machine_->controller;
+  std::string what;
+  if (a.efer != b.efer) absl::StrAppendFormat(&what, "EFER %#x -> %#x; ", b.efer, a.efer);
+  if (a.interruptibility != b.interruptibility) {
+    absl::StrAppendFormat(&what, "interruptibility %#x -> %#x; ", b.interruptibility,
+                          a.interruptibility);
+  }
+  if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(), vcpu_->slots.end())) {
+    what.append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
+  }
+  const std::vector<uint64_t>& vm = ctl.vm_slots();
+  if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
+    what.append(FirstSlotChange(pre_vm_slots_, vm, false));
+  }
+  const auto& handlers = ctl.handlers();
+  for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
+    handlers[h]->SaveState(&scratch_);
+    if (scratch_ != pre_handler_states_[h]) {
+      absl::StrAppendFormat(&what, "internal state of handler #%u; ", h);
+      break;
+    }
+  }
+  if (!ctl.last_writes().empty()) what.append("guest memory written; ");
+  if (!what.empty()) {
+    what.resize(what.size() - 2);
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpNotAtomic, ev, "no state change", what);
+  }
+}
+
+std::string ExitChecker::FirstSlotChange(const std::vector<uint64_t>& pre,
+                                         const std::vector<uint64_t>& now, bool vcpu) const {
+  const StateLayout& layout = machine_->controller->layout();
+  for (size_t i = 0; i < pre.size() && i < now.size(); ++i) {
+    if (pre[i] == now[i]) continue;
+    const auto& infos = vcpu ? layout.vcpu_slots() : layout.vm_slots();
+    const std::string name = i < infos.size() ? infos[i].name : absl::StrCat("#", i);
+    return absl::StrFormat("%s slot %s %#x -> %#x; ", vcpu ? "vCPU" : "VM", name, pre[i], now[i]);
+  }
+  return "slots resized; ";
+}
+
+#undef MSRTRACE_REPORT_DIVERGENCE
+
+const char* VolatilePolicyName(VolatilePolicy p) {
+  switch (p) {
+    case VolatilePolicy::kAuto:
+      return "auto";
+    case VolatilePolicy::kExact:
+      return "exact";
+    case VolatilePolicy::kKindOnly:
+      return "kind-only";
+  }
+  return "auto";
+}
+
+absl::optional<VolatilePolicy> ParseVolatilePolicy(absl::string_view name) {
+  if (name == "auto") return VolatilePolicy::kAuto;
+  if (name == "exact") return VolatilePolicy::kExact;
+  if (name == "kind-only") return VolatilePolicy::kKindOnly;
+  return absl::nullopt;
+}
+
+const char* DivergenceKindName(DivergenceKind k) {
+  switch (k) {
+    case DivergenceKind::kOutcome:
+      return "outcome";
+    case DivergenceKind::kValue:
+      return "value";
+    case DivergenceKind::kRip:
+      return "rip";
+    case DivergenceKind::kPendingException:
+      return "pending-exception";
+    case DivergenceKind::kMemoryWrites:
+      return "memory-writes";
+    case DivergenceKind::kFinalState:
+      return "final-state";
+    case DivergenceKind::kNondeterministic:
+      return "nondeterministic";
+    case DivergenceKind::kResume:
+      return "resume";
+    case DivergenceKind::kArchRipAdvance:
+      return "arch-rip-advance";
+    case DivergenceKind::kArchUpperHalves:
+      return "arch-upper-halves";
+    case DivergenceKind::kArchGprClobbered:
+      return "arch-gpr-clobbered";
+    case DivergenceKind::kArchGpRipMoved:
+      return "arch-gp-rip-moved";
+    case DivergenceKind::kArchGpPending:
+      return "arch-gp-pending";
+    case DivergenceKind::kArchGpNotAtomic:
+      return "arch-gp-not-atomic";
+    case DivergenceKind::kArchSingleStep:
+      return "arch-single-step";
+    case DivergenceKind::kArchInterruptShadow:
+      return "arch-interrupt-shadow";
+    case DivergenceKind::kArchVmmErrorChangedState:
+      return "arch-vmm-error-changed-state";
+    case DivergenceKind::kArchControlRegs:
+      return "arch-control-registers";
+    case DivergenceKind::kArchNoOutcome:
+      return "arch-no-outcome";
+    case DivergenceKind::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace msrtrace

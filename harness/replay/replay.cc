@@ -1,0 +1,212 @@
+#include "harness/replay/replay.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "harness/core/status_macros.h"
+
+namespace msrtrace {
+namespace {
+
+constexpr uint64_t kProgressEvery = 1u << 16;
+
+// Counters per MSR without the name (added once at the end).
+struct Counts {
+  uint64_t reads = 0, writes = 0, faults = 0, ignored = 0, vmm_errors = 0;
+};
+
+// One streaming pass over a trace: the reader loop around an ExitChecker, which reports its
+// divergences here.
+class ReplayLoop : public DivergenceSink {
+ public:
+  ReplayLoop(const ReplayOptions& options, ReplayResult* result)
+      : options_(options), result_(*result) {}
+
+  Divergence* Add(DivergenceKind /*kind*/) override {
+    ++result_.divergence_count;
+    if (result_.divergences.size() >= options_.max_divergences) return nullptr;
+    result_.divergences.emplace_back();
+    return &result_.divergences.back();
+  }
+
+  absl::Status Run(TraceReader& reader) {
+    result_.header = reader.header();
+    ASSIGN_OR_RETURN(machine_, BuildMachine(reader.header()));
+    absl::Status st = machine_->Restore(reader.snapshot());
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "snapshot does not fit handler set '", reader.header().handler_set, "': ", st.message()));
+    }
+    engine_ = std::make_unique<ControllerEngine>(machine_->controller.get());
+    ExitCheckOptions co;
+    co.volatile_policy = options_.volatile_policy;
+    ExitChecker checker(machine_.get(), engine_.get(), this, co);
+    checker.BeginRun();
+    const absl::Time start = absl::Now();
+    ExitEvent ev;
+    uint64_t last_seq = 0;
+    while (true) {
+      absl::StatusOr<bool> more = reader.Next(&ev);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      if (absl::Status s = checker.Run(ev); ABSL_PREDICT_FALSE(!s.ok())) {
+        return absl::Status(s.code(),
+                            absl::StrFormat("byte %u (record %u): %s", reader.record_offset(),
+                                            reader.record_number(), s.message()));
+      }
+      last_seq = ev.seq;
+      Count(ev, checker);
+      ++result_.events;
+      if (options_.resume_after != 0 && result_.events == options_.resume_after) {
+        RETURN_IF_ERROR(Resume());
+        checker.Rebind(machine_.get(), engine_.get());
+      }
+      if (options_.progress && result_.events % kProgressEvery == 0) {
+        options_.progress(result_.events, reader.offset());
+      }
+    }
+    const absl::Duration elapsed = absl::Now() - start;
+    result_.seconds = absl::ToDoubleSeconds(elapsed);
+    result_.events_per_second =
+        result_.seconds > 0 ? static_cast<double>(result_.events) / result_.seconds : 0;
+    result_.gaps = checker.gaps();
+    result_.end = reader.end();
+    result_.skipped = reader.skipped();
+    result_.final_digest = machine_->Digest();
+    if (result_.end == TraceEnd::kComplete) {
+      result_.recorded_final_digest = reader.trailer().final_state_digest;
+      if (result_.recorded_final_digest != 0 &&
+          result_.recorded_final_digest != result_.final_digest) {
+        Divergence* d = Add(DivergenceKind::kFinalState);
+        if (d != nullptr) {
+          d->kind = DivergenceKind::kFinalState;
+          d->seq = last_seq;
+          d->expected = absl::StrFormat("%#018x", result_.recorded_final_digest);
+          d->actual = absl::StrFormat("%#018x", result_.final_digest);
+        }
+      }
+    }
+    FillPerMsr();
+    return absl::OkStatus();
+  }
+
+ private:
+  void Count(const ExitEvent& ev, const ExitChecker& checker) {
+    Counts& c = counts_[ev.index()];
+    if (checker.access() == Access::kRead) {
+      ++c.reads;
+      ++result_.reads;
+    } else {
+      ++c.writes;
+      ++result_.writes;
+    }
+    switch (checker.observed()) {
+      case RecordedKind::kGpInjected:
+        ++c.faults;
+        ++result_.faults;
+        break;
+      case RecordedKind::kIgnored:
+        ++c.ignored;
+        ++result_.ignored;
+        break;
+      case RecordedKind::kVmmError:
+        ++c.vmm_errors;
+        ++result_.vmm_errors;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Snapshot the machine, restore the snapshot into a freshly built one and continue there.
+  absl::Status Resume() {
+    const Snapshot snap = CaptureSnapshot(*machine_->controller, machine_->vcpus, machine_->memory);
+    ASSIGN_OR_RETURN(std::unique_ptr<Machine> fresh, BuildMachine(result_.header));
+    RETURN_IF_ERROR(fresh->Restore(snap));
+    machine_ = std::move(fresh);
+    engine_ = std::make_unique<ControllerEngine>(machine_->controller.get());
+    return absl::OkStatus();
+  }
+
+  void FillPerMsr() {
+    result_.per_msr.clear();
+    result_.per_msr.reserve(counts_.size());
+    for (const auto& [index, c] : counts_) {
+      MsrCounts m;
+      m.index = index;
+      m.name = machine_->controller->MsrName(index);
+      m.reads = c.reads;
+      m.writes = c.writes;
+      m.faults = c.faults;
+      m.ignored = c.ignored;
+      m.vmm_errors = c.vmm_errors;
+      result_.per_msr.push_back(std::move(m));
+    }
+    std::sort(result_.per_msr.begin(), result_.per_msr.end(),
+              [](const MsrCounts& x, const MsrCounts& y) { return x.index < y.index; });
+  }
+
+  const ReplayOptions& options_;
+  ReplayResult& result_;
+  std::unique_ptr<Machine> machine_;
+  std::unique_ptr<ControllerEngine> engine_;
+  absl::flat_hash_map<uint32_t, Counts> counts_;
+};
+
+}  // namespace
+
+absl::StatusOr<ReplayResult> ReplayReader(TraceReader& reader, const ReplayOptions& options) {
+  ReplayResult result;
+  ReplayLoop loop(options, &result);
+  RETURN_IF_ERROR(loop.Run(reader));
+  return result;
+}
+
+absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOptions& options) {
+  ReplayOptions first = options;
+  first.resume_after = 0;
+  TraceReaderOptions reader_options;
+  reader_options.skip_corrupt = options.skip_corrupt;
+  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(path, reader_options));
+  ASSIGN_OR_RETURN(ReplayResult result, ReplayReader(*reader, first));
+  result.name = path;
+
+  auto add = [&](DivergenceKind kind, uint64_t want, uint64_t got, const std::string& what) {
+    ++result.divergence_count;
+    if (result.divergences.size() >= options.max_divergences) return;
+    Divergence d;
+    d.kind = kind;
+    d.expected = absl::StrFormat("final digest %#018x", want);
+    d.actual = absl::StrFormat("final digest %#018x (%s)", got, what);
+    result.divergences.push_back(std::move(d));
+  };
+  // Later passes only compare digests; their own divergences repeat the first pass's.
+  ReplayOptions again = first;
+  again.max_divergences = 0;
+  again.progress = nullptr;
+  for (uint32_t i = 1; i < options.repeat; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
+    ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
+    if (rr.final_digest != result.final_digest) {
+      add(DivergenceKind::kNondeterministic, result.final_digest, rr.final_digest,
+          absl::StrCat("replay ", i + 1, " of ", options.repeat));
+    }
+  }
+  if (options.resume_after != 0) {
+    again.resume_after = options.resume_after;
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
+    ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
+    if (rr.final_digest != result.final_digest) {
+      add(DivergenceKind::kResume, result.final_digest, rr.final_digest,
+          absl::StrCat("resumed from a snapshot after event ", options.resume_after));
+    }
+  }
+  return result;
+}
+
+}  // namespace msrtrace

@@ -1,0 +1,35 @@
+#include "harness/trace/trace_types.h"
+
+namespace msrtrace {
+
+const char* RecordedKindName(RecordedKind k) {
+  switch (k) {
+    case RecordedKind::kRetired:
+      return "retired";
+    case RecordedKind::kGpInjected:
+      return "gp";
+    case RecordedKind::kVmmError:
+      return "vmm-error";
+    case RecordedKind::kIgnored:
+      return "ignored";
+    case RecordedKind::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+RecordedKind RecordedKindOf(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::kRetired:
+      return RecordedKind::kRetired;
+    case Outcome::Kind::kGpInjected:
+      return RecordedKind::kGpInjected;
+    case Outcome::Kind::kIgnored:
+      return RecordedKind::kIgnored;
+    case Outcome::Kind::kUnspecified:
+      break;
+  }
+  return RecordedKind::kUnspecified;
+}
+
+}  // namespace msrtrace
