@@ -17,7 +17,7 @@ msrtrace_cc_library(
 # pulls that object out of the archive.
 target_link_options(msrtrace_handlers INTERFACE "LINKER:--undefined=msrtrace_builtin_handler_sets")
 
-foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth hyperv)
+foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth hyperv kvm_lists)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_t}_test.cc)
     msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h
                      DEPS msrtrace::handlers msrtrace::core)

@@ -70,6 +70,12 @@ void PrintTable(const CpuProfile& p, std::ostream& out) {
       << ", ARCH_CAPABILITIES " << Hex(p.arch_capabilities) << "\n";
   out << "  XSS " << Hex(p.supported_xss) << ", XFD " << Hex(p.supported_xfd) << ", MSRs "
       << MsrTable(p).size() << " rows\n";
+  if (p.Has(Feature::kHyperV)) {
+    out << absl::StrFormat("  Hyper-V: HYPERV_CPUID_FEATURES EAX %s EDX %s, SynIC %s, SYNDBG %s\n",
+                           Hex(p.hv_features_eax), Hex(p.hv_features_edx),
+                           p.hv_synic == 0 ? "off" : (p.hv_synic == 1 ? "v1" : "v2"),
+                           p.hv_syndbg ? "on" : "off");
+  }
   out << "  features:\n";
   for (Feature f : ProfileFeatures(p)) {
     auto it = users.find(f);
@@ -106,8 +112,12 @@ std::string ProfileJson(const CpuProfile& p) {
       ", \"arch_capabilities\": ", JsonString(Hex(p.arch_capabilities)),
       ", \"supported_xss\": ", JsonString(Hex(p.supported_xss)),
       ", \"supported_xfd\": ", JsonString(Hex(p.supported_xfd)),
-      ", \"msr_rows\": ", MsrTable(p).size(), ", \"features\": [", absl::StrJoin(features, ", "),
-      "], \"maxphyaddr_msrs\": [", absl::StrJoin(phys, ", "), "]}");
+      ", \"hyperv\": {\"features_eax\": ", JsonString(Hex(p.hv_features_eax)),
+      ", \"features_edx\": ", JsonString(Hex(p.hv_features_edx)),
+      ", \"synic\": ", static_cast<int>(p.hv_synic),
+      ", \"syndbg\": ", p.hv_syndbg ? "true" : "false", "}", ", \"msr_rows\": ", MsrTable(p).size(),
+      ", \"features\": [", absl::StrJoin(features, ", "), "], \"maxphyaddr_msrs\": [",
+      absl::StrJoin(phys, ", "), "]}");
 }
 
 }  // namespace
