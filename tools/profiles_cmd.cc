@@ -1,5 +1,6 @@
 #include "tools/profiles_cmd.h"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <string>
@@ -32,7 +33,7 @@ std::map<Feature, std::vector<std::string>> FeatureUsers(const CpuProfile& p) {
     if (r.requires_feature == Feature::kCount) continue;
     if (r.vendor_only != Vendor::kUnspecified && r.vendor_only != p.vendor) continue;
     std::vector<std::string>& v = out[r.requires_feature];
-    if (v.empty() || v.back() != r.name) v.push_back(r.name);
+    if (std::find(v.begin(), v.end(), r.name) == v.end()) v.push_back(r.name);
   }
   return out;
 }
