@@ -32,6 +32,7 @@ enum class GoldenTrace {
   kRandomAmdZen3,           // 1000 random exits on amd-zen3 (seed 2), 3 vCPUs.
   kIncompleteTornTail,      // A boot recording cut off mid-record: exit 3, clean.
   kIncompleteNoTrailer,     // A boot recording never closed (no trailer): exit 3, clean.
+  kWindowsBootHyperv,       // Windows boot with Hyper-V enlightenments on hyperv, 2 vCPUs.
   kCount,
 };
 
@@ -69,6 +70,7 @@ inline constexpr GoldenTraceDef kGoldenTraces[] = {
     {GoldenTrace::kRandomAmdZen3, "random-amd-zen3", "random", "amd-zen3", 3, 2, 1000},
     {GoldenTrace::kIncompleteTornTail, "incomplete-torn-tail", "torn-tail", "intel-icx", 2, 1, 0},
     {GoldenTrace::kIncompleteNoTrailer, "incomplete-no-trailer", "no-trailer", "amd-zen3", 1, 1, 0},
+    {GoldenTrace::kWindowsBootHyperv, "windows-boot-hyperv", "windows-boot", "hyperv", 2, 1, 0},
 };
 static_assert(sizeof(kGoldenTraces) / sizeof(kGoldenTraces[0]) ==
                   static_cast<size_t>(GoldenTrace::kCount),

@@ -154,6 +154,23 @@ std::vector<CpuProfile> MakeProfiles() {
     p.ucode_rev = 0x0a101148ull;
     out.push_back(p);
   }
+  {
+    CpuProfile p = out[0];  // intel-icx variant.
+    p.name = "hyperv";
+    p.description =
+        "Intel Ice Lake guest with Hyper-V enlightenments as QEMU's hv-* flags set them "
+        "(hypercall, VP index/runtime, reference time and TSC page, SynIC2, stimers, vAPIC, "
+        "frequencies, reenlightenment, crash MSRs) and KVM_CAP_HYPERV_ENFORCE_CPUID";
+    p.features |= Bits({F::kHyperV, F::kHvEnforceCpuid});
+    // HYPERV_CPUID_FEATURES.EAX (hyperv-tlfs.h HV_MSR_*_AVAILABLE, HV_ACCESS_*): bits 0-7, 9,
+    // 11, 13 and 15.
+    p.hv_features_eax = 0xffu | (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15);
+    // EDX: FREQUENCY_MSRS_AVAILABLE (8), GUEST_CRASH_MSR_AVAILABLE (10),
+    // STIMER_DIRECT_MODE_AVAILABLE (19).
+    p.hv_features_edx = (1u << 8) | (1u << 10) | (1u << 19);
+    p.hv_synic = 2;  // QEMU activates SynIC with KVM_CAP_HYPERV_SYNIC2.
+    out.push_back(p);
+  }
   return out;
 }
 
@@ -207,7 +224,9 @@ const char* FeatureName(Feature f) {
                                            "osvw",
                                            "mpx",
                                            "intel-pt",
-                                           "pebs"};
+                                           "pebs",
+                                           "hyperv",
+                                           "hv-enforce-cpuid"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(Feature::kCount),
                 "one name per feature");
   const auto i = static_cast<size_t>(f);

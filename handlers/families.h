@@ -25,6 +25,7 @@ const MsrFamilyDef& FeatureFamily();  // ARCH/PERF_CAPABILITIES, SMBASE, TSX_CTR
 const MsrFamilyDef& DebugFamily();    // DEBUGCTL, LASTBRANCH*, LBR stack.
 const MsrFamilyDef& PmuFamily();      // Intel arch perfmon, AMD K7/F15H/PerfMonV2.
 const MsrFamilyDef& NestedFamily();   // VMX capability MSRs, VM_CR, HSAVE_PA, TSC_RATIO, AMD.
+const MsrFamilyDef& HypervFamily();   // Hyper-V synthetic MSRs (hyperv.cc, hyperv.h).
 
 // Slot names other families look up (tsc.cc reserves them; kvm_pv.cc reads them).
 inline constexpr const char kTscOffsetSlot[] = "IA32_TSC.offset";

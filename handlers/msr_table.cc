@@ -1,6 +1,6 @@
 // The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
 // msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall, feature, debug, pmu,
-// nested; docs/handlers.md), the merged, sorted
+// nested, hyperv; docs/handlers.md), the merged, sorted
 // MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
 // and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
 // resolved rows that exist on the profile; the families build their handlers from the same
@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "handlers/breadth.h"
 #include "handlers/families.h"
+#include "handlers/hyperv.h"
 #include "handlers/lapic.h"
 #include "handlers/mce.h"
 #include "handlers/misc.h"
@@ -41,6 +42,7 @@ std::vector<MsrFamilyDef> MakeFamilies() {
   out.push_back(DebugFamily());
   out.push_back(PmuFamily());
   out.push_back(NestedFamily());
+  out.push_back(HypervFamily());
   return out;
 }
 
@@ -66,6 +68,7 @@ MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile) {
   if (family == DebugFamily().name) return ResolveDebugRow(row, profile);
   if (family == PmuFamily().name) return ResolvePmuRow(row, profile);
   if (family == NestedFamily().name) return ResolveNestedRow(row, profile);
+  if (family == HypervFamily().name) return ResolveHypervRow(row, profile);
   if (family == LapicFamily().name || family == "x2apic") return ResolveLapicRow(row, profile);
   return row;
 }

@@ -35,8 +35,9 @@ TEST(MsrTableTest, RowsAreSortedAndNonOverlapping) {
 TEST(MsrTableTest, ReferenceFamiliesAreInInstallOrder) {
   std::vector<std::string> names;
   for (const MsrFamilyDef& f : ReferenceFamilies()) names.push_back(f.name);
-  const std::vector<std::string> want = {"tsc",     "lapic",   "kvm-pv", "misc", "mtrr_pat", "mce",
-                                         "syscall", "feature", "debug",  "pmu",  "nested"};
+  const std::vector<std::string> want = {"tsc",      "lapic", "kvm-pv",  "misc",
+                                         "mtrr_pat", "mce",   "syscall", "feature",
+                                         "debug",    "pmu",   "nested",  "hyperv"};
   EXPECT_EQ(names, want);
 }
 

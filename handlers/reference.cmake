@@ -7,8 +7,8 @@ set(_msrtrace_handlers_deps msrtrace::cpu_profile msrtrace::core msrtrace::time_
 msrtrace_cc_library(
   NAME handlers
   SRCS fifo.cc handler_set.cc mce.cc misc.cc msr_table.cc mtrr.cc syscall.cc table_format.cc
-       table_handler.cc feature_msrs.cc debug.cc pmu.cc nested.cc
-  HDRS breadth.h fifo.h mce.h misc.h mtrr.h syscall.h table_format.h table_handler.h
+       table_handler.cc feature_msrs.cc debug.cc pmu.cc nested.cc hyperv.cc
+  HDRS breadth.h hyperv.h fifo.h mce.h misc.h mtrr.h syscall.h table_format.h table_handler.h
   DEPS ${_msrtrace_handlers_deps}
 )
 # The built-in handler sets and profiles register themselves with the machine layer
@@ -17,7 +17,7 @@ msrtrace_cc_library(
 # pulls that object out of the archive.
 target_link_options(msrtrace_handlers INTERFACE "LINKER:--undefined=msrtrace_builtin_handler_sets")
 
-foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth)
+foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth hyperv kvm_lists)
   msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h
                    DEPS msrtrace::handlers msrtrace::core)
 endforeach()

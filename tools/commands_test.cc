@@ -162,6 +162,27 @@ TEST(CommandsTest, ReplayJsonHasDocumentedKeys) {
   }
 }
 
+// docs/cli.md: a trailer without a digest prints recorded_final_digest as 0x0000000000000000
+// (printf's "%#x" would drop the 0x of a zero).
+TEST(CommandsTest, ReplayJsonPrintsMissingDigestAsDocumented) {
+  const std::string src = Recorded("linux-boot");
+  const std::string path = Temp("no-digest.trace");
+  auto r = TraceReader::Open(src);
+  ASSERT_TRUE(r.ok());
+  auto w = TraceWriter::Create(path, (*r)->header(), (*r)->snapshot());
+  ASSERT_TRUE(w.ok());
+  ExitEvent e;
+  while (*(*r)->Next(&e)) ASSERT_TRUE((*w)->Append(e).ok());
+  ASSERT_TRUE((*w)->Close(0).ok());
+  ReplayOptions o;
+  o.paths = {path};
+  o.format = Format::kJson;
+  Result res = Call(RunReplay, o);
+  EXPECT_EQ(res.code, kExitOk) << res.out << res.err;
+  EXPECT_THAT(res.out, HasSubstr("\"recorded_final_digest\":\"0x0000000000000000\""));
+  EXPECT_THAT(res.out, HasSubstr("\"final_digest\":\"0x"));
+}
+
 TEST(CommandsTest, ReplayWritesJunitWithFailuresPerDivergence) {
   ReplayOptions o;
   o.paths = {DivergentTrace(), Recorded("linux-boot")};

@@ -1,5 +1,6 @@
 #include "tools/profiles_cmd.h"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <string>
@@ -32,7 +33,7 @@ std::map<Feature, std::vector<std::string>> FeatureUsers(const CpuProfile& p) {
     if (r.requires_feature == Feature::kCount) continue;
     if (r.vendor_only != Vendor::kUnspecified && r.vendor_only != p.vendor) continue;
     std::vector<std::string>& v = out[r.requires_feature];
-    if (v.empty() || v.back() != r.name) v.push_back(r.name);
+    if (std::find(v.begin(), v.end(), r.name) == v.end()) v.push_back(r.name);
   }
   return out;
 }
@@ -70,6 +71,12 @@ void PrintTable(const CpuProfile& p, std::ostream& out) {
       << ", ARCH_CAPABILITIES " << Hex(p.arch_capabilities) << "\n";
   out << "  XSS " << Hex(p.supported_xss) << ", XFD " << Hex(p.supported_xfd) << ", MSRs "
       << MsrTable(p).size() << " rows\n";
+  if (p.Has(Feature::kHyperV)) {
+    out << absl::StrFormat("  Hyper-V: HYPERV_CPUID_FEATURES EAX %s EDX %s, SynIC %s, SYNDBG %s\n",
+                           Hex(p.hv_features_eax), Hex(p.hv_features_edx),
+                           p.hv_synic == 0 ? "off" : (p.hv_synic == 1 ? "v1" : "v2"),
+                           p.hv_syndbg ? "on" : "off");
+  }
   out << "  features:\n";
   for (Feature f : ProfileFeatures(p)) {
     auto it = users.find(f);
@@ -106,8 +113,12 @@ std::string ProfileJson(const CpuProfile& p) {
       ", \"arch_capabilities\": ", JsonString(Hex(p.arch_capabilities)),
       ", \"supported_xss\": ", JsonString(Hex(p.supported_xss)),
       ", \"supported_xfd\": ", JsonString(Hex(p.supported_xfd)),
-      ", \"msr_rows\": ", MsrTable(p).size(), ", \"features\": [", absl::StrJoin(features, ", "),
-      "], \"maxphyaddr_msrs\": [", absl::StrJoin(phys, ", "), "]}");
+      ", \"hyperv\": {\"features_eax\": ", JsonString(Hex(p.hv_features_eax)),
+      ", \"features_edx\": ", JsonString(Hex(p.hv_features_edx)),
+      ", \"synic\": ", static_cast<int>(p.hv_synic),
+      ", \"syndbg\": ", p.hv_syndbg ? "true" : "false", "}", ", \"msr_rows\": ", MsrTable(p).size(),
+      ", \"features\": [", absl::StrJoin(features, ", "), "], \"maxphyaddr_msrs\": [",
+      absl::StrJoin(phys, ", "), "]}");
 }
 
 }  // namespace

@@ -28,6 +28,17 @@ TEST(ProfilesCmdTest, JsonHasPmuAndFeatures) {
   EXPECT_THAT(out.str(), HasSubstr("{\"name\": \"perfmon-v2\", \"msrs\": ["));
 }
 
+TEST(ProfilesCmdTest, HypervProfileShowsHyperVCpuidAndGatedRows) {
+  std::ostringstream out, err;
+  ASSERT_EQ(RunProfiles("hyperv", "table", out, err), kExitOk) << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("Hyper-V: HYPERV_CPUID_FEATURES EAX 0xaaff EDX 0x80500"));
+  EXPECT_THAT(out.str(), HasSubstr("SynIC v2"));
+  EXPECT_THAT(out.str(), HasSubstr("hyperv  -> HV_X64_MSR_GUEST_OS_ID"));
+  std::ostringstream json;
+  ASSERT_EQ(RunProfiles("hyperv", "json", json, err), kExitOk) << err.str();
+  EXPECT_THAT(json.str(), HasSubstr("\"hyperv\": {\"features_eax\": \"0xaaff\""));
+}
+
 TEST(ProfilesCmdTest, UnknownProfileOrFormatIsBadInput) {
   std::ostringstream out, err;
   EXPECT_EQ(RunProfiles("nope", "table", out, err), kExitBadInput);

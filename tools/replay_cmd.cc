@@ -102,7 +102,7 @@ void PrintText(const ReplayResult& r, std::ostream& out) {
                              m.writes, m.faults, m.ignored, m.vmm_errors);
     }
   }
-  out << absl::StrFormat("  final state digest %#018x", r.final_digest);
+  out << absl::StrFormat("  final state digest 0x%016x", r.final_digest);
   if (r.recorded_final_digest != 0) {
     out << (r.recorded_final_digest == r.final_digest ? " (matches the trailer)"
                                                       : " (trailer differs)");
@@ -150,12 +150,12 @@ std::string Json(const ReplayResult& r) {
     absl::StrAppend(&s, "{\"offset\":", c.offset, ",\"record\":", c.record, ",\"bytes\":", c.bytes,
                     ",\"message\":", JsonString(c.message), "}");
   }
-  absl::StrAppend(
-      &s, "],\"end\":", JsonString(EndName(r.end)),
-      ",\"final_digest\":", JsonString(absl::StrFormat("%#018x", r.final_digest)),
-      ",\"recorded_final_digest\":", JsonString(absl::StrFormat("%#018x", r.recorded_final_digest)),
-      ",\"seconds\":", JsonDouble(r.seconds),
-      ",\"events_per_second\":", JsonDouble(r.events_per_second), "}");
+  absl::StrAppend(&s, "],\"end\":", JsonString(EndName(r.end)),
+                  ",\"final_digest\":", JsonString(absl::StrFormat("0x%016x", r.final_digest)),
+                  ",\"recorded_final_digest\":",
+                  JsonString(absl::StrFormat("0x%016x", r.recorded_final_digest)),
+                  ",\"seconds\":", JsonDouble(r.seconds),
+                  ",\"events_per_second\":", JsonDouble(r.events_per_second), "}");
   return s;
 }
 

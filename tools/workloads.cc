@@ -736,6 +736,154 @@ absl::Status RunSmp(Guest& g, const WorkloadParams& p) {
   return absl::OkStatus();
 }
 
+// --- windows-boot -----------------------------------------------------------------------------
+// A Windows 10/Server guest with QEMU's hv-* enlightenments, per the Hyper-V TLFS ("Hypervisor
+// Top Level Functional Specification": guest OS id before the hypercall page, per-VP assist
+// page, reference TSC page, SynIC and synthetic timers) as Windows and Linux's Hyper-V guest
+// code drive it (arch/x86/hyperv/hv_init.c, drivers/hv/hv.c, drivers/clocksource/
+// hyperv_timer.c); docs/workloads.md.
+
+constexpr uint32_t kHvGuestOsId = 0x40000000;
+constexpr uint32_t kHvHypercall = 0x40000001;
+constexpr uint32_t kHvVpIndex = 0x40000002;
+constexpr uint32_t kHvTimeRefCount = 0x40000020;
+constexpr uint32_t kHvReferenceTsc = 0x40000021;
+constexpr uint32_t kHvTscFrequency = 0x40000022;
+constexpr uint32_t kHvApicFrequency = 0x40000023;
+constexpr uint32_t kHvEoi = 0x40000070;
+constexpr uint32_t kHvIcr = 0x40000071;
+constexpr uint32_t kHvTpr = 0x40000072;
+constexpr uint32_t kHvVpAssistPage = 0x40000073;
+constexpr uint32_t kHvScontrol = 0x40000080;
+constexpr uint32_t kHvSversion = 0x40000081;
+constexpr uint32_t kHvSiefp = 0x40000082;
+constexpr uint32_t kHvSimp = 0x40000083;
+constexpr uint32_t kHvEom = 0x40000084;
+constexpr uint32_t kHvSint0 = 0x40000090;
+constexpr uint32_t kHvStimer0Config = 0x400000b0;
+constexpr uint32_t kHvStimer0Count = 0x400000b1;
+constexpr uint32_t kHvCrashCtl = 0x40000105;
+// Windows 10 2004 (build 19041): vendor Microsoft (1), OS Windows NT (4), version 10.0.
+constexpr uint64_t kWindowsGuestOsId = (1ull << 48) | (4ull << 40) | (10ull << 32) | 19041;
+constexpr uint64_t kHypercallPage = 0x1ff000;
+constexpr uint64_t kRefTscPage = 0x1fe000;
+constexpr uint64_t kVpAssistPages = 0x1e0000;  // One page per VP.
+constexpr uint64_t kSimpPages = 0x1c0000;
+constexpr uint64_t kSiefpPages = 0x1a0000;
+constexpr uint64_t kNtKernel = 0xfffff80000000000ull;
+constexpr uint64_t kVmbusVector = 0x2f;  // SINT2 (VMBUS_MESSAGE_SINT).
+constexpr uint64_t kClockVector = 0xd1;  // Windows' clock interrupt vector (x64).
+constexpr uint64_t kTick100ns = 156250;  // 15.625 ms.
+constexpr uint64_t kHvStimerConfig = 1 | (1ull << 3) | (kClockVector << 4) | (1ull << 12);
+
+void WindowsCpu(Guest& g, uint32_t v) {
+  // Firmware (BSP) or the AP start-up code enters long mode: EFER.LME/SCE/NXE, then paging.
+  if (v != 0) Boot64(g, v, kNtKernel + 0x400000 + 0x1000 * v);
+  // KiInitializeProcessor: syscall entry, KPCR in GS, PAT, TSC_AUX = processor number.
+  g.Wrmsr(v, kGsBase, kNtKernel + 0x1f0000 + 0x10000 * v);
+  g.Run(v);
+  g.Wrmsr(v, kKernelGsBase, 0);
+  g.Run(v);
+  g.Wrmsr(v, kStar, 0x0023001000000000ull);
+  g.Run(v);
+  g.Wrmsr(v, kLstar, kNtKernel + 0x20c000);
+  g.Run(v);
+  g.Wrmsr(v, kCstar, kNtKernel + 0x20b000);
+  g.Run(v);
+  g.Wrmsr(v, kSfmask, 0x4700);
+  g.Run(v);
+  g.Wrmsr(v, kPat, 0x0007010600070106ull);
+  g.Run(v);
+  if (Has(g, Feature::kRdtscp)) {
+    g.Wrmsr(v, kTscAux, v);
+    g.Run(v);
+  }
+  if (!Has(g, Feature::kHyperV)) return;
+  // Per-VP enlightenments: VP index, VP assist page (apic_assist / PV EOI), SynIC, stimer 0.
+  g.Read(v, kHvVpIndex);
+  g.Run(v);
+  g.Wrmsr(v, kHvVpAssistPage, (kVpAssistPages + 0x1000 * v) | 1);
+  g.Run(v);
+  g.Wrmsr(v, kHvTpr, 0);
+  g.Run(v);
+  g.Read(v, kHvSversion);
+  g.Run(v);
+  g.Wrmsr(v, kHvSimp, (kSimpPages + 0x1000 * v) | 1);
+  g.Run(v);
+  g.Wrmsr(v, kHvSiefp, (kSiefpPages + 0x1000 * v) | 1);
+  g.Run(v);
+  g.Wrmsr(v, kHvSint0 + 2, kVmbusVector);  // VMBus messages.
+  g.Run(v);
+  g.Wrmsr(v, kHvScontrol, 1);
+  g.Run(v);
+  g.Wrmsr(v, kHvStimer0Config, kHvStimerConfig);  // Direct mode, auto-enable, clock vector.
+  g.Run(v);
+  g.Wrmsr(v, kHvStimer0Count, g.Read(v, kHvTimeRefCount) + kTick100ns);
+  g.Run(v);
+}
+
+absl::Status RunWindowsBoot(Guest& g, const WorkloadParams&) {
+  const bool hv = Has(g, Feature::kHyperV);
+  // Partition-wide set-up on the BSP (HvlInitialize / hyperv_init): frequencies, guest OS id,
+  // hypercall page, reference TSC page, crash-notification capability.
+  Boot64(g, 0, kNtKernel + 0x400000);
+  if (hv) {
+    g.Read(0, kHvTscFrequency);
+    g.Run(0);
+    g.Read(0, kHvApicFrequency);
+    g.Run(0);
+    g.Wrmsr(0, kHvGuestOsId, kWindowsGuestOsId);
+    g.Run(0);
+    const uint64_t hc = g.Read(0, kHvHypercall);
+    g.Run(0);
+    g.Wrmsr(0, kHvHypercall, (hc & 0xffe) | kHypercallPage | 1);
+    g.Run(0);
+    g.Wrmsr(0, kHvReferenceTsc, kRefTscPage | 1);
+    g.Run(0);
+    g.Read(0, kHvTimeRefCount);
+    g.Run(0);
+    g.Read(0, kHvCrashCtl);
+    g.Run(0);
+  }
+  WindowsCpu(g, 0);
+  // Application processors: INIT / STARTUP through the synthetic ICR (xAPIC destination in bits
+  // 63:56), then the same per-VP set-up.
+  for (uint32_t ap = 1; ap < g.vcpu_count(); ++ap) {
+    if (hv) {
+      g.Wrmsr(0, kHvIcr, (uint64_t{ap} << 56) | 0x4500);
+      g.Run(0);
+      g.Wrmsr(0, kHvIcr, (uint64_t{ap} << 56) | 0x4600 | 0x10);
+      g.Run(0);
+    }
+    WindowsCpu(g, ap);
+  }
+  if (!hv) return absl::OkStatus();
+  // Running: clock ticks re-arm stimer 0, EOIs through the synthetic EOI MSR, IRQL changes
+  // through TPR, VMBus messages acknowledged with EOM, reschedule IPIs, time reads.
+  for (uint32_t round = 0; round < 8; ++round) {
+    for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
+      const uint64_t now = g.Read(v, kHvTimeRefCount);
+      g.Run(v);
+      g.Wrmsr(v, kHvStimer0Count, now + kTick100ns);
+      g.Run(v);
+      g.Wrmsr(v, kHvEoi, 0);
+      g.Run(v);
+      g.Wrmsr(v, kHvTpr, round % 2 == 0 ? 0x20 : 0);  // DISPATCH_LEVEL and back.
+      g.Run(v);
+      if (round % 4 == 3) {
+        g.Wrmsr(v, kHvEom, 0);
+        g.Run(v);
+      }
+      if (g.vcpu_count() > 1) {
+        const uint32_t dest = (v + 1 + round) % g.vcpu_count();
+        g.Wrmsr(v, kHvIcr, (uint64_t{dest} << 56) | 0xe1);
+        g.Run(v);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 void SetupRealMode(Machine& m, const WorkloadParams&) {
   for (Vcpu& v : m.vcpus) {
     v.regs.rip = 0xfff0;
@@ -749,6 +897,11 @@ std::vector<WorkloadDef> MakeWorkloads() {
                "Linux guest boot per CPU profile: long mode, MTRR/PAT, syscall MSRs, MCE banks, "
                "kvm-clock, x2APIC with INIT/SIPI and IPIs, TSC-deadline timers, SPEC_CTRL",
                "intel-icx", 4, UnknownMsrPolicy::kInjectGp, SetupRealMode, RunLinuxBoot, ""});
+  w.push_back({"windows-boot",
+               "Windows guest boot with Hyper-V enlightenments: guest OS id, hypercall page, "
+               "reference TSC page, VP index and assist page, SynIC, stimer 0, synthetic "
+               "EOI/ICR/TPR (docs/workloads.md)",
+               "hyperv", 2, UnknownMsrPolicy::kInjectGp, nullptr, RunWindowsBoot, ""});
   w.push_back({"random",
                "--events random exits at table indices and neighbours, random values with junk "
                "upper halves, random lengths and modes (--seed)",

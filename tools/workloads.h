@@ -9,6 +9,9 @@
 //                DEBUGCTL, XSS/XFD, CET, UMWAIT, PMU probing and reset, AMD SYSCFG/DE_CFG and
 //                the nested-KVM MSRs (docs/workloads.md); realistic RIPs and modes on every
 //                vCPU; a 32-bit kernel on profiles without long mode.
+//   windows-boot A Windows guest boot with Hyper-V enlightenments (profile hyperv): guest OS id,
+//                hypercall page, reference TSC page, VP index/assist page, SynIC, stimer 0,
+//                synthetic EOI/ICR/TPR; docs/workloads.md.
 //   random       --events exits at random indices of the profile's MSR table (and their
 //                neighbours), random values with junk in the upper halves of RAX/RDX, random
 //                instruction lengths, 64-bit and 32-bit modes, several vCPUs; --seed.
@@ -112,7 +115,7 @@ struct WorkloadDef {
   std::string incomplete;
 };
 
-// Every built-in workload: linux-boot, random, then the golden-corpus scenarios.
+// Every built-in workload: linux-boot, windows-boot, random, then the golden-corpus scenarios.
 const std::vector<WorkloadDef>& Workloads();
 const WorkloadDef* FindWorkload(absl::string_view name);
 

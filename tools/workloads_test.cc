@@ -244,3 +244,35 @@ TEST(WorkloadsTest, LinuxBootRetiresEveryExitOnEveryProfile) {
 
 }  // namespace
 }  // namespace msrtrace::cli
+
+namespace msrtrace::cli {
+namespace {
+
+// docs/workloads.md windows-boot: on the hyperv profile every enlightenment access retires, the
+// hypercall and TSC pages are written to guest memory, and the recording replays clean.
+TEST(WorkloadsTest, WindowsBootRetiresEveryExitAndReplaysClean) {
+  RecordOptions o;
+  o.workload = "windows-boot";
+  o.profile = "hyperv";
+  const std::string p = Record(o, "windows-boot.trace");
+  const std::vector<ExitEvent> events = Events(p);
+  EXPECT_GT(events.size(), 50u);
+  size_t hv = 0;
+  size_t with_memory = 0;
+  for (const ExitEvent& e : events) {
+    EXPECT_EQ(e.kind, RecordedKind::kRetired)
+        << "msr " << std::hex << e.index() << " " << RecordedKindName(e.kind);
+    if (e.index() >= 0x40000000 && e.index() <= 0x400001ff) ++hv;
+    if (!e.memory_writes.empty()) ++with_memory;
+  }
+  EXPECT_GT(hv, 40u);
+  EXPECT_GE(with_memory, 3u);  // Hypercall page, TSC page, VP assist pages.
+  ReplayOptions r;
+  r.paths = {p};
+  std::ostringstream out, err;
+  EXPECT_EQ(RunReplay(r, out, err), kExitOk) << out.str() << err.str();
+  unlink(p.c_str());
+}
+
+}  // namespace
+}  // namespace msrtrace::cli

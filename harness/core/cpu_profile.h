@@ -67,6 +67,8 @@ enum class Feature : uint32_t {
   kMpx,                  // CPUID 7 EBX[14] with host MPX (kvm_mpx_supported): IA32_BNDCFGS.
   kIntelPt,              // CPUID 7 EBX[25] with kvm_intel.pt_mode=host_guest: RTIT MSRs.
   kPebs,                 // PERF_CAPABILITIES PEBS format + baseline: PEBS_ENABLE, DS_AREA.
+  kHyperV,               // Hyper-V CPUID (0x40000000 "Hv#1"): KVM's hyperv_enabled, HV MSRs.
+  kHvEnforceCpuid,       // KVM_CAP_HYPERV_ENFORCE_CPUID: HV MSRs gated by hv_features_eax/edx.
   kCount,
 };
 
@@ -97,6 +99,14 @@ struct CpuProfile {
   // Nested VMX capability MSRs 0x480..0x491 (IA32_VMX_BASIC..IA32_VMX_VMFUNC), the values KVM's
   // nested_vmx_setup_ctls_msrs() reports for this guest; meaningful with Feature::kNestedVmx.
   std::array<uint64_t, 18> vmx_msrs = {};
+  // Hyper-V (meaningful with Feature::kHyperV): HYPERV_CPUID_FEATURES EAX/EDX (hv-* features;
+  // checked per MSR with Feature::kHvEnforceCpuid), the SynIC the VMM activated on every vCPU
+  // (0 none, 1 KVM_CAP_HYPERV_SYNIC: enabling SIMP/SIEFP zeroes the page, 2 KVM_CAP_HYPERV_SYNIC2:
+  // it does not) and whether CPUID 0x40000080 allows kernel debugging (SYNDBG MSRs).
+  uint32_t hv_features_eax = 0;
+  uint32_t hv_features_edx = 0;
+  uint8_t hv_synic = 0;
+  bool hv_syndbg = false;
 
   bool Has(Feature f) const { return (features >> static_cast<uint32_t>(f)) & 1; }
   bool intel() const { return vendor == Vendor::kIntelVmx; }

@@ -1220,6 +1220,25 @@ absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::FromBytes(std::string 
   return StartReader(std::move(name), Input::FromBytes(std::move(bytes)), options);
 }
 
+namespace {
+
+// Moves the EventField bits of `known` that have a name into `known_fields` (FIELD_ALL when all
+// are set); unnamed bits stay in `known`.
+void NameKnownFields(proto::ExitEvent* pe) {
+  pe->clear_known_fields();
+  const uint32_t known = pe->known();
+  if ((known & kFieldAll) == kFieldAll) {
+    pe->add_known_fields(proto::FIELD_ALL);
+  } else {
+    for (uint32_t bit = 1; bit < kFieldAll; bit <<= 1) {
+      if (known & bit) pe->add_known_fields(static_cast<proto::EventFieldName>(bit));
+    }
+  }
+  pe->set_known(known & ~static_cast<uint32_t>(kFieldAll));
+}
+
+}  // namespace
+
 absl::Status WriteTraceText(const std::string& in_path, const std::string& out_path,
                             TraceTextFormat format) {
   ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(in_path));
@@ -1272,6 +1291,7 @@ absl::Status WriteTraceText(const std::string& in_path, const std::string& out_p
     ASSIGN_OR_RETURN(const bool more, reader->Next(&event));
     if (!more) break;
     ToProto(event, &pe);
+    NameKnownFields(&pe);
     RETURN_IF_ERROR(emit("events", pe, n == 0 ? ",\n \"events\": [\n  " : ",\n  "));
     ++n;
   }

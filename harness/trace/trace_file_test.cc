@@ -916,6 +916,41 @@ TEST(TraceFileTest, TextOfATraceWithoutTrailerSaysSo) {
   EXPECT_EQ(r.end, TraceEnd::kComplete);
 }
 
+// `known` is printed by name (known_fields) and names are accepted in text and JSON.
+TEST(TraceFileTest, KnownFieldsArePrintedAndAcceptedByName) {
+  const std::string path = TempPath(".bin");
+  {
+    auto writer = TraceWriter::Create(path, SampleHeader(), SampleSnapshot(0));
+    ASSERT_TRUE(writer.ok());
+    ExitEvent all = SampleEvent(1);
+    ExitEvent some = SampleEvent(2);
+    some.known = (kFieldAll & ~kFieldEnv) | (1u << 20);  // Bit 20 has no name.
+    ASSERT_TRUE((*writer)->Append(all).ok());
+    ASSERT_TRUE((*writer)->Append(some).ok());
+    ASSERT_TRUE((*writer)->Close(kDigest).ok());
+  }
+  for (TraceTextFormat format : {TraceTextFormat::kTextProto, TraceTextFormat::kJson}) {
+    const std::string text = TempPath(".text");
+    ASSERT_TRUE(WriteTraceText(path, text, format).ok());
+    const std::string content = ReadFile(text);
+    if (format == TraceTextFormat::kJson) {
+      EXPECT_THAT(content, HasSubstr("\"known_fields\":[\"FIELD_ALL\"]"));
+      EXPECT_THAT(content, HasSubstr("\"FIELD_MODE\",\"FIELD_RAX_RDX_OUT\""));
+      EXPECT_THAT(content, HasSubstr("\"known\":1048576"));
+    } else {
+      EXPECT_THAT(content, HasSubstr("known_fields: [FIELD_ALL]"));
+      EXPECT_THAT(content, HasSubstr("FIELD_MODE, FIELD_RAX_RDX_OUT"));
+      EXPECT_THAT(content, HasSubstr("known: 0x100000"));
+    }
+    const std::string back = TempPath(".back.bin");
+    ASSERT_TRUE(ReadTraceText(text, back).ok());
+    const ReadResult r = Drain(TraceReader::Open(back));
+    ASSERT_EQ(r.events.size(), 2u);
+    EXPECT_EQ(r.events[0].known, kFieldAll);
+    EXPECT_EQ(r.events[1].known, (kFieldAll & ~kFieldEnv) | (1u << 20));
+  }
+}
+
 TEST(TraceFileTest, TextToGzipOutputByName) {
   const std::string text = TempPath(".textproto");
   ASSERT_TRUE(WriteTraceText(WriteSample(".bin", 2), text, TraceTextFormat::kTextProto).ok());
@@ -1001,7 +1036,8 @@ TEST(TraceFileTest, HandWrittenExampleParses) {
   const ReadResult r = Drain(std::move(reader));
   ASSERT_TRUE(r.next.ok()) << r.next;
   ASSERT_EQ(r.events.size(), 3u);
-  EXPECT_EQ(r.events[0].index(), 0x10u);  // RDMSR IA32_TIME_STAMP_COUNTER.
+  EXPECT_EQ(r.events[0].index(), 0x10u);    // RDMSR IA32_TIME_STAMP_COUNTER.
+  EXPECT_EQ(r.events[1].known, kFieldAll);  // known_fields: [FIELD_ALL].
   EXPECT_EQ(r.events[2].kind, RecordedKind::kGpInjected);
   EXPECT_EQ(r.end, TraceEnd::kComplete);
 }

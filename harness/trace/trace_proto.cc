@@ -428,12 +428,14 @@ absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
   const proto::Outcome& o = p.outcome();  // The default instance when absent.
   // Range checks that must precede the narrowing casts below.
   RETURN_IF_ERROR(CheckVendor(x.vendor()));
-  RETURN_IF_ERROR(CheckInstructionLength(x.instruction_length(), p.known()));
+  uint32_t known = p.known();
+  for (const int f : p.known_fields()) known |= static_cast<uint32_t>(f);
+  RETURN_IF_ERROR(CheckInstructionLength(x.instruction_length(), known));
   RETURN_IF_ERROR(CheckKind(o.kind()));
 
   out->seq = p.seq();
   out->vcpu_id = p.vcpu_id();
-  out->known = p.known();
+  out->known = known;
   out->volatile_value = p.volatile_value();
   out->lost_before = p.lost_before();
   out->exit.vendor = static_cast<Vendor>(x.vendor());
