@@ -436,6 +436,18 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   return out;
 }
 
+absl::StatusOr<Outcome> Controller::HostAccess(Access access, uint32_t index, uint64_t value,
+                                               Vcpu& vcpu, GuestMemory& memory, const Exit& exit) {
+  writes_.Clear();
+  Outcome out;
+  absl::Status st =
+      Dispatch(access, index, access == Access::kWrite ? value : 0, exit, vcpu, memory,
+               /*host_initiated=*/true, out, /*defer_unknown=*/true);
+  if (!st.ok()) return st;
+  if (out.kind == Outcome::Kind::kUnspecified) out.kind = Outcome::Kind::kGpInjected;  // Refused.
+  return out;
+}
+
 absl::StatusOr<uint64_t> Controller::HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory,
                                               uint64_t host_tsc, uint64_t host_wall_ns) {
   writes_.Clear();

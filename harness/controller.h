@@ -164,6 +164,14 @@ class Controller {
   // to build and inspect state. Unknown index -> kNotFound; the handler's refusal ->
   // kInvalidArgument. Guest-memory writes these make are logged in last_writes().
   // `host_tsc` / `host_wall_ns` are the environment the handler sees (as an exit's would be).
+  // One host-initiated access (a KVM_GET_MSRS / KVM_SET_MSRS entry) as an Outcome, for trace
+  // replay: kRetired (success; a read's value in `value`), kIgnored (no handler, accepted under
+  // kIgnore as KVM's ignore_msrs does: reads 0), or kGpInjected meaning "refused" (the handler
+  // refused, or no handler under another policy: the ioctl stops at this MSR). No register,
+  // RIP or pending-exception effect; never filtered nor routed to userspace (route kKernel).
+  // `exit` supplies host_tsc/host_wall_ns. Errors: a handler's VMM failure.
+  absl::StatusOr<Outcome> HostAccess(Access access, uint32_t index, uint64_t value, Vcpu& vcpu,
+                                     GuestMemory& memory, const Exit& exit);
   absl::StatusOr<uint64_t> HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory,
                                     uint64_t host_tsc = 0, uint64_t host_wall_ns = 0);
   absl::Status HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory,

@@ -32,3 +32,7 @@ if(TARGET machine_test)
 endif()
 msrtrace_cc_test(NAME exit_check_test SRCS exit_check_test.cc
                  DEPS msrtrace::machine msrtrace::handlers)
+
+# Userspace MSR routing and host-initiated events, recorded and replayed end to end.
+msrtrace_cc_test(NAME routing_replay_test SRCS routing_replay_test.cc
+                 DEPS msrtrace::recorder msrtrace::replay msrtrace::handlers)

@@ -88,6 +88,9 @@ int Record(const Args& args, bool tty) {
   p.Uint("flush-every", &o.flush_every,
          "Hand buffered records to the OS (write, no fsync) every N events (0 = only when the "
          "64 KiB buffer fills, and at the end, which fsyncs).");
+  p.Uint("host-save-restore", &o.host_save_restore,
+         "Every N guest exits, record a host save/restore round trip (KVM_GET_MSRS then "
+         "KVM_SET_MSRS of the save list) on the exiting vCPU (0 = none).");
   p.Bool("list", &o.list, "List workloads and golden traces.");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   return RunRecord(o, std::cout, std::cerr);

@@ -147,6 +147,7 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
     return kExitBadInput;
   }
   Guest guest(m, **rec, params.seed);
+  guest.set_host_save_restore(o.host_save_restore);
   if (o.progress) {
     const uint64_t total = def->name == "random" ? params.events : 0;
     guest.set_progress([&err, total](uint64_t n) {
