@@ -67,7 +67,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/include/msrtrace/msrtrace.h
 set(_msrtrace_public_headers
     harness/core/controller.h harness/core/cpu_profile.h harness/core/declared_rows.h
     harness/core/dir_walk.h harness/core/exit.h harness/core/guest_memory.h
-    harness/core/handler_registry.h harness/core/msr_handler.h harness/core/snapshot.h
+    harness/core/handler_registry.h harness/core/msr_filter.h harness/core/msr_handler.h
+    harness/core/snapshot.h
     harness/core/status_macros.h harness/core/vcpu.h
     harness/trace/trace_file.h harness/trace/trace_types.h
     harness/replay/exit_check.h harness/replay/machine.h harness/replay/recorder.h

@@ -81,10 +81,10 @@ const std::vector<OracleDef>& Oracles() {
               D::kArchInterruptShadow, D::kArchNoOutcome})},
       {Oracle::kRegisterHygiene, OracleMethod::kEngineCheck,
        Kinds({D::kArchUpperHalves, D::kArchGprClobbered, D::kArchControlRegs,
-              D::kArchVmmErrorChangedState})},
+              D::kArchVmmErrorChangedState, D::kArchHostRegisters})},
       {Oracle::kFaultAtomicity, OracleMethod::kEngineCheck, Kinds({D::kArchGpNotAtomic})},
       {Oracle::kRecordedOutcome, OracleMethod::kEngineCheck,
-       Kinds({D::kOutcome, D::kValue, D::kRip, D::kPendingException, D::kMemoryWrites})},
+       Kinds({D::kOutcome, D::kValue, D::kRip, D::kPendingException, D::kMemoryWrites, D::kRoute})},
       // Event rules in this order: routing first (a misrouted exit breaks every other rule).
       {Oracle::kIndexRouting, OracleMethod::kEventRule},
       {Oracle::kTableConformance, OracleMethod::kEventRule},

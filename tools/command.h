@@ -50,6 +50,16 @@ struct RecordOptions {
   uint64_t events = 10000;  // random: number of exits.
   uint64_t vcpus = 0;       // 0 = the workload's default.
   uint64_t flush_every = 0;
+  // Every N guest exits, a host save/restore round trip (KVM_GET_MSRS then KVM_SET_MSRS of the
+  // kernel's save list) on the exiting vCPU, recorded as host events; 0 = none.
+  uint64_t host_save_restore = 0;
+  // MSR routing in the header (docs/trace-format.md, "MSR routing"): the userspace exit
+  // reasons ("inval|unknown|filter", "," also separates; empty = none), MSR indices the filter
+  // denies to the kernel (hex or decimal, comma-separated; empty = no filter) and the handler
+  // set answering userspace exits.
+  std::string user_space_msr;
+  std::string msr_filter_deny;
+  std::string userspace_handler_set;
   bool list = false;      // List workloads and exit.
   bool progress = false;  // Progress on `err` (set when stderr is a terminal).
 };

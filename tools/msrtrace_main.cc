@@ -88,6 +88,16 @@ int Record(const Args& args, bool tty) {
   p.Uint("flush-every", &o.flush_every,
          "Hand buffered records to the OS (write, no fsync) every N events (0 = only when the "
          "64 KiB buffer fills, and at the end, which fsyncs).");
+  p.Uint("host-save-restore", &o.host_save_restore,
+         "Every N guest exits, record a host save/restore round trip (KVM_GET_MSRS then "
+         "KVM_SET_MSRS of the save list) on the exiting vCPU (0 = none).");
+  p.String("user-space-msr", &o.user_space_msr,
+           "KVM_CAP_X86_USER_SPACE_MSR exit reasons in the header: inval|unknown|filter.");
+  p.String("msr-filter-deny", &o.msr_filter_deny,
+           "KVM_X86_SET_MSR_FILTER in the header: comma-separated MSR indices denied to the "
+           "kernel (default allow for the rest).");
+  p.String("userspace-handler-set", &o.userspace_handler_set,
+           "Handler set that answers userspace MSR exits (default: none).");
   p.Bool("list", &o.list, "List workloads and golden traces.");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   return RunRecord(o, std::cout, std::cerr);

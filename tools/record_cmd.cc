@@ -7,9 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "corpus/golden_traces.h"
 #include "handlers/msr_table.h"
+#include "harness/core/msr_filter.h"
 #include "harness/replay/recorder.h"
 #include "harness/replay/replay.h"
 #include "tools/command.h"
@@ -119,6 +123,30 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
                    {"seed", absl::StrCat(params.seed)},
                    {"events", absl::StrCat(params.events)}};
 
+  if (!ParseMsrExitReasons(o.user_space_msr, &header.routing.user_space_msr_mask)) {
+    err << "msrtrace record: --user-space-msr: '" << o.user_space_msr
+        << "' is not a list of inval, unknown, filter\n";
+    return kExitBadInput;
+  }
+  if (!o.msr_filter_deny.empty()) {
+    std::vector<uint32_t> deny;
+    for (absl::string_view part : absl::StrSplit(o.msr_filter_deny, ',')) {
+      uint32_t index = 0;
+      const bool hex = absl::StartsWith(part, "0x") || absl::StartsWith(part, "0X");
+      if (!(hex ? absl::SimpleHexAtoi(part.substr(2), &index) : absl::SimpleAtoi(part, &index))) {
+        err << "msrtrace record: --msr-filter-deny: '" << part << "' is not an MSR index\n";
+        return kExitBadInput;
+      }
+      deny.push_back(index);
+    }
+    const absl::Status st = DenyListFilter(deny, &header.routing.filter);
+    if (!st.ok()) {
+      err << "msrtrace record: --msr-filter-deny: " << st.message() << "\n";
+      return kExitBadInput;
+    }
+  }
+  header.routing.userspace_handler_set = o.userspace_handler_set;
+
   absl::StatusOr<std::unique_ptr<Machine>> machine = BuildMachine(header);
   if (!machine.ok()) {
     err << "msrtrace record: " << machine.status().message() << "\n";
@@ -147,6 +175,7 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
     return kExitBadInput;
   }
   Guest guest(m, **rec, params.seed);
+  guest.set_host_save_restore(o.host_save_restore);
   if (o.progress) {
     const uint64_t total = def->name == "random" ? params.events : 0;
     guest.set_progress([&err, total](uint64_t n) {

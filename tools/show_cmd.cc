@@ -150,10 +150,11 @@ std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows,
   if (!access.has_value()) {
     absl::StrAppendFormat(&line, " exit reason %u", e.exit.reason);
   } else if (*access == Access::kWrite) {
-    absl::StrAppendFormat(&line, " wrmsr %s (%#x) <- %#x", name, e.index(),
-                          (e.rdx << 32) | (e.rax & 0xffffffffull));
+    absl::StrAppendFormat(&line, " %s %s (%#x) <- %#x", e.host_initiated ? "host-set" : "wrmsr",
+                          name, e.index(), (e.rdx << 32) | (e.rax & 0xffffffffull));
   } else {
-    absl::StrAppendFormat(&line, " rdmsr %s (%#x)", name, e.index());
+    absl::StrAppendFormat(&line, " %s %s (%#x)", e.host_initiated ? "host-get" : "rdmsr", name,
+                          e.index());
     if ((e.kind == RecordedKind::kRetired || e.kind == RecordedKind::kIgnored) &&
         (e.known & kFieldRaxRdxOut)) {
       absl::StrAppendFormat(&line, " -> %#x", (e.rdx_out << 32) | (e.rax_out & 0xffffffffull));
@@ -161,6 +162,7 @@ std::string EventLogLine(const ExitEvent& e, const std::vector<MsrRow>& rows,
   }
   absl::StrAppendFormat(&line, ": %s", RecordedKindName(e.kind));
   if (e.kind == RecordedKind::kGpInjected) line += " #GP(0)";
+  if (e.route != MsrRoute::kUnspecified) absl::StrAppend(&line, " via ", MsrRouteName(e.route));
   if (e.kind == RecordedKind::kVmmError) absl::StrAppend(&line, " (", e.error, ")");
   if (e.known & kFieldRipOut) absl::StrAppendFormat(&line, ", rip -> %#x", e.rip_out);
   if ((e.known & kFieldPendingOut) && e.pending_out.valid && e.pending_out.vector == kVectorDb) {
@@ -187,6 +189,14 @@ int ShowLog(const ShowOptions& o, std::ostream& out, std::ostream& err) {
         "# %s: producer '%s', profile %s, handler set %s, unknown-MSR policy %s, %u vCPUs\n",
         o.path, h.producer, h.cpu_profile, h.handler_set,
         UnknownMsrPolicyName(h.unknown_msr_policy), h.vcpu_count);
+    if (h.routing.active() || !h.routing.userspace_handler_set.empty()) {
+      out << absl::StrFormat(
+          "# MSR routing: userspace exits %s, filter default %s with %u range(s), userspace "
+          "handler set %s\n",
+          MsrExitReasonsText(h.routing.user_space_msr_mask),
+          h.routing.filter.default_deny ? "deny" : "allow", h.routing.filter.ranges.size(),
+          h.routing.userspace_handler_set.empty() ? "none" : h.routing.userspace_handler_set);
+    }
   }
   ExitEvent ev;
   uint64_t n = 0;
@@ -344,6 +354,11 @@ int RunDiff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
   }
   if (ha.vcpu_count != hb.vcpu_count) {
     return report("header", absl::StrCat("vcpu_count ", ha.vcpu_count, " vs ", hb.vcpu_count));
+  }
+  if (ha.routing != hb.routing) {
+    return report("header",
+                  "MSR routing (user_space_msr_reasons, msr_filter or "
+                  "userspace_handler_set) differs");
   }
   const uint64_t da = StateDigest((*a)->snapshot());
   const uint64_t db = StateDigest((*b)->snapshot());

@@ -999,7 +999,17 @@ absl::StatusOr<Outcome> Guest::Handle(uint32_t v, const Exit& exit) {
   cpu.regs.pending = PendingException{};  // The previous exception was delivered.
   ++exits_;
   if (progress_ && exits_ % (1u << 16) == 0) progress_(exits_);
-  return recorder_.Handle(exit, cpu, machine_.memory);
+  absl::StatusOr<Outcome> out = recorder_.Handle(exit, cpu, machine_.memory);
+  if (save_restore_every_ != 0 && exits_ % save_restore_every_ == 0) {
+    // A handler's VMM failure is recorded as a VMM-error host event; the workload goes on.
+    (void)SaveRestore(v);
+  }
+  return out;
+}
+
+absl::Status Guest::SaveRestore(uint32_t v) {
+  const Exit env = MakeExit(Access::kRead, 2);  // The host clock at this point.
+  return recorder_.SaveRestore(vcpu(v), machine_.memory, env.host_tsc, env.host_wall_ns);
 }
 
 bool Guest::Rdmsr(uint32_t v, uint32_t index, uint8_t length, uint64_t rcx_junk) {

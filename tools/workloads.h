@@ -85,6 +85,11 @@ class Guest {
   uint64_t exits() const { return exits_; }
   // Called every 2^16 exits with the number of exits so far (progress display); may be empty.
   void set_progress(std::function<void(uint64_t)> progress) { progress_ = std::move(progress); }
+  // Every `n` exits (0 = never), after the exit, a host save/restore round trip on the exiting
+  // vCPU (Recorder::SaveRestore), as a VMM taking a snapshot would.
+  void set_host_save_restore(uint64_t n) { save_restore_every_ = n; }
+  // One host save/restore round trip on vCPU `v` now (a workload step).
+  absl::Status SaveRestore(uint32_t v);
 
  private:
   Exit MakeExit(Access access, uint8_t length);
@@ -97,6 +102,7 @@ class Guest {
   uint64_t host_tsc_ = 0x0000002540be4000ull;  // ~53 s of uptime at 3 GHz.
   uint64_t exits_ = 0;
   std::function<void(uint64_t)> progress_;
+  uint64_t save_restore_every_ = 0;
 };
 
 struct WorkloadDef {

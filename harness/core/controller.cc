@@ -85,6 +85,33 @@ const char* OutcomeKindName(Outcome::Kind k) {
   return "unspecified";
 }
 
+const char* MsrRouteName(MsrRoute r) {
+  switch (r) {
+    case MsrRoute::kKernel:
+      return "kernel";
+    case MsrRoute::kUserspaceInval:
+      return "userspace-inval";
+    case MsrRoute::kUserspaceUnknown:
+      return "userspace-unknown";
+    case MsrRoute::kUserspaceFilter:
+      return "userspace-filter";
+    case MsrRoute::kFilterGp:
+      return "filter-gp";
+    case MsrRoute::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+absl::optional<MsrRoute> ParseMsrRoute(absl::string_view name) {
+  for (MsrRoute r :
+       {MsrRoute::kUnspecified, MsrRoute::kKernel, MsrRoute::kUserspaceInval,
+        MsrRoute::kUserspaceUnknown, MsrRoute::kUserspaceFilter, MsrRoute::kFilterGp}) {
+    if (name == MsrRouteName(r)) return r;
+  }
+  return absl::nullopt;
+}
+
 absl::Status ExitNotHandledError(const Exit& exit) {
   absl::Status s =
       absl::UnimplementedError(absl::StrFormat("exit not handled: vendor %s reason %u info1 %#x",
@@ -99,6 +126,7 @@ bool IsExitNotHandled(const absl::Status& status) {
 }
 
 SlotId StateLayout::AddVcpuSlot(std::string name, uint64_t reset) {
+  if (!prefix_.empty()) name.insert(0, prefix_);
   const auto id = static_cast<SlotId>(vcpu_slots_.size());
   vcpu_index_.emplace(name, static_cast<int>(id));  // The first of duplicate names wins.
   vcpu_slots_.push_back(SlotInfo{std::move(name), reset});
@@ -106,6 +134,7 @@ SlotId StateLayout::AddVcpuSlot(std::string name, uint64_t reset) {
 }
 
 SlotId StateLayout::AddVmSlot(std::string name, uint64_t reset) {
+  if (!prefix_.empty()) name.insert(0, prefix_);
   const auto id = static_cast<SlotId>(vm_slots_.size());
   vm_index_.emplace(name, static_cast<int>(id));
   vm_slots_.push_back(SlotInfo{std::move(name), reset});
@@ -156,12 +185,25 @@ bool Controller::Insert(uint32_t index, MsrHandler* handler) {
 }
 
 bool Controller::Insert(uint32_t index, std::unique_ptr<MsrHandler> handler) {
-  if (handler == nullptr || Find(index) != nullptr) return false;
+  if (handler == nullptr) return false;
+  if ((installing_userspace_ ? FindUserspace(index) : Find(index)) != nullptr) return false;
   return Insert(index, Adopt(std::move(handler)));
 }
 
 bool Controller::InsertRange(uint32_t first, uint32_t last, MsrHandler* handler) {
   if (handler == nullptr || first > last) return false;
+  if (installing_userspace_) {
+    for (uint64_t i = first; i <= last; ++i) {
+      if (FindUserspace(static_cast<uint32_t>(i)) != nullptr) return false;
+    }
+    for (uint64_t i = first; i <= last; ++i) {
+      const auto index = static_cast<uint32_t>(i);
+      auto it = std::lower_bound(user_handlers_.begin(), user_handlers_.end(), index,
+                                 [](const auto& e, uint32_t x) { return e.first < x; });
+      user_handlers_.insert(it, {index, handler});
+    }
+    return true;
+  }
   for (uint64_t i = first; i <= last; ++i) {
     if (Find(static_cast<uint32_t>(i)) != nullptr) return false;
   }
@@ -178,6 +220,27 @@ bool Controller::InsertRange(uint32_t first, uint32_t last, MsrHandler* handler)
   return true;
 }
 
+void Controller::BeginUserspaceInstall() {
+  installing_userspace_ = true;
+  layout_.set_name_prefix("user:");
+}
+
+void Controller::EndUserspaceInstall() {
+  installing_userspace_ = false;
+  layout_.set_name_prefix("");
+}
+
+MsrHandler* Controller::FindUserspace(uint32_t index) const {
+  auto it = std::lower_bound(user_handlers_.begin(), user_handlers_.end(), index,
+                             [](const auto& e, uint32_t i) { return e.first < i; });
+  return (it != user_handlers_.end() && it->first == index) ? it->second : nullptr;
+}
+
+void Controller::set_routing(const MsrRouting& routing) {
+  routing_ = routing;
+  routing_active_ = routing_.active();
+}
+
 std::vector<uint32_t> Controller::RegisteredIndices() const {
   std::vector<uint32_t> out;
   for (size_t w = 0; w < kWindows.size(); ++w) {
@@ -191,7 +254,8 @@ std::vector<uint32_t> Controller::RegisteredIndices() const {
 }
 
 std::string Controller::MsrName(uint32_t index) const {
-  if (const MsrHandler* h = Find(index)) {
+  for (const MsrHandler* h : {Find(index), FindUserspace(index)}) {
+    if (h == nullptr) continue;
     absl::string_view name = h->MsrName(index);
     if (!name.empty()) return static_cast<std::string>(name);
   }
@@ -209,44 +273,23 @@ Vcpu Controller::CreateVcpu(uint32_t id) {
   return vcpu;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
-    Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
-    GuestMemory& memory, bool host_initiated, Outcome& out) {
-  if (ABSL_PREDICT_FALSE(vcpu.slots.size() != layout_.vcpu_slots().size() ||
-                         vm_slots_.size() != layout_.vm_slots().size())) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "vCPU %u has %u state slots, the controller's layout has %u (vCPU created before "
-        "every handler was installed?)",
-        vcpu.id, vcpu.slots.size(), layout_.vcpu_slots().size()));
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHandler(
+    MsrHandler* handler, Access access, uint32_t index, uint64_t value, const Exit& exit,
+    Vcpu& vcpu, GuestMemory& memory, bool host_initiated) {
+  if (handler == nullptr) return MsrResult::Unsupported();
+  ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated);
+  absl::StatusOr<MsrResult> r =
+      access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
+  if (ABSL_PREDICT_FALSE(!r.ok())) {
+    return absl::Status(r.status().code(),
+                        absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ", vcpu.id,
+                                     "): ", r.status().message()));
   }
-  out.access = access;
-  out.index = index;
-  out.value = access == Access::kWrite ? value : 0;
-  out.unknown_msr = false;
+  return r;
+}
 
-  MsrResult result = MsrResult::Unsupported();
-  if (MsrHandler* handler = Find(index)) {
-    ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated);
-    absl::StatusOr<MsrResult> r =
-        access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
-    if (ABSL_PREDICT_FALSE(!r.ok())) {
-      return absl::Status(r.status().code(),
-                          absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ", vcpu.id,
-                                       "): ", r.status().message()));
-    }
-    result = *r;
-  }
-  switch (result.kind) {
-    case MsrResult::Kind::kOk:
-      out.kind = Outcome::Kind::kRetired;
-      if (access == Access::kRead) out.value = result.value;
-      return absl::OkStatus();
-    case MsrResult::Kind::kGp:
-      out.kind = Outcome::Kind::kGpInjected;
-      return absl::OkStatus();
-    case MsrResult::Kind::kUnsupported:
-      break;
-  }
+absl::Status Controller::ApplyUnknownPolicy(Access access, uint32_t index, uint64_t value,
+                                            const Vcpu& vcpu, Outcome& out) const {
   out.unknown_msr = true;
   switch (options_.unknown_msr_policy) {
     case UnknownMsrPolicy::kIgnore:
@@ -263,6 +306,100 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
   return absl::OkStatus();
 }
 
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
+    Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
+    GuestMemory& memory, bool host_initiated, Outcome& out, bool defer_unknown) {
+  if (ABSL_PREDICT_FALSE(vcpu.slots.size() != layout_.vcpu_slots().size() ||
+                         vm_slots_.size() != layout_.vm_slots().size())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "vCPU %u has %u state slots, the controller's layout has %u (vCPU created before "
+        "every handler was installed?)",
+        vcpu.id, vcpu.slots.size(), layout_.vcpu_slots().size()));
+  }
+  out.access = access;
+  out.index = index;
+  out.value = access == Access::kWrite ? value : 0;
+  out.unknown_msr = false;
+  out.route = MsrRoute::kKernel;
+
+  absl::StatusOr<MsrResult> r =
+      RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated);
+  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
+  switch (r->kind) {
+    case MsrResult::Kind::kOk:
+      out.kind = Outcome::Kind::kRetired;
+      if (access == Access::kRead) out.value = r->value;
+      return absl::OkStatus();
+    case MsrResult::Kind::kGp:
+      out.kind = Outcome::Kind::kGpInjected;
+      return absl::OkStatus();
+    case MsrResult::Kind::kUnsupported:
+      break;
+  }
+  if (defer_unknown && options_.unknown_msr_policy != UnknownMsrPolicy::kIgnore) {
+    // kvm_do_msr_access turns an unsupported access into a success under ignore_msrs before
+    // the userspace decision; every other policy is decided by the router.
+    out.unknown_msr = true;
+    out.kind = Outcome::Kind::kUnspecified;
+    return absl::OkStatus();
+  }
+  return ApplyUnknownPolicy(access, index, value, vcpu, out);
+}
+
+absl::Status Controller::Route(Access access, uint32_t index, uint64_t value, const Exit& exit,
+                               Vcpu& vcpu, GuestMemory& memory, Outcome& out) {
+  // kvm_emulate_rdmsr/wrmsr: kvm_get/set_msr_with_filter, then kvm_msr_user_space with the
+  // reason kvm_msr_reason gives for the failure (harness/core/msr_filter.h).
+  uint32_t reason = 0;
+  MsrRoute route = MsrRoute::kKernel;
+  if (!routing_.filter.Allows(index, access)) {
+    out.access = access;
+    out.index = index;
+    out.value = access == Access::kWrite ? value : 0;
+    out.unknown_msr = false;
+    reason = kMsrExitReasonFilter;
+    route = MsrRoute::kUserspaceFilter;
+    if ((routing_.user_space_msr_mask & reason) == 0) {
+      out.kind = Outcome::Kind::kGpInjected;
+      out.route = MsrRoute::kFilterGp;
+      return absl::OkStatus();
+    }
+  } else {
+    absl::Status st = Dispatch(access, index, value, exit, vcpu, memory,
+                               /*host_initiated=*/false, out, /*defer_unknown=*/true);
+    if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+    if (out.kind == Outcome::Kind::kRetired || out.kind == Outcome::Kind::kIgnored) {
+      return absl::OkStatus();
+    }
+    const bool unknown = out.kind == Outcome::Kind::kUnspecified;
+    reason = unknown ? kMsrExitReasonUnknown : kMsrExitReasonInval;
+    route = unknown ? MsrRoute::kUserspaceUnknown : MsrRoute::kUserspaceInval;
+    if ((routing_.user_space_msr_mask & reason) == 0) {
+      if (unknown) return ApplyUnknownPolicy(access, index, value, vcpu, out);
+      return absl::OkStatus();  // The in-kernel #GP.
+    }
+  }
+  // The userspace exit: the userspace handler set answers (run->msr.data / run->msr.error).
+  out.route = route;
+  out.unknown_msr = false;
+  out.value = access == Access::kWrite ? value : 0;
+  absl::StatusOr<MsrResult> r = RunHandler(FindUserspace(index), access, index, value, exit, vcpu,
+                                           memory, /*host_initiated=*/false);
+  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
+  switch (r->kind) {
+    case MsrResult::Kind::kOk:
+      out.kind = Outcome::Kind::kRetired;
+      if (access == Access::kRead) out.value = r->value;
+      return absl::OkStatus();
+    case MsrResult::Kind::kGp:
+      out.kind = Outcome::Kind::kGpInjected;
+      return absl::OkStatus();
+    case MsrResult::Kind::kUnsupported:
+      break;
+  }
+  return ApplyUnknownPolicy(access, index, value, vcpu, out);
+}
+
 absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) {
   writes_.Clear();
   const absl::optional<Access> access = MsrAccessOf(exit);
@@ -275,8 +412,11 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   // the next instruction, not this one's RIP (harness/replay/exit_check.h states the same rule).
   const bool in_64bit_mode = regs.in_64bit_mode();
   Outcome out;
-  absl::Status st = Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu,
-                             memory, /*host_initiated=*/false, out);
+  absl::Status st =
+      ABSL_PREDICT_FALSE(routing_active_)
+          ? Route(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory, out)
+          : Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory,
+                     /*host_initiated=*/false, out);
   if (ABSL_PREDICT_FALSE(!st.ok())) return st;
 
   if (out.kind == Outcome::Kind::kGpInjected) {
@@ -293,6 +433,18 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   regs.rip = rip;
   regs.interruptibility &= ~(kBlockingBySti | kBlockingByMovSs);
   if ((regs.rflags & kRflagsTf) != 0) regs.pending = PendingException::SingleStep();
+  return out;
+}
+
+absl::StatusOr<Outcome> Controller::HostAccess(Access access, uint32_t index, uint64_t value,
+                                               Vcpu& vcpu, GuestMemory& memory, const Exit& exit) {
+  writes_.Clear();
+  Outcome out;
+  absl::Status st =
+      Dispatch(access, index, access == Access::kWrite ? value : 0, exit, vcpu, memory,
+               /*host_initiated=*/true, out, /*defer_unknown=*/true);
+  if (!st.ok()) return st;
+  if (out.kind == Outcome::Kind::kUnspecified) out.kind = Outcome::Kind::kGpInjected;  // Refused.
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include "harness/core/declared_rows.h"
 #include "harness/core/exit.h"
 #include "harness/core/guest_memory.h"
+#include "harness/core/msr_filter.h"
 #include "harness/core/msr_handler.h"
 #include "harness/core/vcpu.h"
 
@@ -40,6 +41,19 @@ enum class UnknownMsrPolicy : uint8_t {
 const char* UnknownMsrPolicyName(UnknownMsrPolicy p);
 absl::optional<UnknownMsrPolicy> ParseUnknownMsrPolicy(absl::string_view name);
 
+// Which path a guest access took (KVM's routing, harness/core/msr_filter.h). Host-initiated
+// accesses are never routed: they report kKernel.
+enum class MsrRoute : uint8_t {
+  kUnspecified = 0,       // Not recorded (traces only; the controller always sets a route).
+  kKernel = 1,            // Handled by the in-kernel handlers (including their #GP).
+  kUserspaceInval = 2,    // Userspace exit, KVM_MSR_EXIT_REASON_INVAL (in-kernel #GP).
+  kUserspaceUnknown = 3,  // Userspace exit, KVM_MSR_EXIT_REASON_UNKNOWN (no in-kernel handler).
+  kUserspaceFilter = 4,   // Userspace exit, KVM_MSR_EXIT_REASON_FILTER (denied by the filter).
+  kFilterGp = 5,          // Denied by the filter, FILTER exits not enabled: #GP(0).
+};
+const char* MsrRouteName(MsrRoute r);
+absl::optional<MsrRoute> ParseMsrRoute(absl::string_view name);
+
 // The result of one handled MSR exit.
 struct Outcome {
   enum class Kind : uint8_t {
@@ -53,8 +67,10 @@ struct Outcome {
   uint32_t index = 0;
   // RDMSR: the value read (0 on a fault). WRMSR: the value the guest wrote.
   uint64_t value = 0;
-  // True when no handler was registered for the index (or the handler said unsupported).
+  // True when no handler was registered for the index (or the handler said unsupported); for
+  // a userspace exit, when the userspace handler set does not implement it.
   bool unknown_msr = false;
+  MsrRoute route = MsrRoute::kKernel;
 };
 const char* OutcomeKindName(Outcome::Kind k);
 
@@ -94,9 +110,25 @@ class Controller {
   bool InsertRange(uint32_t first, uint32_t last, MsrHandler* handler);
   // The handler at `index`, or nullptr.
   MsrHandler* Find(uint32_t index) const;
+
+  // Installing a second handler set for userspace MSR exits: between Begin and End,
+  // Insert/InsertRange register into the userspace table (not the in-kernel one), slot names
+  // get the prefix "user:", and DeclareRow is ignored (the declared rows describe the
+  // in-kernel set). Handlers are adopted as usual, so snapshots, Reset and digests cover both.
+  void BeginUserspaceInstall();
+  void EndUserspaceInstall();
+  // The userspace handler at `index`, or nullptr.
+  MsrHandler* FindUserspace(uint32_t index) const;
+  // Routes guest accesses as KVM would with this KVM_CAP_X86_USER_SPACE_MSR mask and
+  // KVM_X86_SET_MSR_FILTER filter (harness/core/msr_filter.h). REQUIRES: routing.Validate() is OK.
+  // The default routing sends everything to the in-kernel handlers.
+  void set_routing(const MsrRouting& routing);
+  const MsrRouting& routing() const { return routing_; }
   // Declares the checks a handler makes on `row`'s indices (harness/core/declared_rows.h); the
   // fuzzer's table-conformance oracle verifies them. Install functions call it.
-  void DeclareRow(const DeclaredRow& row) { declared_rows_.push_back(row); }
+  void DeclareRow(const DeclaredRow& row) {
+    if (!installing_userspace_) declared_rows_.push_back(row);
+  }
   const std::vector<DeclaredRow>& declared_rows() const { return declared_rows_; }
   // Every registered index in increasing order.
   std::vector<uint32_t> RegisteredIndices() const;
@@ -117,6 +149,10 @@ class Controller {
   //            64-bit mode before the exit);
   //            STI/MOV-SS blocking cleared; RFLAGS.TF set => single-step #DB pending;
   //   #GP:     #GP(0) pending; RIP, GPRs and MSR state unchanged.
+  // With routing (set_routing), the access is first checked against the filter, then run by
+  // the in-kernel handlers; a failure whose KVM exit reason is enabled is handled by the
+  // userspace handlers instead (their verdict is the outcome; an index they do not implement
+  // gets the unknown-MSR policy), and Outcome::route says which path was taken.
   // Errors: ExitNotHandledError for a non-MSR exit; the handler's error (a VMM failure) or
   // kNotFound for an unknown MSR under kFail. Registers are unchanged on any error.
   absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory);
@@ -128,6 +164,14 @@ class Controller {
   // to build and inspect state. Unknown index -> kNotFound; the handler's refusal ->
   // kInvalidArgument. Guest-memory writes these make are logged in last_writes().
   // `host_tsc` / `host_wall_ns` are the environment the handler sees (as an exit's would be).
+  // One host-initiated access (a KVM_GET_MSRS / KVM_SET_MSRS entry) as an Outcome, for trace
+  // replay: kRetired (success; a read's value in `value`), kIgnored (no handler, accepted under
+  // kIgnore as KVM's ignore_msrs does: reads 0), or kGpInjected meaning "refused" (the handler
+  // refused, or no handler under another policy: the ioctl stops at this MSR). No register,
+  // RIP or pending-exception effect; never filtered nor routed to userspace (route kKernel).
+  // `exit` supplies host_tsc/host_wall_ns. Errors: a handler's VMM failure.
+  absl::StatusOr<Outcome> HostAccess(Access access, uint32_t index, uint64_t value, Vcpu& vcpu,
+                                     GuestMemory& memory, const Exit& exit);
   absl::StatusOr<uint64_t> HostRead(uint32_t index, Vcpu& vcpu, GuestMemory& memory,
                                     uint64_t host_tsc = 0, uint64_t host_wall_ns = 0);
   absl::Status HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory,
@@ -155,8 +199,21 @@ class Controller {
   MsrHandler** Slot(uint32_t index);
   // Runs the handler for one access and fills `out`; applies the unknown-MSR policy. No
   // register effects.
+  // With `defer_unknown`, an unsupported access under a policy other than kIgnore is left
+  // with kind kUnspecified and unknown_msr set, for the router to decide.
   absl::Status Dispatch(Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
-                        GuestMemory& memory, bool host_initiated, Outcome& out);
+                        GuestMemory& memory, bool host_initiated, Outcome& out,
+                        bool defer_unknown = false);
+  // Runs `handler` (may be null: unsupported) and returns its verdict.
+  absl::StatusOr<MsrResult> RunHandler(MsrHandler* handler, Access access, uint32_t index,
+                                       uint64_t value, const Exit& exit, Vcpu& vcpu,
+                                       GuestMemory& memory, bool host_initiated);
+  // The unknown-MSR policy for an access no handler implements.
+  absl::Status ApplyUnknownPolicy(Access access, uint32_t index, uint64_t value, const Vcpu& vcpu,
+                                  Outcome& out) const;
+  // Controller::Handle's dispatch when routing is active.
+  absl::Status Route(Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
+                     GuestMemory& memory, Outcome& out);
 
   ControllerOptions options_;
   StateLayout layout_;
@@ -166,6 +223,11 @@ class Controller {
   std::vector<std::pair<uint32_t, MsrHandler*>> sparse_;  // Sorted by index.
   WriteLog writes_;
   std::vector<DeclaredRow> declared_rows_;
+  // Userspace MSR exits.
+  std::vector<std::pair<uint32_t, MsrHandler*>> user_handlers_;  // Sorted by index.
+  bool installing_userspace_ = false;
+  MsrRouting routing_;
+  bool routing_active_ = false;
 };
 
 }  // namespace msrtrace

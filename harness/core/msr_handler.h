@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -58,10 +59,15 @@ struct SlotInfo {
 // in the controller.
 class StateLayout {
  public:
-  // Reserves a per-vCPU slot with the given reset value. Names must be unique.
+  // Reserves a per-vCPU slot with the given reset value. Names must be unique. The name is
+  // stored with the current prefix (see set_name_prefix).
   SlotId AddVcpuSlot(std::string name, uint64_t reset = 0);
   // Reserves a VM-wide slot.
   SlotId AddVmSlot(std::string name, uint64_t reset = 0);
+  // Prepended to the names of slots reserved from now on: a second handler set installed for
+  // userspace MSR exits (Controller::BeginUserspaceInstall) gets "user:" so its slot names
+  // cannot collide with the in-kernel set's.
+  void set_name_prefix(std::string prefix) { prefix_ = std::move(prefix); }
   const std::vector<SlotInfo>& vcpu_slots() const { return vcpu_slots_; }
   const std::vector<SlotInfo>& vm_slots() const { return vm_slots_; }
   // Index of a named slot, or -1. O(1): snapshot restore maps every slot by name.
@@ -73,6 +79,7 @@ class StateLayout {
   std::vector<SlotInfo> vm_slots_;
   absl::flat_hash_map<std::string, int> vcpu_index_;
   absl::flat_hash_map<std::string, int> vm_index_;
+  std::string prefix_;
 };
 
 // Everything a handler may look at or change while handling one access. Built by the

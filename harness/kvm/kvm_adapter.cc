@@ -55,71 +55,57 @@ absl::StatusOr<Outcome> KvmMsrAdapter::HandleExit(struct kvm_run* run, Vcpu& vcp
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<KvmMsrFilter>> BuildMsrFilter(absl::Span<const uint32_t> indices) {
+absl::StatusOr<std::unique_ptr<KvmMsrFilter>> ToKvmMsrFilter(const MsrFilter& model) {
+  absl::Status st = model.Validate();
+  if (!st.ok()) return st;
   auto f = std::make_unique<KvmMsrFilter>();
-  std::vector<uint32_t> sorted;
-  sorted.reserve(indices.size());
-  for (uint32_t i : indices) {
-    // x2APIC MSRs are never filtered (msrs.c kvm_msr_allowed: "x2APIC MSRs do not support
-    // filtering").
-    if (i >= 0x800 && i <= 0x8ff) {
-      f->not_filterable.push_back(i);
-    } else {
-      sorted.push_back(i);
-    }
-  }
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  std::sort(f->not_filterable.begin(), f->not_filterable.end());
-  f->not_filterable.erase(std::unique(f->not_filterable.begin(), f->not_filterable.end()),
-                          f->not_filterable.end());
-  if (sorted.empty()) return absl::InvalidArgumentError("no filterable MSR index to deny");
-
-  // Greedy: each range starts at its first index and spans at most kKvmMsrFilterMaxBits.
-  std::vector<std::pair<uint32_t, uint32_t>> spans;  // [base, last]
-  for (uint32_t i : sorted) {
-    if (!spans.empty() && uint64_t{i} - spans.back().first < kKvmMsrFilterMaxBits) {
-      spans.back().second = i;
-    } else {
-      spans.push_back({i, i});
-    }
-  }
-  if (spans.size() > KVM_MSR_FILTER_MAX_RANGES) {
-    return absl::ResourceExhaustedError(absl::StrCat("the MSR indices need ", spans.size(),
-                                                     " filter ranges; KVM allows ",
-                                                     KVM_MSR_FILTER_MAX_RANGES));
-  }
-  f->filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-  f->bitmaps.resize(spans.size());
-  size_t k = 0;
-  for (size_t r = 0; r < spans.size(); ++r) {
-    const uint32_t base = spans[r].first;
-    const uint32_t nmsrs = spans[r].second - base + 1;
+  f->model = model;
+  f->filter.flags = model.default_deny ? KVM_MSR_FILTER_DEFAULT_DENY : KVM_MSR_FILTER_DEFAULT_ALLOW;
+  f->bitmaps.resize(model.ranges.size());
+  for (size_t r = 0; r < model.ranges.size(); ++r) {
+    const MsrFilterRange& m = model.ranges[r];
+    // KVM copies BITS_TO_LONGS(nmsrs) longs from the bitmap pointer: pad to whole longs.
     std::vector<uint8_t>& bm = f->bitmaps[r];
-    bm.assign((nmsrs + 7) / 8, 0xff);  // 1 = allow.
-    for (; k < sorted.size() && sorted[k] <= spans[r].second; ++k) {
-      const uint32_t bit = sorted[k] - base;
-      bm[bit / 8] &= static_cast<uint8_t>(~(1u << (bit % 8)));  // 0 = deny.
-    }
+    bm.assign((uint64_t{m.nmsrs} + 63) / 64 * 8, 0);
+    std::copy(m.bitmap.begin(), m.bitmap.begin() + std::min(m.bitmap.size(), bm.size()),
+              bm.begin());
     struct kvm_msr_filter_range& range = f->filter.ranges[r];
-    range.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
-    range.nmsrs = nmsrs;
-    range.base = base;
+    range.flags = m.flags;
+    range.nmsrs = m.nmsrs;
+    range.base = m.base;
     range.bitmap = bm.data();
   }
   return f;
 }
 
-bool KvmMsrFilterDenies(const struct kvm_msr_filter& filter, uint32_t index, uint32_t flag) {
-  if (index >= 0x800 && index <= 0x8ff) return false;
+MsrFilter FromKvmMsrFilter(const struct kvm_msr_filter& filter) {
+  MsrFilter m;
+  m.default_deny = (filter.flags & KVM_MSR_FILTER_DEFAULT_DENY) != 0;
   for (const struct kvm_msr_filter_range& r : filter.ranges) {
-    if (r.nmsrs == 0 || (r.flags & flag) == 0) continue;
-    if (index >= r.base && uint64_t{index} < uint64_t{r.base} + r.nmsrs) {
-      const uint32_t bit = index - r.base;
-      return ((r.bitmap[bit / 8] >> (bit % 8)) & 1) == 0;
-    }
+    if (r.nmsrs == 0) continue;
+    MsrFilterRange range;
+    range.flags = r.flags;
+    range.base = r.base;
+    range.nmsrs = r.nmsrs;
+    if (r.bitmap != nullptr) range.bitmap.assign(r.bitmap, r.bitmap + (r.nmsrs + 7) / 8);
+    m.ranges.push_back(std::move(range));
   }
-  return (filter.flags & KVM_MSR_FILTER_DEFAULT_DENY) != 0;
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<KvmMsrFilter>> BuildMsrFilter(absl::Span<const uint32_t> indices) {
+  MsrFilter model;
+  std::vector<uint32_t> not_filterable;
+  absl::Status st = DenyListFilter(indices, &model, &not_filterable);
+  if (!st.ok()) return st;
+  absl::StatusOr<std::unique_ptr<KvmMsrFilter>> f = ToKvmMsrFilter(model);
+  if (f.ok()) (*f)->not_filterable = std::move(not_filterable);
+  return f;
+}
+
+bool KvmMsrFilterDenies(const struct kvm_msr_filter& filter, uint32_t index, uint32_t flag) {
+  return !FromKvmMsrFilter(filter).Allows(
+      index, flag == KVM_MSR_FILTER_WRITE ? Access::kWrite : Access::kRead);
 }
 
 }  // namespace msrtrace

@@ -39,6 +39,7 @@
 #include "harness/core/controller.h"
 #include "harness/core/exit.h"
 #include "harness/core/guest_memory.h"
+#include "harness/core/msr_filter.h"
 #include "harness/core/vcpu.h"
 
 namespace msrtrace {
@@ -96,10 +97,10 @@ class KvmMsrAdapter {
   uint32_t last_reason_ = 0;
 };
 
-// A KVM_X86_SET_MSR_FILTER argument that denies (so that, with KVM_MSR_EXIT_REASON_FILTER
-// enabled, sends to userspace) reads and writes of the given indices and allows everything else
-// (KVM_MSR_FILTER_DEFAULT_ALLOW). `filter.ranges[i].bitmap` point into `bitmaps`; the object is
-// not copyable so the pointers stay valid.
+// A KVM_X86_SET_MSR_FILTER argument built from the filter model (harness/core/msr_filter.h), which
+// is kept alongside so that a recorder can put exactly what was installed into the trace header
+// (TraceHeader::routing). `filter.ranges[i].bitmap` point into `bitmaps`; the object is not
+// copyable so the pointers stay valid.
 struct KvmMsrFilter {
   KvmMsrFilter() = default;
   KvmMsrFilter(const KvmMsrFilter&) = delete;
@@ -107,20 +108,30 @@ struct KvmMsrFilter {
 
   struct kvm_msr_filter filter = {};
   std::vector<std::vector<uint8_t>> bitmaps;
+  MsrFilter model;
   // Indices in 0x800-0x8ff: KVM ignores filters for x2APIC MSRs, so they cannot be redirected.
   std::vector<uint32_t> not_filterable;
 };
 
 // Bits per range bitmap: KVM_MSR_FILTER_MAX_BITMAP_SIZE (0x600 bytes) * 8.
-inline constexpr uint32_t kKvmMsrFilterMaxBits = 0x600 * 8;
+inline constexpr uint32_t kKvmMsrFilterMaxBits = kMsrFilterMaxRangeMsrs;
 
-// Builds the filter for `indices` (any order, duplicates allowed). Indices close together share
-// a range; at most KVM_MSR_FILTER_MAX_RANGES (16) ranges. Errors: kResourceExhausted when the
-// indices need more ranges; kInvalidArgument when no filterable index is left.
+// The ioctl argument for `model`. Errors: kInvalidArgument when the model fails
+// MsrFilter::Validate() (KVM would return EINVAL).
+absl::StatusOr<std::unique_ptr<KvmMsrFilter>> ToKvmMsrFilter(const MsrFilter& model);
+// The model of an ioctl argument (the inverse; ranges with nmsrs 0 are dropped).
+MsrFilter FromKvmMsrFilter(const struct kvm_msr_filter& filter);
+
+// The filter that denies (so that, with KVM_MSR_EXIT_REASON_FILTER enabled, sends to
+// userspace) reads and writes of `indices` and allows everything else
+// (KVM_MSR_FILTER_DEFAULT_ALLOW): DenyListFilter() then ToKvmMsrFilter(). Indices close
+// together share a range; at most KVM_MSR_FILTER_MAX_RANGES (16) ranges. Errors:
+// kResourceExhausted when the indices need more ranges; kInvalidArgument when no filterable
+// index is left.
 absl::StatusOr<std::unique_ptr<KvmMsrFilter>> BuildMsrFilter(absl::Span<const uint32_t> indices);
 
 // True when `filter` denies `index` for the access `flag` (KVM_MSR_FILTER_READ/WRITE), by
-// KVM's rule: the first range with the flag that contains the index decides; else the default.
+// KVM's rule (MsrFilter::Allows on FromKvmMsrFilter(filter)).
 bool KvmMsrFilterDenies(const struct kvm_msr_filter& filter, uint32_t index, uint32_t flag);
 
 }  // namespace msrtrace

@@ -206,5 +206,40 @@ TEST(KvmMsrFilterTest, NoFilterableIndexIsAnError) {
   EXPECT_EQ(BuildMsrFilter(idx).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The ioctl argument and replay use one model: what BuildMsrFilter installs is its `model`,
+// the conversion back gives the same model, and the raw-struct rule (KvmMsrFilterDenies)
+// agrees with MsrFilter::Allows for every index around the ranges.
+TEST(KvmMsrFilterTest, IoctlArgumentAndReplayModelAgree) {
+  auto f = BuildMsrFilter({0x10, 0x277, 0x3a, 0xc0000080, 0x4b564d01});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(FromKvmMsrFilter((*f)->filter), (*f)->model);
+  for (uint32_t base : {0x0u, 0x270u, 0xc0000000u, 0x4b564d00u}) {
+    for (uint32_t i = base; i < base + 0x100; ++i) {
+      EXPECT_EQ(KvmMsrFilterDenies((*f)->filter, i, KVM_MSR_FILTER_READ),
+                !(*f)->model.Allows(i, Access::kRead))
+          << std::hex << i;
+    }
+  }
+  // A hand-made model with DEFAULT_DENY and a write-only range converts faithfully.
+  MsrFilter m;
+  m.default_deny = true;
+  MsrFilterRange r;
+  r.flags = kMsrFilterWrite;
+  r.base = 0x277;
+  r.nmsrs = 1;
+  r.bitmap = {1};
+  m.ranges.push_back(r);
+  auto k = ToKvmMsrFilter(m);
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ((*k)->filter.flags, static_cast<uint32_t>(KVM_MSR_FILTER_DEFAULT_DENY));
+  EXPECT_EQ((*k)->filter.ranges[0].flags, static_cast<uint32_t>(KVM_MSR_FILTER_WRITE));
+  EXPECT_FALSE(KvmMsrFilterDenies((*k)->filter, 0x277, KVM_MSR_FILTER_WRITE));
+  EXPECT_TRUE(KvmMsrFilterDenies((*k)->filter, 0x277, KVM_MSR_FILTER_READ));
+  EXPECT_EQ(FromKvmMsrFilter((*k)->filter), m);
+  // KVM rejects what the model rejects.
+  m.ranges.clear();
+  EXPECT_EQ(ToKvmMsrFilter(m).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace msrtrace

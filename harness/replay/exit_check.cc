@@ -127,10 +127,12 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   after_gap_ = gapped_[pos] != 0;
 
   VcpuRegs& r = v->regs;
-  ApplyEventInputs(ev, &r);
-  r.reg(Gpr::kRcx) ^= options_.junk_rcx;
-  r.reg(Gpr::kRax) ^= options_.junk_rax;
-  r.reg(Gpr::kRdx) ^= options_.junk_rdx;
+  if (ABSL_PREDICT_TRUE(!ev.host_initiated)) {  // A host access reads no register.
+    ApplyEventInputs(ev, &r);
+    r.reg(Gpr::kRcx) ^= options_.junk_rcx;
+    r.reg(Gpr::kRax) ^= options_.junk_rax;
+    r.reg(Gpr::kRdx) ^= options_.junk_rdx;
+  }
   before_ = r;
   Controller& ctl = *m.controller;
   if (options_.check_architecture) {
@@ -143,6 +145,10 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
     for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
   }
   access_ = MsrAccessOf(ev.exit).value_or(Access::kRead);
+  if (ABSL_PREDICT_FALSE(ev.host_initiated)) {
+    RunHost(ev);  // harness/replay/exit_check_host.cc
+    return absl::OkStatus();
+  }
   result_ = engine_->Handle(ev.exit, *v, m.memory);
   observed_ = result_.ok() ? RecordedKindOf(result_->kind) : RecordedKind::kVmmError;
   if (options_.compare_recording) CompareWithRecording(ev);
@@ -166,6 +172,7 @@ Divergence* ExitChecker::Add(DivergenceKind kind, const ExitEvent& ev) {
 // The registers after the exit as the recording (where known) or the architecture expects them,
 // compared with the actual ones.
 std::string ExitChecker::RegDiff(const ExitEvent& ev) const {
+  if (ev.host_initiated) return {};  // No register is an output of a host access.
   VcpuRegs exp = before_;
   const VcpuRegs& act = vcpu_->regs;
   const RecordedKind kind =
@@ -233,6 +240,10 @@ void ExitChecker::CompareWithRecording(const ExitEvent& ev) {
     MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kOutcome, ev, expected(), actual());
     return;  // The value comparisons would only repeat this.
   }
+  if (ev.route != MsrRoute::kUnspecified && result_.ok() && result_->route != ev.route) {
+    MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kRoute, ev, MsrRouteName(ev.route),
+                               MsrRouteName(result_->route));
+  }
   if (observed_ == RecordedKind::kVmmError) return;  // Nothing else happened.
   if (after_gap_) return;                            // Past a capture gap: the outcome kind only.
   const bool skip_values =
@@ -254,6 +265,10 @@ void ExitChecker::CompareWithRecording(const ExitEvent& ev) {
                                PendingText(r.pending));
   }
   if (skip_values) return;
+  CompareWrites(ev);
+}
+
+void ExitChecker::CompareWrites(const ExitEvent& ev) {
   const WriteLog& log = machine_->controller->last_writes();
   if ((ev.known & kFieldMemoryWrites) != 0) {
     bool same = log.writes().size() == ev.memory_writes.size();
@@ -455,6 +470,10 @@ const char* DivergenceKindName(DivergenceKind k) {
       return "arch-control-registers";
     case DivergenceKind::kArchNoOutcome:
       return "arch-no-outcome";
+    case DivergenceKind::kRoute:
+      return "route";
+    case DivergenceKind::kArchHostRegisters:
+      return "arch-host-registers";
     case DivergenceKind::kCount:
       break;
   }

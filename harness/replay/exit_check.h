@@ -23,12 +23,18 @@
 //        guest memory (no write logged) unchanged;
 //      - a VMM error: every register unchanged;
 //      - an outcome that is neither retired, ignored nor #GP is itself a divergence;
-//   4. compares with what the event's `known` bits say was recorded: outcome kind, RAX/RDX
+//   4. compares with what the event's `known` bits say was recorded: outcome kind, the route
+//      (when recorded: in-kernel, userspace exit and its reason, or the filter's #GP), RAX/RDX
 //      out, RIP out, pending exception, guest-memory writes (bytes or digest). A VMM error
 //      matches a recorded kVmmError. Volatile values follow VolatilePolicy. From a capture gap
 //      on (ExitEvent::lost_before != 0), that vCPU's events are compared by outcome kind only:
 //      the lost exits may have changed its state, so values, RIP and memory may legitimately
 //      differ; the architectural checks still apply.
+// A host-initiated event (ExitEvent::host_initiated, KVM_GET_MSRS/KVM_SET_MSRS) applies no
+// register input and runs Controller::HostAccess (host-only rules, never filtered nor sent to
+// userspace); it must change no register (EFER excepted, for an EFER write), and is compared
+// by kind (retired or host-failed), value read (rdx_out:rax_out) and guest-memory writes; a
+// failed host access must also leave the slots and guest memory unchanged.
 // Each failed check or comparison is reported to a DivergenceSink with a distinct
 // DivergenceKind; its text is formatted only when the sink keeps details.
 //
@@ -81,6 +87,9 @@ enum class DivergenceKind : uint8_t {
   kArchVmmErrorChangedState,  // VMM error: registers changed.
   kArchControlRegs,           // CR0/CR4/RFLAGS/CS.L changed.
   kArchNoOutcome,             // The engine reported neither retired, ignored nor #GP.
+  // Added with MSR routing and host-initiated events (harness/replay/exit_check_host.cc).
+  kRoute,              // Against the recording: the access took another path (Outcome::route).
+  kArchHostRegisters,  // A host-initiated access changed a register (EFER writes excepted).
   kCount,
 };
 const char* DivergenceKindName(DivergenceKind k);
@@ -180,6 +189,9 @@ class ExitChecker {
  private:
   void CheckArchitecture(const ExitEvent& ev);
   void CompareWithRecording(const ExitEvent& ev);
+  void CompareWrites(const ExitEvent& ev);
+  // A host-initiated event (KVM_GET/SET_MSRS): Controller::HostAccess, then its checks.
+  void RunHost(const ExitEvent& ev);
   Divergence* Add(DivergenceKind kind, const ExitEvent& ev);
   std::string RegDiff(const ExitEvent& ev) const;
   std::string FirstSlotChange(const std::vector<uint64_t>& pre, const std::vector<uint64_t>& now,

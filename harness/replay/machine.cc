@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "harness/core/status_macros.h"
@@ -205,6 +206,26 @@ absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header)
     return absl::InvalidArgumentError(absl::StrFormat("handler set '%s' failed to install: %s",
                                                       header.handler_set, st.message()));
   }
+  // Userspace MSR routing (header.routing): a second handler set for userspace exits, and
+  // KVM's filter/exit-reason rules in the controller.
+  if (!header.routing.userspace_handler_set.empty()) {
+    const HandlerSetDef* user = FindHandlerSet(header.routing.userspace_handler_set);
+    if (user == nullptr || user->install == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat("unknown userspace handler set '%s'",
+                                                        header.routing.userspace_handler_set));
+    }
+    m->controller->BeginUserspaceInstall();
+    st = user->install(*m->controller, *m->profile);
+    m->controller->EndUserspaceInstall();
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("userspace handler set '%s' failed to install: %s",
+                          header.routing.userspace_handler_set, st.message()));
+    }
+  }
+  st = header.routing.Validate();
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("trace header: ", st.message()));
+  m->controller->set_routing(header.routing);
   const uint32_t n = header.vcpu_count == 0 ? 1 : header.vcpu_count;
   if (n > kMaxMachineVcpus) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -219,14 +240,15 @@ absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header)
 absl::StatusOr<Machine*> MachineCache::Get(const TraceHeader& header) {
   for (Entry& e : entries_) {
     if (e.vcpu_count == header.vcpu_count && e.policy == header.unknown_msr_policy &&
-        e.handler_set == header.handler_set && e.cpu_profile == header.cpu_profile) {
+        e.handler_set == header.handler_set && e.cpu_profile == header.cpu_profile &&
+        e.routing == header.routing) {
       RETURN_IF_ERROR(e.machine->Reset());
       return e.machine.get();
     }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Machine> m, BuildMachine(header));
   entries_.push_back(Entry{header.handler_set, header.cpu_profile, header.unknown_msr_policy,
-                           header.vcpu_count, std::move(m)});
+                           header.vcpu_count, header.routing, std::move(m)});
   return entries_.back().machine.get();
 }
 

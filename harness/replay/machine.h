@@ -3,8 +3,9 @@
 //
 // BuildMachine() looks the header's handler set and CPU profile up in the registries
 // (harness/core/handler_registry.h), installs the set into a fresh Controller with the recorded
-// unknown-MSR policy, creates header.vcpu_count vCPUs at reset and keeps that state as the
-// machine's reset image.
+// unknown-MSR policy (and, when header.routing names one, installs the userspace handler set
+// with Controller::BeginUserspaceInstall and sets the routing), creates header.vcpu_count vCPUs at
+// reset and keeps that state as the machine's reset image.
 //
 // Reset() returns to the reset image in time proportional to what changed since: vCPU
 // registers and slots and the VM-wide slots are flat arrays copied back (no allocation); guest
@@ -110,9 +111,9 @@ class Machine {
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header);
 
 // Machines built once per process and reused: one per (handler set, CPU profile, unknown-MSR
-// policy, vCPU count). Get() returns the cached machine, Reset() to its reset image, or builds
-// it on first use. A handful of distinct headers per process is the expected use (a linear
-// search picks the entry).
+// policy, vCPU count, MSR routing). Get() returns the cached machine, Reset() to its reset image,
+// or builds it on first use. A handful of distinct headers per process is the expected use (a
+// linear search picks the entry).
 class MachineCache {
  public:
   // The machine for `header`, at reset. The pointer stays valid for the cache's lifetime.
@@ -125,6 +126,7 @@ class MachineCache {
     std::string cpu_profile;
     UnknownMsrPolicy policy;
     uint32_t vcpu_count;
+    MsrRouting routing;
     std::unique_ptr<Machine> machine;
   };
   std::vector<Entry> entries_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "harness/core/kvm_save_list.h"
 #include "harness/core/status_macros.h"
 
 namespace msrtrace {
@@ -103,11 +104,26 @@ absl::StatusOr<Outcome> Recorder::Handle(const Exit& exit, Vcpu& vcpu, GuestMemo
   if (!recording) return out;
   if (!out.ok() && IsExitNotHandled(out.status())) return out;
 
+  ev.host_initiated = false;
+  Finish(out, vcpu);
+  return out;
+}
+
+void Recorder::Finish(const absl::StatusOr<Outcome>& out, Vcpu& vcpu) {
+  ExitEvent& ev = event_;
+  const VcpuRegs& r = vcpu.regs;
   ev.seq = next_seq_++;
   ev.volatile_value = options_.is_volatile && options_.is_volatile(ev.index());
   ev.error.clear();
+  ev.route = MsrRoute::kUnspecified;
   if (out.ok()) {
     ev.kind = RecordedKindOf(out->kind);
+    // The route is recorded when routing is configured (traces without it stay unchanged).
+    if (controller_.routing().active()) ev.route = out->route;
+    if (ev.host_initiated) {
+      ev.kind = out->kind == Outcome::Kind::kGpInjected ? RecordedKind::kHostFailed
+                                                        : RecordedKind::kRetired;
+    }
   } else {
     ev.kind = RecordedKind::kVmmError;
     const absl::string_view msg = out.status().message();
@@ -115,6 +131,11 @@ absl::StatusOr<Outcome> Recorder::Handle(const Exit& exit, Vcpu& vcpu, GuestMemo
   }
   ev.rax_out = r.reg(Gpr::kRax);
   ev.rdx_out = r.reg(Gpr::kRdx);
+  if (ev.host_initiated && out.ok() && ev.kind == RecordedKind::kRetired &&
+      out->access == Access::kRead) {
+    ev.rax_out = out->value & 0xffffffffull;
+    ev.rdx_out = out->value >> 32;
+  }
   ev.rip_out = r.rip;
   ev.pending_out = r.pending;
 
@@ -133,17 +154,67 @@ absl::StatusOr<Outcome> Recorder::Handle(const Exit& exit, Vcpu& vcpu, GuestMemo
   if (m < 0) {
     status_ = absl::FailedPreconditionError(absl::StrFormat(
         "recorder: exit of vCPU %u, which was not in the machine at Start", vcpu.id));
-    return out;
+    return;
   }
   ApplyToModel(r, model_[m].regs);
 
   absl::Status st = writer_->Append(ev);
   if (!st.ok()) {
     status_ = st;
-    return out;
+    return;
   }
   ++events_;
+}
+
+absl::StatusOr<Outcome> Recorder::HostAccess(Access access, uint32_t index, uint64_t value,
+                                             Vcpu& vcpu, GuestMemory& memory, uint64_t host_tsc,
+                                             uint64_t host_wall_ns) {
+  Exit exit = access == Access::kWrite ? Exit::Wrmsr(0) : Exit::Rdmsr(0);
+  exit.host_tsc = host_tsc;
+  exit.host_wall_ns = host_wall_ns;
+  absl::StatusOr<Outcome> out = controller_.HostAccess(access, index, value, vcpu, memory, exit);
+  if (!status_.ok() || closed_) return out;
+  ExitEvent& ev = event_;
+  const VcpuRegs& r = vcpu.regs;
+  ev.vcpu_id = vcpu.id;
+  // The register inputs of a host event are not applied on replay; they are recorded anyway
+  // (RCX = index, RDX:RAX = value) so the event reads naturally. No instruction length.
+  ev.known = static_cast<uint32_t>(kFieldAll) & ~static_cast<uint32_t>(kFieldInstrLength);
+  ev.host_initiated = true;
+  ev.exit = exit;
+  ev.rcx = index;
+  ev.rax = access == Access::kWrite ? (value & 0xffffffffull) : 0;
+  ev.rdx = access == Access::kWrite ? (value >> 32) : 0;
+  ev.rip = r.rip;
+  ev.rflags = r.rflags;
+  ev.cr0 = r.cr0;
+  ev.cr4 = r.cr4;
+  ev.efer = r.efer;
+  ev.cs_l = r.cs_l;
+  ev.interruptibility = r.interruptibility;
+  Finish(out, vcpu);
   return out;
+}
+
+absl::Status Recorder::SaveRestore(Vcpu& vcpu, GuestMemory& memory, uint64_t host_tsc,
+                                   uint64_t host_wall_ns) {
+  if (save_list_.empty()) save_list_ = KvmSaveRestoreList(controller_);
+  saved_.resize(save_list_.size());
+  saved_ok_.resize(save_list_.size());
+  for (size_t i = 0; i < save_list_.size(); ++i) {
+    absl::StatusOr<Outcome> o =
+        HostAccess(Access::kRead, save_list_[i], 0, vcpu, memory, host_tsc, host_wall_ns);
+    if (!o.ok()) return o.status();
+    saved_ok_[i] = o->kind != Outcome::Kind::kGpInjected;
+    saved_[i] = o->value;
+  }
+  for (size_t i = 0; i < save_list_.size(); ++i) {
+    if (saved_ok_[i] == 0) continue;
+    absl::StatusOr<Outcome> o =
+        HostAccess(Access::kWrite, save_list_[i], saved_[i], vcpu, memory, host_tsc, host_wall_ns);
+    if (!o.ok()) return o.status();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Recorder::Flush() {

@@ -16,8 +16,11 @@
 //     registers the exit reads (RCX, RAX, RDX, RIP, RFLAGS, CR0, CR4, EFER, CS.L,
 //     interruptibility), and the outcome: kind, RAX/RDX/RIP after, the pending exception, the
 //     guest-memory writes (bytes and digest), or the VMM error message.
-//   - Not recorded: what the guest does between exits (other GPRs, guest-memory stores) and
-//     host-initiated MSR accesses after Start. Replay therefore models every vCPU as "snapshot
+//   - Host-initiated accesses (KVM_GET_MSRS / KVM_SET_MSRS) made through HostAccess() or
+//     SaveRestore() are recorded as host events (ExitEvent::host_initiated); other host
+//     accesses after Start are not.
+//   - Not recorded: what the guest does between exits (other GPRs, guest-memory stores). Replay
+//   therefore models every vCPU as "snapshot
 //     registers, then each exit's inputs and outputs"; handlers that read guest memory the guest
 //     changed between exits cannot be replayed exactly.
 //   - Each exit starts with no pending exception: the previous exit's exception was delivered at
@@ -94,6 +97,20 @@ class Recorder {
   // chain of controllers can try the next one.
   absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory);
 
+  // One host-initiated access (a KVM_GET_MSRS / KVM_SET_MSRS entry) through
+  // Controller::HostAccess, recorded as a host event: kind RETIRED or HOST_FAILED, a read's
+  // value in rdx_out:rax_out, a write's value in rdx:rax, the guest-memory writes. Returns what
+  // HostAccess returned (kGpInjected = refused).
+  absl::StatusOr<Outcome> HostAccess(Access access, uint32_t index, uint64_t value, Vcpu& vcpu,
+                                     GuestMemory& memory, uint64_t host_tsc = 0,
+                                     uint64_t host_wall_ns = 0);
+  // A VMM's save/restore round trip on `vcpu` (live migration, a snapshot): KVM_GET_MSRS of
+  // KvmSaveRestoreList(controller) (harness/core/kvm_save_list.h, the kernel's order), then
+  // KVM_SET_MSRS of every value read back, each entry recorded as a host event. An entry whose
+  // read fails is not written back. Errors: a VMM failure of a handler.
+  absl::Status SaveRestore(Vcpu& vcpu, GuestMemory& memory, uint64_t host_tsc = 0,
+                           uint64_t host_wall_ns = 0);
+
   // Flushes recorded events to the OS.
   [[nodiscard]] absl::Status Flush();
   // Writes the trailer with the final-state digest of the replay model (see above), using the
@@ -114,6 +131,8 @@ class Recorder {
   Recorder(Controller& controller, TraceHeader header, const Snapshot& snapshot,
            RecorderOptions options, std::unique_ptr<TraceWriter> writer);
   int ModelIndex(uint32_t vcpu_id) const;
+  // Fills the outcome part of event_ and appends it (shared by Handle and HostAccess).
+  void Finish(const absl::StatusOr<Outcome>& out, Vcpu& vcpu);
 
   Controller& controller_;
   TraceHeader header_;
@@ -127,6 +146,9 @@ class Recorder {
   // The replay model: per vCPU (snapshot order) its registers; shadow guest memory.
   std::vector<Vcpu> model_;
   SparseMemory shadow_;
+  std::vector<uint32_t> save_list_;  // KvmSaveRestoreList, computed on first use.
+  std::vector<uint64_t> saved_;      // SaveRestore's values (reused).
+  std::vector<uint8_t> saved_ok_;
 };
 
 }  // namespace msrtrace

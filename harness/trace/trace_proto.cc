@@ -14,7 +14,8 @@ namespace {
 // Largest numbers of the enums in proto/trace.proto that this reader knows.
 constexpr int kMaxPolicy = static_cast<int>(UnknownMsrPolicy::kFail);
 constexpr int kMaxVendor = static_cast<int>(Vendor::kAmdSvm);
-constexpr int kMaxKind = static_cast<int>(RecordedKind::kIgnored);
+constexpr int kMaxKind = static_cast<int>(RecordedKind::kHostFailed);
+constexpr int kMaxRoute = static_cast<int>(MsrRoute::kFilterGp);
 constexpr uint32_t kMaxInstructionLength = 15;  // ref: SDM Vol2 §2.3.11 (15-byte limit).
 constexpr uint32_t kMaxVector = 31;
 
@@ -31,6 +32,13 @@ static_assert(proto::RECORDED_KIND_RETIRED == static_cast<int>(RecordedKind::kRe
 static_assert(proto::RECORDED_KIND_GP_INJECTED == static_cast<int>(RecordedKind::kGpInjected));
 static_assert(proto::RECORDED_KIND_VMM_ERROR == static_cast<int>(RecordedKind::kVmmError));
 static_assert(proto::RECORDED_KIND_IGNORED == static_cast<int>(RecordedKind::kIgnored));
+static_assert(proto::RECORDED_KIND_HOST_FAILED == static_cast<int>(RecordedKind::kHostFailed));
+static_assert(proto::MSR_ROUTE_KERNEL == static_cast<int>(MsrRoute::kKernel));
+static_assert(proto::MSR_ROUTE_USERSPACE_INVAL == static_cast<int>(MsrRoute::kUserspaceInval));
+static_assert(proto::MSR_ROUTE_USERSPACE_UNKNOWN == static_cast<int>(MsrRoute::kUserspaceUnknown));
+static_assert(proto::MSR_ROUTE_USERSPACE_FILTER == static_cast<int>(MsrRoute::kUserspaceFilter));
+static_assert(proto::MSR_ROUTE_FILTER_GP == static_cast<int>(MsrRoute::kFilterGp));
+static_assert(proto::MsrRoute_MAX == kMaxRoute);
 static_assert(proto::RecordedKind_MAX == kMaxKind);
 
 absl::Status Invalid(absl::string_view msg) { return absl::InvalidArgumentError(msg); }
@@ -52,6 +60,13 @@ absl::Status CheckVendor(int vendor) {
   if (vendor == 0) return Invalid("exit.vendor is unspecified");
   if (vendor < 0 || vendor > kMaxVendor) {
     return Invalid("exit.vendor %d is not a known vendor (1..%d)", vendor, kMaxVendor);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRoute(int route) {
+  if (route < 0 || route > kMaxRoute) {
+    return Invalid("outcome.route %d is not a known route (0..%d)", route, kMaxRoute);
   }
   return absl::OkStatus();
 }
@@ -255,6 +270,9 @@ absl::Status ValidateHeader(const TraceHeader& h) {
     RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("header.labels[%u].key", i), h.labels[i].first));
     RETURN_IF_ERROR(CheckUtf8(absl::StrFormat("header.labels[%u].value", i), h.labels[i].second));
   }
+  RETURN_IF_ERROR(CheckUtf8("header.userspace_handler_set", h.routing.userspace_handler_set));
+  const absl::Status routing = h.routing.Validate();
+  if (!routing.ok()) return Invalid("header.%s", routing.message());
   return absl::OkStatus();
 }
 
@@ -270,6 +288,16 @@ absl::StatusOr<TraceHeader> FromProto(const proto::TraceHeader& p) {
   h.handler_set = p.handler_set();
   h.creation_time_ns = p.creation_time_ns();
   for (const proto::Label& l : p.labels()) h.labels.emplace_back(l.key(), l.value());
+  h.routing.user_space_msr_mask = p.user_space_msr_reasons();
+  h.routing.filter.default_deny = p.msr_filter().default_deny();
+  for (const proto::MsrFilterRange& r : p.msr_filter().ranges()) {
+    MsrFilterRange& m = h.routing.filter.ranges.emplace_back();
+    m.flags = r.flags();
+    m.base = r.base();
+    m.nmsrs = r.nmsrs();
+    m.bitmap.assign(r.bitmap().begin(), r.bitmap().end());
+  }
+  h.routing.userspace_handler_set = p.userspace_handler_set();
   RETURN_IF_ERROR(ValidateHeader(h));
   return h;
 }
@@ -289,6 +317,20 @@ void ToProto(const TraceHeader& h, proto::TraceHeader* p) {
     l->set_key(key);
     l->set_value(value);
   }
+  p->set_user_space_msr_reasons(h.routing.user_space_msr_mask);
+  p->clear_msr_filter();
+  if (!h.routing.filter.is_allow_all()) {
+    proto::MsrFilter* f = p->mutable_msr_filter();
+    f->set_default_deny(h.routing.filter.default_deny);
+    for (const MsrFilterRange& m : h.routing.filter.ranges) {
+      proto::MsrFilterRange* r = f->add_ranges();
+      r->set_flags(m.flags);
+      r->set_base(m.base);
+      r->set_nmsrs(m.nmsrs);
+      r->set_bitmap(m.bitmap.data(), m.bitmap.size());
+    }
+  }
+  p->set_userspace_handler_set(h.routing.userspace_handler_set);
 }
 
 // --- Snapshot ---
@@ -403,6 +445,14 @@ absl::Status ValidateEvent(const ExitEvent& e) {
   RETURN_IF_ERROR(CheckVendor(static_cast<int>(e.exit.vendor)));
   RETURN_IF_ERROR(CheckInstructionLength(e.exit.instruction_length, e.known));
   RETURN_IF_ERROR(CheckKind(static_cast<int>(e.kind)));
+  RETURN_IF_ERROR(CheckRoute(static_cast<int>(e.route)));
+  if (e.kind == RecordedKind::kHostFailed && !e.host_initiated) {
+    return Invalid("outcome.kind HOST_FAILED on an event that is not host_initiated");
+  }
+  if (e.host_initiated && e.route != MsrRoute::kUnspecified && e.route != MsrRoute::kKernel) {
+    return Invalid("outcome.route %s on a host_initiated event (host accesses are not routed)",
+                   MsrRouteName(e.route));
+  }
   if (e.pending_out.valid) RETURN_IF_ERROR(CheckVector("outcome.pending", e.pending_out.vector));
   if (!e.error.empty()) RETURN_IF_ERROR(CheckUtf8("outcome.error", e.error));
   if (!e.memory_writes.empty() && (e.known & kFieldMemoryWrites) == 0) {
@@ -432,12 +482,14 @@ absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
   for (const int f : p.known_fields()) known |= static_cast<uint32_t>(f);
   RETURN_IF_ERROR(CheckInstructionLength(x.instruction_length(), known));
   RETURN_IF_ERROR(CheckKind(o.kind()));
+  RETURN_IF_ERROR(CheckRoute(o.route()));
 
   out->seq = p.seq();
   out->vcpu_id = p.vcpu_id();
   out->known = known;
   out->volatile_value = p.volatile_value();
   out->lost_before = p.lost_before();
+  out->host_initiated = p.host_initiated();
   out->exit.vendor = static_cast<Vendor>(x.vendor());
   out->exit.reason = x.reason();
   out->exit.info1 = x.info1();
@@ -470,6 +522,7 @@ absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
   }
   out->memory_writes_digest = o.memory_writes_digest();
   out->error.assign(o.error());
+  out->route = static_cast<MsrRoute>(o.route());
   return ValidateEvent(*out);
 }
 
@@ -485,6 +538,7 @@ void ToProto(const ExitEvent& e, proto::ExitEvent* p) {
   p->set_known(e.known);
   p->set_volatile_value(e.volatile_value);
   p->set_lost_before(e.lost_before);
+  p->set_host_initiated(e.host_initiated);
   proto::ExitInfo* x = p->mutable_exit();
   x->set_vendor(static_cast<proto::Vendor>(e.exit.vendor));
   x->set_reason(e.exit.reason);
@@ -520,6 +574,7 @@ void ToProto(const ExitEvent& e, proto::ExitEvent* p) {
   }
   o->set_memory_writes_digest(e.memory_writes_digest);
   o->set_error(e.error);
+  o->set_route(static_cast<proto::MsrRoute>(e.route));
 }
 
 // --- Trailer ---

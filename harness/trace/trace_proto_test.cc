@@ -391,8 +391,58 @@ TEST(TraceProtoTest, EventAcceptsInstructionLengthZeroWhenUnknown) {
 
 TEST(TraceProtoTest, EventRejectsUnknownOutcomeKind) {
   proto::ExitEvent p = SampleEventProto();
-  p.mutable_outcome()->set_kind(static_cast<proto::RecordedKind>(5));
-  EXPECT_INVALID(FromProto(p).status(), "outcome.kind 5 is not a known kind");
+  p.mutable_outcome()->set_kind(static_cast<proto::RecordedKind>(6));
+  EXPECT_INVALID(FromProto(p).status(), "outcome.kind 6 is not a known kind");
+}
+
+TEST(TraceProtoTest, EventRouteAndHostFlagRoundTrip) {
+  proto::ExitEvent p = SampleEventProto();
+  p.mutable_outcome()->set_route(proto::MSR_ROUTE_USERSPACE_FILTER);
+  absl::StatusOr<ExitEvent> e = FromProto(p);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->route, MsrRoute::kUserspaceFilter);
+  EXPECT_FALSE(e->host_initiated);
+  p.mutable_outcome()->set_route(static_cast<proto::MsrRoute>(6));
+  EXPECT_INVALID(FromProto(p).status(), "outcome.route 6 is not a known route");
+
+  p = SampleEventProto();
+  p.set_host_initiated(true);
+  p.mutable_outcome()->set_kind(proto::RECORDED_KIND_HOST_FAILED);
+  e = FromProto(p);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_TRUE(e->host_initiated);
+  proto::ExitEvent back;
+  ToProto(*e, &back);
+  EXPECT_TRUE(back.host_initiated());
+  EXPECT_EQ(back.outcome().kind(), proto::RECORDED_KIND_HOST_FAILED);
+  // Host accesses are never routed, and HOST_FAILED only describes host events.
+  p.mutable_outcome()->set_route(proto::MSR_ROUTE_USERSPACE_INVAL);
+  EXPECT_INVALID(FromProto(p).status(), "on a host_initiated event");
+  p.set_host_initiated(false);
+  p.mutable_outcome()->set_route(proto::MSR_ROUTE_UNSPECIFIED);
+  EXPECT_INVALID(FromProto(p).status(), "HOST_FAILED on an event that is not host_initiated");
+}
+
+TEST(TraceProtoTest, HeaderRoutingRoundTripsAndIsValidatedAsKvmDoes) {
+  TraceHeader h = SampleHeader();
+  h.routing.user_space_msr_mask = kMsrExitReasonFilter | kMsrExitReasonInval;
+  ASSERT_TRUE(DenyListFilter({0x277, 0x10}, &h.routing.filter).ok());
+  h.routing.userspace_handler_set = "reference+fifo";
+  proto::TraceHeader p;
+  ToProto(h, &p);
+  absl::StatusOr<TraceHeader> back = FromProto(p);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->routing, h.routing);
+
+  p.set_user_space_msr_reasons(8);  // KVM_CAP_X86_USER_SPACE_MSR rejects other bits.
+  EXPECT_INVALID(FromProto(p).status(), "user_space_msr_reasons 0x8");
+  ToProto(h, &p);
+  p.mutable_msr_filter()->mutable_ranges(0)->set_flags(0);  // kvm_add_msr_filter: EINVAL.
+  EXPECT_INVALID(FromProto(p).status(), "range 0 has flags 0");
+  ToProto(h, &p);
+  p.mutable_msr_filter()->clear_ranges();  // DEFAULT_DENY without ranges: EINVAL.
+  p.mutable_msr_filter()->set_default_deny(true);
+  EXPECT_INVALID(FromProto(p).status(), "default deny with no non-empty range");
 }
 
 TEST(TraceProtoTest, EventWithoutOutcomeIsUnspecified) {

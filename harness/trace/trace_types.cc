@@ -12,6 +12,8 @@ const char* RecordedKindName(RecordedKind k) {
       return "vmm-error";
     case RecordedKind::kIgnored:
       return "ignored";
+    case RecordedKind::kHostFailed:
+      return "host-failed";
     case RecordedKind::kUnspecified:
       break;
   }

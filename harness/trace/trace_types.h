@@ -11,6 +11,7 @@
 
 #include "harness/core/controller.h"
 #include "harness/core/exit.h"
+#include "harness/core/msr_filter.h"
 #include "harness/core/snapshot.h"
 #include "harness/core/vcpu.h"
 
@@ -31,6 +32,8 @@ struct TraceHeader {
   std::string handler_set;       // Registered handler-set name ("reference").
   int64_t creation_time_ns = 0;  // Unix time of recording; 0 = unknown.
   std::vector<std::pair<std::string, std::string>> labels;
+  // KVM_CAP_X86_USER_SPACE_MSR reasons, KVM_X86_SET_MSR_FILTER and the userspace handler set.
+  MsrRouting routing;
 };
 
 // What the recording says happened. `kVmmError` is an exit that failed in the VMM (a handler
@@ -41,6 +44,7 @@ enum class RecordedKind : uint8_t {
   kGpInjected = 2,
   kVmmError = 3,
   kIgnored = 4,
+  kHostFailed = 5,  // A host-initiated access (KVM_GET/SET_MSRS) failed.
 };
 const char* RecordedKindName(RecordedKind k);
 // The recorded kind of a handled exit's outcome (a failed exit is kVmmError).
@@ -76,6 +80,8 @@ struct ExitEvent {
   // Events lost on this vCPU just before this one (a capture gap); 0 = none, UINT64_MAX =
   // unknown count. From a gap on, replay compares only this vCPU's outcome kinds.
   uint64_t lost_before = 0;
+  // KVM_GET_MSRS / KVM_SET_MSRS instead of a guest RDMSR/WRMSR (proto ExitEvent.host_initiated).
+  bool host_initiated = false;
 
   // --- Inputs ---
   Exit exit;  // Vendor, reason, info1, instruction length, host TSC/wall clock.
@@ -93,6 +99,7 @@ struct ExitEvent {
   std::vector<RecordedMemoryWrite> memory_writes;  // When kFieldMemoryWrites.
   uint64_t memory_writes_digest = 0;               // WriteLog::Digest() of the writes.
   std::string error;                               // kVmmError: the VMM's message.
+  MsrRoute route = MsrRoute::kUnspecified;         // The path taken; unspecified = unknown.
 
   uint32_t index() const { return static_cast<uint32_t>(rcx); }
 };

@@ -1,0 +1,76 @@
+#include "harness/core/kvm_save_list.h"
+
+#include <algorithm>
+
+namespace msrtrace {
+namespace {
+
+// x86.c msrs_to_save_base, then msrs_to_save_pmu.
+constexpr uint32_t kMsrsToSave[] = {
+    // SYSENTER_CS/ESP/EIP, STAR, CSTAR, KERNEL_GS_BASE, SYSCALL_MASK, LSTAR.
+    0x174, 0x175, 0x176, 0xc0000081, 0xc0000083, 0xc0000102, 0xc0000084, 0xc0000082,
+    // TSC, CR_PAT, VM_HSAVE_PA, FEAT_CTL, BNDCFGS, TSC_AUX, SPEC_CTRL, TSX_CTRL.
+    0x10, 0x277, 0xc0010117, 0x3a, 0xd90, 0xc0000103, 0x48, 0x122,
+    // RTIT_CTL, RTIT_STATUS, RTIT_CR3_MATCH, RTIT_OUTPUT_BASE, RTIT_OUTPUT_MASK,
+    // RTIT_ADDR0_A .. RTIT_ADDR3_B.
+    0x570, 0x571, 0x572, 0x560, 0x561, 0x580, 0x581, 0x582, 0x583, 0x584, 0x585, 0x586, 0x587,
+    // UMWAIT_CONTROL, XFD, XFD_ERR.
+    0xe1, 0x1c4, 0x1c5,
+    // msrs_to_save_pmu: FIXED_CTR0..2, FIXED_CTR_CTRL, GLOBAL_STATUS, GLOBAL_CTRL,
+    // PEBS_ENABLE, DS_AREA, PEBS_DATA_CFG.
+    0x309, 0x30a, 0x30b, 0x38d, 0x38e, 0x38f, 0x3f1, 0x600, 0x3f2,
+    // PERFCTR0..7, EVENTSEL0..7.
+    0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0x186, 0x187, 0x188, 0x189, 0x18a, 0x18b, 0x18c,
+    0x18d,
+    // K7_EVNTSEL0..3, K7_PERFCTR0..3.
+    0xc0010000, 0xc0010001, 0xc0010002, 0xc0010003, 0xc0010004, 0xc0010005, 0xc0010006, 0xc0010007,
+    // F15H_PERF_CTL0..5, F15H_PERF_CTR0..5.
+    0xc0010200, 0xc0010202, 0xc0010204, 0xc0010206, 0xc0010208, 0xc001020a, 0xc0010201, 0xc0010203,
+    0xc0010205, 0xc0010207, 0xc0010209, 0xc001020b,
+    // AMD64_PERF_CNTR_GLOBAL_CTL, _STATUS, _STATUS_CLR.
+    0xc0000301, 0xc0000300, 0xc0000302};
+
+// x86.c emulated_msrs_all.
+constexpr uint32_t kEmulatedMsrs[] = {
+    // KVM_SYSTEM_TIME, KVM_WALL_CLOCK, KVM_SYSTEM_TIME_NEW, KVM_WALL_CLOCK_NEW.
+    0x12, 0x11, 0x4b564d01, 0x4b564d00,
+    // Hyper-V: GUEST_OS_ID, HYPERCALL, TIME_REF_COUNT, REFERENCE_TSC, TSC_FREQUENCY,
+    // APIC_FREQUENCY, CRASH_P0..P4, CRASH_CTL, RESET, VP_INDEX, VP_RUNTIME, SCONTROL,
+    // STIMER0_CONFIG, VP_ASSIST_PAGE, REENLIGHTENMENT_CONTROL, TSC_EMULATION_CONTROL,
+    // TSC_EMULATION_STATUS, TSC_INVARIANT_CONTROL, SYNDBG_OPTIONS, SYNDBG_CONTROL,
+    // SYNDBG_STATUS, SYNDBG_SEND_BUFFER, SYNDBG_RECV_BUFFER, SYNDBG_PENDING_BUFFER.
+    0x40000000, 0x40000001, 0x40000020, 0x40000021, 0x40000022, 0x40000023, 0x40000100, 0x40000101,
+    0x40000102, 0x40000103, 0x40000104, 0x40000105, 0x40000003, 0x40000002, 0x40000010, 0x40000080,
+    0x400000b0, 0x40000073, 0x40000106, 0x40000107, 0x40000108, 0x40000118, 0x400000ff, 0x400000f1,
+    0x400000f2, 0x400000f3, 0x400000f4, 0x400000f5,
+    // KVM_ASYNC_PF_EN, KVM_STEAL_TIME, KVM_PV_EOI_EN, KVM_ASYNC_PF_INT, KVM_ASYNC_PF_ACK.
+    0x4b564d02, 0x4b564d03, 0x4b564d04, 0x4b564d06, 0x4b564d07,
+    // TSC_ADJUST, TSC_DEADLINE, ARCH_CAPABILITIES, PERF_CAPABILITIES, MISC_ENABLE,
+    // MCG_STATUS, MCG_CTL, MCG_EXT_CTL, SMBASE, SMI_COUNT, PLATFORM_INFO,
+    // MISC_FEATURES_ENABLES, AMD64_VIRT_SPEC_CTRL, AMD64_TSC_RATIO, POWER_CTL, UCODE_REV.
+    0x3b, 0x6e0, 0x10a, 0x345, 0x1a0, 0x17a, 0x17b, 0x4d0, 0x9e, 0x34, 0xce, 0x140, 0xc001011f,
+    0xc0000104, 0x1fc, 0x8b,
+    // VMX_BASIC, TRUE_PINBASED/PROCBASED/EXIT/ENTRY_CTLS, VMX_MISC, CR0_FIXED0, CR4_FIXED0,
+    // VMCS_ENUM, PROCBASED_CTLS2, EPT_VPID_CAP, VMFUNC.
+    0x480, 0x48d, 0x48e, 0x48f, 0x490, 0x485, 0x486, 0x488, 0x48a, 0x48b, 0x48c, 0x491,
+    // K7_HWCR, KVM_POLL_CONTROL.
+    0xc0010015, 0x4b564d05};
+
+}  // namespace
+
+absl::Span<const uint32_t> KvmMsrsToSave() { return kMsrsToSave; }
+absl::Span<const uint32_t> KvmEmulatedMsrs() { return kEmulatedMsrs; }
+
+std::vector<uint32_t> KvmSaveRestoreList(const Controller& controller) {
+  std::vector<uint32_t> out;
+  for (absl::Span<const uint32_t> list : {KvmMsrsToSave(), KvmEmulatedMsrs()}) {
+    for (uint32_t index : list) {
+      if (controller.Find(index) == nullptr) continue;
+      if (std::find(out.begin(), out.end(), index) != out.end()) continue;
+      out.push_back(index);
+    }
+  }
+  return out;
+}
+
+}  // namespace msrtrace
