@@ -72,7 +72,8 @@ set(_msrtrace_public_headers
     harness/exit_check.h harness/guest_memory.h harness/handler_registry.h harness/kvm_adapter.h
     harness/machine.h
     harness/msr_handler.h harness/recorder.h harness/replay.h harness/snapshot.h
-    harness/status_macros.h harness/trace_file.h harness/trace_types.h harness/vcpu.h
+    harness/status_macros.h harness/trace_file.h harness/trace_text.h
+    harness/trace_types.h harness/vcpu.h
     handlers/cpu_profile.h handlers/handler_set.h handlers/msr_table.h
     fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h)
 foreach(_h ${_msrtrace_public_headers})
