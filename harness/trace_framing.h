@@ -61,6 +61,8 @@ const char* RecordTypeName(uint8_t type);
 // crc32 (zlib's polynomial) over the type byte and the payload, masked as leveldb masks its
 // CRCs: a CRC stored next to data that itself contains CRCs is otherwise prone to collide.
 uint32_t RecordCrc(uint8_t type, const char* payload, size_t len);
+// Plain CRC-32 with zlib's polynomial: the value zlib's crc32(0, data, len) gives.
+uint32_t Crc32(const char* data, size_t len);
 
 inline void PutU16(char* p, uint16_t v) {
   p[0] = static_cast<char>(v);
