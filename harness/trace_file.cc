@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -35,149 +34,13 @@
 #include "harness/status_macros.h"
 #include "harness/trace_framing.h"
 #include "harness/trace_proto.h"
+#include "harness/trace_stream.h"
 
 namespace msrtrace {
 namespace {
 
-constexpr size_t kIoBufferSize = 64 << 10;
-
-absl::Status ErrnoError(absl::string_view path, absl::string_view what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(path, ": ", what, ": ", strerror(err)));
-}
-
 // ----------------------------------------------------------------------------------------------
 // Writing
-
-// Where the writer's bytes go. Errors name the path.
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual absl::Status Write(const char* data, size_t len) = 0;
-  // Hands everything written so far to the OS (no fsync).
-  virtual absl::Status Flush() = 0;
-  // Flushes, fsyncs when the file is a regular file, and closes.
-  virtual absl::Status Close() = 0;
-};
-
-// Appends to a caller's string (TraceWriter::CreateInMemory).
-class StringSink : public Sink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  absl::Status Write(const char* data, size_t len) override {
-    out_->append(data, len);
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override { return absl::OkStatus(); }
-  absl::Status Close() override { return absl::OkStatus(); }
-
- private:
-  std::string* out_;
-};
-
-class FdSink : public Sink {
- public:
-  FdSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
-    buf_.reserve(kIoBufferSize);
-  }
-  ~FdSink() override {
-    if (fd_ >= 0) close(fd_);
-  }
-  absl::Status Write(const char* data, size_t len) override {
-    if (buf_.size() + len > kIoBufferSize) RETURN_IF_ERROR(Flush());
-    if (len >= kIoBufferSize) return WriteAll(data, len);
-    buf_.append(data, len);
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override {
-    absl::Status s = WriteAll(buf_.data(), buf_.size());
-    buf_.clear();
-    return s;
-  }
-  absl::Status Close() override {
-    if (fd_ < 0) return absl::OkStatus();
-    absl::Status s = Flush();
-    if (s.ok()) s = SyncIfRegular(fd_, path_);
-    if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
-    fd_ = -1;
-    return s;
-  }
-
- private:
-  // Loops over short writes; an error (ENOSPC, EFBIG, EIO...) names the path and the reason.
-  absl::Status WriteAll(const char* data, size_t len) {
-    while (len > 0) {
-      const ssize_t n = write(fd_, data, len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError(path_, "write failed", errno);
-      }
-      data += n;
-      len -= static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
-  }
-
-  std::string path_;
-  int fd_;
-  std::string buf_;
-};
-
-// zlib writes through its own descriptor (a dup of fd_), so fd_ stays open for the fsync after
-// gzclose() has written the gzip trailer.
-class GzSink : public Sink {
- public:
-  GzSink(std::string path, gzFile gz, int fd) : path_(std::move(path)), gz_(gz), fd_(fd) {}
-  ~GzSink() override {
-    if (gz_ != nullptr) gzclose(gz_);
-    if (fd_ >= 0) close(fd_);
-  }
-  absl::Status Write(const char* data, size_t len) override {
-    while (len > 0) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(len, 1u << 30));
-      if (gzwrite(gz_, data, chunk) != static_cast<int>(chunk)) return GzError("write failed");
-      data += chunk;
-      len -= chunk;
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override {
-    // Z_SYNC_FLUSH ends the deflate block so that a reader sees every byte written so far.
-    if (gzflush(gz_, Z_SYNC_FLUSH) != Z_OK) return GzError("flush failed");
-    return absl::OkStatus();
-  }
-  absl::Status Close() override {
-    absl::Status s;
-    if (gz_ != nullptr) {
-      errno = 0;
-      const int r = gzclose(gz_);
-      gz_ = nullptr;
-      if (r == Z_ERRNO) {
-        s = ErrnoError(path_, "write failed", errno != 0 ? errno : EIO);
-      } else if (r != Z_OK) {
-        s = absl::DataLossError(absl::StrCat(path_, ": gzip close failed"));
-      }
-    }
-    if (fd_ >= 0) {
-      if (s.ok()) s = SyncIfRegular(fd_, path_);
-      if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
-      fd_ = -1;
-    }
-    return s;
-  }
-
- private:
-  absl::Status GzError(absl::string_view what) {
-    int errnum = 0;
-    const char* msg = gzerror(gz_, &errnum);
-    if (errnum == Z_ERRNO) return ErrnoError(path_, what, errno);
-    return absl::DataLossError(absl::StrCat(path_, ": gzip ", what, ": ", msg));
-  }
-
-  std::string path_;
-  gzFile gz_;
-  int fd_;
-};
 
 class TraceWriterImpl : public TraceWriter {
  public:
@@ -270,135 +133,6 @@ class TraceWriterImpl : public TraceWriter {
 
 // ----------------------------------------------------------------------------------------------
 // Reading
-
-// The uncompressed byte stream of a trace: a file descriptor or bytes in memory, inflated when
-// it starts with the gzip magic (1f 8b). Reads go through one fixed buffer.
-class Input {
- public:
-  static std::unique_ptr<Input> FromFd(int fd, bool owned) {
-    auto in = std::unique_ptr<Input>(new Input);
-    in->fd_ = fd;
-    in->owned_ = owned;
-    in->buf_.reset(new char[kIoBufferSize]);
-    return in;
-  }
-  static std::unique_ptr<Input> FromBytes(std::string bytes) {
-    auto in = std::unique_ptr<Input>(new Input);
-    in->bytes_ = std::move(bytes);
-    in->raw_ = in->bytes_.data();
-    in->raw_len_ = in->bytes_.size();
-    in->raw_eof_ = true;  // Everything is already in the window.
-    return in;
-  }
-  ~Input() {
-    if (zs_init_) inflateEnd(&zs_);
-    if (owned_ && fd_ >= 0) close(fd_);
-  }
-
-  // Detects gzip. Call once before Read().
-  absl::Status Init() {
-    while (raw_len_ < 2 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-    if (raw_len_ >= 2 && static_cast<uint8_t>(raw_[0]) == 0x1f &&
-        static_cast<uint8_t>(raw_[1]) == 0x8b) {
-      gzip_ = true;
-      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) {
-        return absl::ResourceExhaustedError("cannot initialize zlib");
-      }
-      zs_init_ = true;
-      zs_.avail_in = 0;
-    }
-    return absl::OkStatus();
-  }
-
-  // Reads up to `n` bytes; returns 0 only at the end of the stream. Errors: read failure,
-  // corrupt gzip data (message without location; the caller adds it).
-  absl::StatusOr<size_t> Read(char* dst, size_t n) {
-    if (!gzip_) {
-      if (raw_len_ == 0) {
-        if (raw_eof_) return 0;
-        RETURN_IF_ERROR(ReadMore());
-        if (raw_len_ == 0) return 0;
-      }
-      const size_t k = std::min(n, raw_len_);
-      memcpy(dst, raw_, k);
-      raw_ += k;
-      raw_len_ -= k;
-      return k;
-    }
-    if (gz_done_) return 0;
-    zs_.next_out = reinterpret_cast<Bytef*>(dst);
-    zs_.avail_out = static_cast<uInt>(n);
-    while (zs_.avail_out == n) {
-      if (zs_.avail_in == 0) {
-        if (raw_len_ == 0 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-        if (raw_len_ == 0) {
-          // The compressed stream stops inside a gzip member: a torn tail.
-          gz_done_ = true;
-          gz_truncated_ = true;
-          break;
-        }
-        zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw_));
-        zs_.avail_in = static_cast<uInt>(raw_len_);
-        raw_ += raw_len_;
-        raw_len_ = 0;
-      }
-      const int r = inflate(&zs_, Z_NO_FLUSH);
-      if (r == Z_STREAM_END) {
-        // End of one gzip member; another may follow (concatenated gzip files).
-        if (zs_.avail_in == 0 && raw_len_ == 0 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-        if (zs_.avail_in == 0 && raw_len_ == 0) {
-          gz_done_ = true;
-          break;
-        }
-        inflateReset(&zs_);
-      } else if (r == Z_BUF_ERROR && zs_.avail_in == 0) {
-        continue;  // Needs more input.
-      } else if (r != Z_OK) {
-        return absl::DataLossError(
-            absl::StrCat("corrupt gzip data: ", zs_.msg != nullptr ? zs_.msg : "unknown error"));
-      }
-    }
-    return n - zs_.avail_out;
-  }
-
-  bool gzip() const { return gzip_; }
-  // The gzip stream ended without its end marker.
-  bool gzip_truncated() const { return gz_truncated_; }
-
- private:
-  Input() = default;
-
-  // Appends more raw bytes to the window (moving what is left to the front of the buffer).
-  absl::Status ReadMore() {
-    if (raw_eof_) return absl::OkStatus();
-    if (raw_len_ > 0 && raw_ != buf_.get()) memmove(buf_.get(), raw_, raw_len_);
-    raw_ = buf_.get();
-    for (;;) {
-      const ssize_t n = read(fd_, buf_.get() + raw_len_, kIoBufferSize - raw_len_);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return absl::Status(absl::ErrnoToStatusCode(errno),
-                            absl::StrCat("read failed: ", strerror(errno)));
-      }
-      if (n == 0) raw_eof_ = true;
-      raw_len_ += static_cast<size_t>(n);
-      return absl::OkStatus();
-    }
-  }
-
-  int fd_ = -1;
-  bool owned_ = false;
-  std::string bytes_;
-  std::unique_ptr<char[]> buf_;
-  const char* raw_ = nullptr;  // Window of raw (possibly compressed) bytes not yet consumed.
-  size_t raw_len_ = 0;
-  bool raw_eof_ = false;
-  bool gzip_ = false;
-  z_stream zs_{};
-  bool zs_init_ = false;
-  bool gz_done_ = false;
-  bool gz_truncated_ = false;
-};
 
 class TraceReaderImpl : public TraceReader {
  public:
@@ -872,20 +606,14 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
   } else {
     ASSIGN_OR_RETURN(fd, target.Open(path, options.atomic));
   }
-  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Sink> sink = std::make_unique<FdSink>(path, fd);
   if (options.gzip || absl::EndsWith(path, ".gz")) {
-    const int zfd = dup(fd);
-    gzFile gz = zfd < 0 ? nullptr : gzdopen(zfd, "wb");
-    if (gz == nullptr) {
-      if (zfd >= 0) close(zfd);
-      close(fd);
+    absl::StatusOr<std::unique_ptr<Sink>> gz = GzipSink::Wrap(path, std::move(sink));
+    if (!gz.ok()) {
       target.Abandon();
-      return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot start gzip"));
+      return gz.status();
     }
-    gzbuffer(gz, kIoBufferSize);
-    sink = std::make_unique<GzSink>(path, gz, fd);
-  } else {
-    sink = std::make_unique<FdSink>(path, fd);
+    sink = *std::move(gz);
   }
   auto writer =
       std::make_unique<TraceWriterImpl>(path, std::move(sink), options, std::move(target));
