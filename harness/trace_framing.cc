@@ -154,8 +154,9 @@ absl::Status AppendTraceStart(const TraceHeader& header, const Snapshot& snapsho
   h.set_format_major(kTraceFormatMajor);  // The version of the format actually written.
   h.set_format_minor(minor);
   RETURN_IF_ERROR(AppendRecord(kRecordHeader, h, out));
-  for (const proto::Snapshot& part : parts)
+  for (const proto::Snapshot& part : parts) {
     RETURN_IF_ERROR(AppendRecord(kRecordSnapshotCore, part, out));
+  }
   parts.clear();
   proto::MemoryPage page;
   for (uint64_t gpa : snapshot.memory.PageAddresses()) {
