@@ -70,7 +70,7 @@ set(_msrtrace_public_headers
     harness/core/handler_registry.h harness/core/msr_filter.h harness/core/msr_handler.h
     harness/core/snapshot.h
     harness/core/status_macros.h harness/core/vcpu.h
-    harness/trace/trace_file.h harness/trace/trace_types.h
+    harness/trace/trace_file.h harness/trace/trace_text.h harness/trace/trace_types.h
     harness/replay/exit_check.h harness/replay/machine.h harness/replay/recorder.h
     harness/replay/replay.h
     harness/kvm/kvm_adapter.h

@@ -224,7 +224,8 @@ bool OracleRunner::ReadAfterWrite(const ExitEvent& e, size_t k) {
       r->unknown_msr || !IsPlainStorage(r->index)) {
     return true;
   }
-  Vcpu probe = checker_->vcpu();
+  Vcpu& probe = probe_;
+  probe = checker_->vcpu();  // Reuses the slots' storage.
   probe.regs.reg(Gpr::kRcx) = r->index;
   probe.regs.pending = PendingException{};
   Exit rd = e.exit;
@@ -253,7 +254,8 @@ const DeclaredRow* OracleRunner::RowOf(uint32_t index) const {
 }
 
 absl::optional<uint64_t> OracleRunner::Probe(const Exit& like, const Vcpu& vcpu, uint32_t index) {
-  Vcpu probe = vcpu;
+  Vcpu& probe = probe_;
+  probe = vcpu;  // Reuses the slots' storage.
   probe.regs.reg(Gpr::kRcx) = index;
   probe.regs.pending = PendingException{};
   Exit rd = like;

@@ -204,6 +204,7 @@ class OracleRunner {
   // vcpu-isolation: (vCPU position, value read before the event) of the other vCPUs.
   std::vector<std::pair<size_t, absl::optional<uint64_t>>> others_;
   bool isolation_armed_ = false;
+  Vcpu probe_;  // The copy a probing RDMSR runs on (reused).
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command

@@ -5,9 +5,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "harness/core/status_macros.h"
-#include "harness/core/vcpu.h"
 #include "harness/trace/trace_file.h"
+#include "harness/trace/trace_framing.h"
+#include "harness/trace/trace_proto.h"
+#include "harness/core/vcpu.h"
+#include "proto/trace.pb.h"
 
 namespace msrtrace {
 namespace fuzz {
@@ -191,6 +195,14 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
   out->header = reader->header();
   out->snapshot = reader->snapshot();
   out->trailer = TraceTrailer{};
+  // Uncompressed: the bytes up to the reader's position are the prelude, header and snapshot.
+  const bool gzip = bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f &&
+                    static_cast<uint8_t>(bytes[1]) == 0x8b;
+  if (gzip || reader->offset() > bytes.size()) {
+    out->start_bytes.clear();
+  } else {
+    out->start_bytes.assign(bytes.data(), reader->offset());
+  }
   size_t n = 0;
   while (n < max_events) {
     if (n == out->events.size()) out->events.emplace_back();
@@ -205,11 +217,44 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
   return absl::OkStatus();
 }
 
+namespace {
+
+// The image of `trace`: `start` (the encoded prelude, header and snapshot) when not empty, else
+// those encoded; then the events and the trailer, byte for byte what TraceWriter writes.
+absl::Status EncodeWithStart(const TraceModel& trace, absl::string_view start, std::string* out) {
+  out->clear();
+  // Errors read as TraceWriter::CreateInMemory's did ("<memory>: ...").
+  auto error = [](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("<memory>: ", s.message()));
+  };
+  if (start.empty()) {
+    absl::Status s = ValidateHeader(trace.header);
+    if (s.ok()) s = ValidateSnapshot(trace.snapshot);
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("<memory>: ", s.message()));
+    s = AppendTraceStart(trace.header, trace.snapshot, out);
+    if (!s.ok()) return error(s);
+  } else {
+    out->append(start.data(), start.size());
+  }
+  thread_local proto::ExitEvent scratch;  // Reused: no allocation per event.
+  uint64_t last_seq = 0;
+  for (size_t k = 0; k < trace.events.size(); ++k) {
+    const ExitEvent& e = trace.events[k];
+    if (k > 0 && e.seq <= last_seq) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "<memory>: event seq %u is not greater than the previous seq %u", e.seq, last_seq));
+    }
+    if (absl::Status s = AppendEventRecord(e, &scratch, out); !s.ok()) return error(s);
+    last_seq = e.seq;
+  }
+  AppendTrailerRecord(TraceTrailer{trace.events.size(), trace.trailer.final_state_digest}, out);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status EncodeTraceInto(const TraceModel& trace, std::string* out) {
-  ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
-                   TraceWriter::CreateInMemory(out, trace.header, trace.snapshot));
-  for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(writer->Append(e));
-  return writer->Close(trace.trailer.final_state_digest);
+  return EncodeWithStart(trace, absl::string_view(), out);
 }
 
 absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace) {
@@ -456,6 +501,7 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
                              Rng& rng) const {
   out->header = a.header;
   out->snapshot = a.snapshot;
+  out->start_bytes = a.start_bytes;
   out->events.clear();
   const size_t cut_a = rng.Below(a.events.size() + 1);
   const size_t cut_b = rng.Below(b.events.size() + 1);
@@ -479,7 +525,7 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
 bool TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
                         std::string* bytes) const {
   while (true) {
-    const absl::Status st = EncodeTraceInto(*trace, bytes);
+    const absl::Status st = EncodeWithStart(*trace, trace->start_bytes, bytes);
     if (st.ok() && bytes->size() <= max_size) {
       // `out` is libFuzzer's raw byte buffer, not a C string: no terminator wanted.
       // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
@@ -524,16 +570,48 @@ const TraceModel* TraceMutator::LastOutput(absl::string_view bytes) const {
   return c.Holds(bytes, config_.max_events) ? &c.model : nullptr;
 }
 
+// Decoded corpus units: libFuzzer mutates and crosses over the same units again and again, so
+// keep the decoded form of recent ones (direct-mapped by a hash of the bytes, compared byte for
+// byte; a bounded number of entries, so memory stays flat).
+struct TraceMutator::UnitCache {
+  struct Unit {
+    std::string bytes;
+    TraceModel model;
+    size_t max_events = 0;
+    bool valid = false;
+  };
+  static constexpr size_t kUnits = 256;
+  std::vector<Unit> units = std::vector<Unit>(kUnits);
+
+  // The decoded `in`, or nullptr when it does not decode.
+  static size_t Slot(absl::string_view in) { return BytesHash(in) % kUnits; }
+  const TraceModel* Get(absl::string_view in, size_t max_events) {
+    Unit& u = units[Slot(in)];
+    if (u.max_events != max_events || u.bytes != in) {
+      u.valid = DecodeTraceInto(in, max_events, &u.model).ok();
+      u.bytes.assign(in.data(), in.size());
+      u.max_events = max_events;
+    }
+    return u.valid ? &u.model : nullptr;
+  }
+};
+
+TraceMutator::UnitCache& TraceMutator::Units() {
+  thread_local UnitCache cache;
+  return cache;
+}
+
 size_t TraceMutator::MutateBytes(uint8_t* data, size_t size, size_t max_size, uint64_t seed) const {
   OutputCache& c = Cache();
   const absl::string_view in(reinterpret_cast<const char*>(data), size);
   // libFuzzer stacks mutations on the same buffer: the input is often the last output, whose
-  // model is at hand. Otherwise decode into the cached model (reusing its events' storage).
+  // model is at hand. Otherwise the unit's decoded form (cached) is copied into the model.
   bool decoded = c.Holds(in, config_.max_events);
   c.valid = false;
   if (!decoded) {
-    decoded = DecodeTraceInto(in, config_.max_events, &c.model).ok();
-    if (!decoded) c.model = config_.fallback;
+    const TraceModel* unit = Units().Get(in, config_.max_events);
+    decoded = unit != nullptr;
+    c.model = decoded ? *unit : config_.fallback;
   }
   Rng rng(seed);
   Mutate(&c.model, rng);
@@ -547,48 +625,31 @@ size_t TraceMutator::CrossOverBytes(const uint8_t* data1, size_t size1, const ui
                                     size_t size2, uint8_t* out, size_t max_size,
                                     uint64_t seed) const {
   OutputCache& c = Cache();
-  thread_local TraceModel decoded_a, result;  // Reused storage.
-  // The second parent is a corpus unit libFuzzer picks: keep a few decoded ones (direct-mapped
-  // by a hash of the bytes, compared byte for byte), so popular parents are decoded once.
-  struct Parent {
-    std::string bytes;
-    TraceModel model;
-    size_t max_events = 0;
-    bool valid = false;
-  };
-  constexpr size_t kParents = 64;
-  thread_local std::vector<Parent> parents(kParents);
-  bool exact = true;
+  thread_local TraceModel result;  // Reused storage.
   const absl::string_view in1(reinterpret_cast<const char*>(data1), size1);
   const absl::string_view in2(reinterpret_cast<const char*>(data2), size2);
-  const TraceModel* ta = &config_.fallback;
-  if (c.Holds(in1, config_.max_events)) {
-    ta = &c.model;
-  } else if (DecodeTraceInto(in1, config_.max_events, &decoded_a).ok()) {
-    ta = &decoded_a;
-  } else {
+  bool exact = true;
+  const TraceModel* ta =
+      c.Holds(in1, config_.max_events) ? &c.model : Units().Get(in1, config_.max_events);
+  if (ta == nullptr) {
+    ta = &config_.fallback;
     exact = false;
   }
-  const TraceModel* tb = &config_.fallback;
-  Parent& p = parents[BytesHash(in2) % kParents];
-  if (c.Holds(in2, config_.max_events)) {
-    tb = &c.model;
-  } else if (p.valid && p.max_events == config_.max_events && p.bytes == in2) {
-    tb = &p.model;
-  } else {
-    p.valid = DecodeTraceInto(in2, config_.max_events, &p.model).ok();
-    p.bytes.assign(in2.data(), in2.size());
-    p.max_events = config_.max_events;
-    if (p.valid) {
-      tb = &p.model;
-    } else {
-      exact = false;
-    }
+  // Both parents may map to one cache entry: the second lookup must not evict the first.
+  thread_local TraceModel first;
+  if (ta != &c.model && ta != &config_.fallback && in1 != in2 &&
+      UnitCache::Slot(in1) == UnitCache::Slot(in2)) {
+    first = *ta;
+    ta = &first;
   }
-  const TraceModel& ta_ref = *ta;
-  const TraceModel& tb_ref = *tb;
+  const TraceModel* tb =
+      c.Holds(in2, config_.max_events) ? &c.model : Units().Get(in2, config_.max_events);
+  if (tb == nullptr) {
+    tb = &config_.fallback;
+    exact = false;
+  }
   Rng rng(seed);
-  CrossOver(ta_ref, tb_ref, &result, rng);
+  CrossOver(*ta, *tb, &result, rng);
   c.valid = false;
   // libFuzzer treats 0 as "no cross-over"; it keeps the first input then.
   if (!Emit(&result, out, max_size, &c.bytes)) return 0;

@@ -17,7 +17,7 @@
 //
 // Thread-safety: a TraceMutator is immutable after construction; Mutate* may be called from
 // several threads with their own Rng (the *Bytes entry points keep, per thread, their last
-// output, see LastOutput, and a few decoded cross-over parents).
+// output, see LastOutput, and a bounded cache of decoded corpus units).
 #ifndef MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 #define MSRTRACE_FUZZ_TRACE_MUTATOR_H_
 
@@ -41,6 +41,11 @@ struct TraceModel {
   Snapshot snapshot;
   std::vector<ExitEvent> events;
   TraceTrailer trailer;
+  // The prelude, header and snapshot records exactly as DecodeTraceInto read them (empty for an
+  // uncompressed image it did not decode, or a model built in code). The mutator never changes
+  // header or snapshot, so its outputs start with these bytes instead of encoding them again;
+  // EncodeTrace/EncodeTraceInto ignore them.
+  std::string start_bytes;
 };
 
 // Decodes a trace file image. Reads at most `max_events` events; later events are dropped (the
@@ -163,6 +168,8 @@ class TraceMutator {
   bool Emit(TraceModel* trace, uint8_t* out, size_t max_size, std::string* bytes) const;
   struct OutputCache;
   static OutputCache& Cache();  // Per thread.
+  struct UnitCache;
+  static UnitCache& Units();  // Per thread.
 
   MutatorConfig config_;
 };

@@ -299,6 +299,20 @@ TEST(CommandsTest, ShowTextProtoHasAllSectionsAndHeadLimits) {
   EXPECT_THAT(r.out, Not(HasSubstr("header {")));
 }
 
+// `show` prints with the text printer `convert` uses (harness/trace/trace_text.h): 64-bit values in
+// hex, counters in decimal.
+TEST(CommandsTest, ShowTextProtoPrintsValuesInHexLikeConvert) {
+  ShowOptions o;
+  o.path = Recorded("kvm-clock");
+  o.head = 1;
+  o.events_only = true;
+  Result r = Call(RunShow, o);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("rcx: 0x"));
+  EXPECT_THAT(r.out, HasSubstr("seq: 1\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("rcx: 1")));
+}
+
 TEST(CommandsTest, ShowLogPrintsOneLinePerExitWithMsrNamesAndOutcomes) {
   ShowOptions o;
   o.path = Recorded("kvm-clock");

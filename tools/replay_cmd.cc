@@ -26,18 +26,6 @@ bool IsTraceFile(const std::string& name) {
   return absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz");
 }
 
-const char* EndName(TraceEnd e) {
-  switch (e) {
-    case TraceEnd::kComplete:
-      return "complete";
-    case TraceEnd::kNoTrailer:
-      return "no-trailer";
-    case TraceEnd::kTornTail:
-      return "torn-tail";
-  }
-  return "unknown";
-}
-
 int ExitCodeOf(const ReplayResult& r) {
   if (!r.clean()) return kExitDivergence;
   if (r.incomplete()) return kExitIncomplete;
@@ -73,7 +61,7 @@ void PrintText(const ReplayResult& r, std::ostream& out) {
   if (!r.clean()) out << " (" << r.divergence_count << " divergences)";
   if (r.incomplete()) {
     out << " (";
-    if (r.end != TraceEnd::kComplete) out << EndName(r.end) << (r.skipped.empty() ? "" : ", ");
+    if (r.end != TraceEnd::kComplete) out << TraceEndName(r.end) << (r.skipped.empty() ? "" : ", ");
     if (!r.skipped.empty()) out << r.skipped.size() << " corrupt regions skipped";
     out << ")";
   }
@@ -150,7 +138,7 @@ std::string Json(const ReplayResult& r) {
     absl::StrAppend(&s, "{\"offset\":", c.offset, ",\"record\":", c.record, ",\"bytes\":", c.bytes,
                     ",\"message\":", JsonString(c.message), "}");
   }
-  absl::StrAppend(&s, "],\"end\":", JsonString(EndName(r.end)),
+  absl::StrAppend(&s, "],\"end\":", JsonString(TraceEndName(r.end)),
                   ",\"final_digest\":", JsonString(absl::StrFormat("0x%016x", r.final_digest)),
                   ",\"recorded_final_digest\":",
                   JsonString(absl::StrFormat("0x%016x", r.recorded_final_digest)),
@@ -413,8 +401,8 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     jc.divergence_count = r->divergence_count;
     jc.seconds = r->seconds;
     jc.incomplete = r->incomplete();
-    jc.end = r->skipped.empty() ? std::string(EndName(r->end))
-                                : absl::StrCat(EndName(r->end), ", ", r->skipped.size(),
+    jc.end = r->skipped.empty() ? std::string(TraceEndName(r->end))
+                                : absl::StrCat(TraceEndName(r->end), ", ", r->skipped.size(),
                                                " corrupt regions skipped");
     cases.push_back(std::move(jc));
   }

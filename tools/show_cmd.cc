@@ -12,36 +12,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "handlers/msr_table.h"
 #include "harness/replay/replay.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_proto.h"
+#include "harness/trace/trace_text.h"
 #include "tools/command.h"
 #include "tools/output.h"
 
 namespace msrtrace::cli {
 namespace {
 
-const char* EndText(TraceEnd e) {
-  switch (e) {
-    case TraceEnd::kComplete:
-      return "complete";
-    case TraceEnd::kNoTrailer:
-      return "no-trailer";
-    case TraceEnd::kTornTail:
-      return "torn-tail";
-  }
-  return "unknown";
-}
-
 // Prints one field of a `Trace` message in text-proto or JSON form.
 class TracePrinter {
  public:
   TracePrinter(std::ostream& out, bool json) : out_(out), json_(json) {
-    printer_.SetInitialIndentLevel(1);
     json_options_.preserve_proto_field_names = true;
   }
   bool Field(const char* name, const google::protobuf::Message& m) {
@@ -62,7 +49,8 @@ class TracePrinter {
       }
       out_ << piece_;
     } else {
-      if (!printer_.PrintToString(m, &piece_)) return false;
+      // The printer `convert` uses (harness/trace/trace_text.h): 64-bit values in hex.
+      if (!TraceMessageToText(m, &piece_)) return false;
       out_ << name << " {\n" << piece_ << "}\n";
     }
     first_ = false;
@@ -87,7 +75,6 @@ class TracePrinter {
   bool first_ = true;
   bool in_events_ = false;
   std::string piece_;
-  google::protobuf::TextFormat::Printer printer_;
   google::protobuf::util::JsonPrintOptions json_options_;
 };
 
@@ -214,7 +201,7 @@ int ShowLog(const ShowOptions& o, std::ostream& out, std::ostream& err) {
     }
   }
   if (!o.events_only) {
-    out << "# end: " << EndText(r.end()) << "\n";
+    out << "# end: " << TraceEndName(r.end()) << "\n";
   }
   return kExitOk;
 }
@@ -262,7 +249,7 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
     }
     if (!*more) break;
     if (o.tail == 0) {
-      ToProto(ev, &pe);
+      EventToTextProto(ev, &pe);
       p.Field("events", pe);
     }
     ++n;
@@ -275,7 +262,7 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
     const uint64_t first = n > o.tail ? n - o.tail : 0;
     if (first > 0) p.Comment(absl::StrFormat("%u earlier events omitted (--tail)", first));
     for (uint64_t i = first; i < n; ++i) {
-      ToProto(ring[i % o.tail], &pe);
+      EventToTextProto(ring[i % o.tail], &pe);
       p.Field("events", pe);
     }
   }
@@ -287,7 +274,7 @@ int RunShow(const ShowOptions& o, std::ostream& out, std::ostream& err) {
       ToProto(r.trailer(), &t);
       p.Field("trailer", t);
     } else {
-      p.Comment(absl::StrCat("trace ends without a trailer: ", EndText(r.end())));
+      p.Comment(absl::StrCat("trace ends without a trailer: ", TraceEndName(r.end())));
     }
   }
   p.Finish();
@@ -397,7 +384,8 @@ int RunDiff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
     ++n;
   }
   if ((*a)->end() != (*b)->end()) {
-    return report("end", absl::StrCat(EndText((*a)->end()), " vs ", EndText((*b)->end())));
+    return report("end",
+                  absl::StrCat(TraceEndName((*a)->end()), " vs ", TraceEndName((*b)->end())));
   }
   if ((*a)->end() == TraceEnd::kComplete &&
       (*a)->trailer().final_state_digest != (*b)->trailer().final_state_digest) {
@@ -483,7 +471,7 @@ int RunStats(const StatsOptions& o, std::ostream& out, std::ostream& err) {
           << ",\"ignored\":" << kinds[4] << ",\"unspecified\":" << kinds[0]
           << ",\"volatile\":" << volatile_events << ",\"memory_writes\":" << memory_writes
           << ",\"snapshot_pages\":" << r.snapshot().memory.PageAddresses().size()
-          << ",\"end\":" << JsonString(EndText(r.end())) << ",\"per_vcpu\":{";
+          << ",\"end\":" << JsonString(TraceEndName(r.end())) << ",\"per_vcpu\":{";
       std::vector<std::pair<uint32_t, uint64_t>> vs(per_vcpu.begin(), per_vcpu.end());
       std::sort(vs.begin(), vs.end());
       for (size_t i = 0; i < vs.size(); ++i) {
@@ -498,7 +486,7 @@ int RunStats(const StatsOptions& o, std::ostream& out, std::ostream& err) {
       }
       out << "]}";
     } else {
-      out << path << ": " << events << " events, " << EndText(r.end()) << "\n";
+      out << path << ": " << events << " events, " << TraceEndName(r.end()) << "\n";
       out << absl::StrFormat("  producer %s; profile %s; handler set %s; policy %s; %u vCPUs\n",
                              h.producer, h.cpu_profile, h.handler_set,
                              UnknownMsrPolicyName(h.unknown_msr_policy), h.vcpu_count);

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -31,222 +30,17 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "harness/core/status_macros.h"
 #include "harness/trace/atomic_file.h"
+#include "harness/core/status_macros.h"
+#include "harness/trace/trace_framing.h"
 #include "harness/trace/trace_proto.h"
+#include "harness/trace/trace_stream.h"
 
 namespace msrtrace {
 namespace {
 
-constexpr char kMagic[8] = {'M', 'S', 'R', 'T', 'R', 'A', 'C', 'E'};
-constexpr size_t kPreludeSize = 16;
-constexpr size_t kRecordHeaderSize = 9;
-// Largest record payload either side accepts. Events are small; the snapshot core (vCPU
-// registers and named slots, handler states) is the largest record. A reader rejects a larger
-// length before allocating anything.
-constexpr uint32_t kMaxRecordPayload = 4u << 20;
-// A snapshot core above the cap is split into vCPU records of at most this many bytes (room for
-// the fields around the vCPUs in the first record).
-constexpr size_t kSnapshotPartBudget = kMaxRecordPayload - (64 << 10);
-// Format 1.1 (proto Snapshot.vcpu_records): written only by traces whose snapshot is split, so
-// every other trace stays 1.0, byte for byte. A 1.0 reader stops at the second snapshot record
-// ("expected a page record, found a snapshot record").
-constexpr uint32_t kSplitSnapshotMinor = 1;
-// Largest text-format or JSON trace ReadTraceText accepts.
-constexpr uint64_t kMaxTextInput = 256ull << 20;
-constexpr size_t kIoBufferSize = 64 << 10;
-
-enum RecordType : uint8_t {
-  kRecordHeader = 1,
-  kRecordSnapshotCore = 2,
-  kRecordPage = 3,
-  kRecordEvent = 4,
-  kRecordTrailer = 5,
-};
-// Types from here up that a reader does not know are skipped (optional metadata a newer minor
-// version may add); unknown types below it are an error.
-constexpr uint8_t kFirstSkippableType = 64;
-
-const char* RecordTypeName(uint8_t type) {
-  switch (type) {
-    case kRecordHeader:
-      return "header";
-    case kRecordSnapshotCore:
-      return "snapshot";
-    case kRecordPage:
-      return "page";
-    case kRecordEvent:
-      return "event";
-    case kRecordTrailer:
-      return "trailer";
-    default:
-      return "unknown";
-  }
-}
-
-// crc32 (zlib's polynomial) over the type byte and the payload, masked as leveldb masks its
-// CRCs: a CRC stored next to data that itself contains CRCs is otherwise prone to collide.
-uint32_t RecordCrc(uint8_t type, const char* payload, size_t len) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, &type, 1);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload), static_cast<uInt>(len));
-  const uint32_t c = static_cast<uint32_t>(crc);
-  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
-
-void PutU16(char* p, uint16_t v) {
-  p[0] = static_cast<char>(v);
-  p[1] = static_cast<char>(v >> 8);
-}
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint16_t GetU16(const char* p) {
-  return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
-}
-
-absl::Status ErrnoError(absl::string_view path, absl::string_view what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(path, ": ", what, ": ", strerror(err)));
-}
-
 // ----------------------------------------------------------------------------------------------
 // Writing
-
-// Where the writer's bytes go. Errors name the path.
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual absl::Status Write(const char* data, size_t len) = 0;
-  // Hands everything written so far to the OS (no fsync).
-  virtual absl::Status Flush() = 0;
-  // Flushes, fsyncs when the file is a regular file, and closes.
-  virtual absl::Status Close() = 0;
-};
-
-// Appends to a caller's string (TraceWriter::CreateInMemory).
-class StringSink : public Sink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  absl::Status Write(const char* data, size_t len) override {
-    out_->append(data, len);
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override { return absl::OkStatus(); }
-  absl::Status Close() override { return absl::OkStatus(); }
-
- private:
-  std::string* out_;
-};
-
-class FdSink : public Sink {
- public:
-  FdSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
-    buf_.reserve(kIoBufferSize);
-  }
-  ~FdSink() override {
-    if (fd_ >= 0) close(fd_);
-  }
-  absl::Status Write(const char* data, size_t len) override {
-    if (buf_.size() + len > kIoBufferSize) RETURN_IF_ERROR(Flush());
-    if (len >= kIoBufferSize) return WriteAll(data, len);
-    buf_.append(data, len);
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override {
-    absl::Status s = WriteAll(buf_.data(), buf_.size());
-    buf_.clear();
-    return s;
-  }
-  absl::Status Close() override {
-    if (fd_ < 0) return absl::OkStatus();
-    absl::Status s = Flush();
-    if (s.ok()) s = SyncIfRegular(fd_, path_);
-    if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
-    fd_ = -1;
-    return s;
-  }
-
- private:
-  // Loops over short writes; an error (ENOSPC, EFBIG, EIO...) names the path and the reason.
-  absl::Status WriteAll(const char* data, size_t len) {
-    while (len > 0) {
-      const ssize_t n = write(fd_, data, len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError(path_, "write failed", errno);
-      }
-      data += n;
-      len -= static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
-  }
-
-  std::string path_;
-  int fd_;
-  std::string buf_;
-};
-
-// zlib writes through its own descriptor (a dup of fd_), so fd_ stays open for the fsync after
-// gzclose() has written the gzip trailer.
-class GzSink : public Sink {
- public:
-  GzSink(std::string path, gzFile gz, int fd) : path_(std::move(path)), gz_(gz), fd_(fd) {}
-  ~GzSink() override {
-    if (gz_ != nullptr) gzclose(gz_);
-    if (fd_ >= 0) close(fd_);
-  }
-  absl::Status Write(const char* data, size_t len) override {
-    while (len > 0) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(len, 1u << 30));
-      if (gzwrite(gz_, data, chunk) != static_cast<int>(chunk)) return GzError("write failed");
-      data += chunk;
-      len -= chunk;
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override {
-    // Z_SYNC_FLUSH ends the deflate block so that a reader sees every byte written so far.
-    if (gzflush(gz_, Z_SYNC_FLUSH) != Z_OK) return GzError("flush failed");
-    return absl::OkStatus();
-  }
-  absl::Status Close() override {
-    absl::Status s;
-    if (gz_ != nullptr) {
-      errno = 0;
-      const int r = gzclose(gz_);
-      gz_ = nullptr;
-      if (r == Z_ERRNO) {
-        s = ErrnoError(path_, "write failed", errno != 0 ? errno : EIO);
-      } else if (r != Z_OK) {
-        s = absl::DataLossError(absl::StrCat(path_, ": gzip close failed"));
-      }
-    }
-    if (fd_ >= 0) {
-      if (s.ok()) s = SyncIfRegular(fd_, path_);
-      if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
-      fd_ = -1;
-    }
-    return s;
-  }
-
- private:
-  absl::Status GzError(absl::string_view what) {
-    int errnum = 0;
-    const char* msg = gzerror(gz_, &errnum);
-    if (errnum == Z_ERRNO) return ErrnoError(path_, what, errno);
-    return absl::DataLossError(absl::StrCat(path_, ": gzip ", what, ": ", msg));
-  }
-
-  std::string path_;
-  gzFile gz_;
-  int fd_;
-};
 
 class TraceWriterImpl : public TraceWriter {
  public:
@@ -266,33 +60,10 @@ class TraceWriterImpl : public TraceWriter {
   }
 
   absl::Status Start(const TraceHeader& header, const Snapshot& snapshot) {
-    // The snapshot core, split over several records when it exceeds the record cap.
-    std::vector<proto::Snapshot> parts(1);
-    SnapshotCoreToProto(snapshot, &parts[0]);
-    if (parts[0].ByteSizeLong() > kMaxRecordPayload) RETURN_IF_ERROR(SplitVcpus(&parts));
-    const uint32_t minor = parts.size() > 1 ? kSplitSnapshotMinor : kTraceFormatMinor;
-
-    char prelude[kPreludeSize];
-    memcpy(prelude, kMagic, sizeof(kMagic));
-    PutU16(prelude + 8, static_cast<uint16_t>(kTraceFormatMajor));
-    PutU16(prelude + 10, static_cast<uint16_t>(minor));
-    PutU32(prelude + 12, 0);  // Flags: none defined in 1.x.
-    RETURN_IF_ERROR(sink_->Write(prelude, sizeof(prelude)));
-
-    proto::TraceHeader h;
-    ToProto(header, &h);
-    h.set_format_major(kTraceFormatMajor);  // The version of the format actually written.
-    h.set_format_minor(minor);
-    RETURN_IF_ERROR(WriteRecord(kRecordHeader, h));
-    for (const proto::Snapshot& part : parts) {
-      RETURN_IF_ERROR(WriteRecord(kRecordSnapshotCore, part));
-    }
-    parts.clear();
-    proto::MemoryPage page;
-    for (uint64_t gpa : snapshot.memory.PageAddresses()) {
-      PageToProto(gpa, snapshot.memory.Page(gpa), &page);
-      RETURN_IF_ERROR(WriteRecord(kRecordPage, page));
-    }
+    record_.clear();
+    absl::Status st = AppendTraceStart(header, snapshot, &record_);
+    if (!st.ok()) return absl::Status(st.code(), absl::StrCat(path_, ": ", st.message()));
+    RETURN_IF_ERROR(sink_->Write(record_.data(), record_.size()));
     // A reader can open the trace as soon as Create() returns.
     return sink_->Flush();
   }
@@ -303,13 +74,10 @@ class TraceWriterImpl : public TraceWriter {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: event seq %u is not greater than the previous seq %u", path_, event.seq, last_seq_));
     }
-    absl::Status valid = ValidateEvent(event);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: event seq %u: %s", path_, event.seq, valid.message()));
-    }
-    ToProto(event, &event_proto_);
-    RETURN_IF_ERROR(Sticky(WriteRecord(kRecordEvent, event_proto_)));
+    record_.clear();
+    absl::Status st = AppendEventRecord(event, &event_proto_, &record_);
+    if (!st.ok()) return absl::Status(st.code(), absl::StrCat(path_, ": ", st.message()));
+    RETURN_IF_ERROR(Sticky(sink_->Write(record_.data(), record_.size())));
     ++events_;
     last_seq_ = event.seq;
     if (options_.flush_every != 0 && events_ % options_.flush_every == 0) {
@@ -326,9 +94,9 @@ class TraceWriterImpl : public TraceWriter {
   absl::Status Close(uint64_t final_state_digest) override {
     RETURN_IF_ERROR(CheckOpen());
     closed_ = true;
-    proto::Trailer t;
-    ToProto(TraceTrailer{events_, final_state_digest}, &t);
-    absl::Status s = WriteRecord(kRecordTrailer, t);
+    record_.clear();
+    AppendTrailerRecord(TraceTrailer{events_, final_state_digest}, &record_);
+    absl::Status s = sink_->Write(record_.data(), record_.size());
     absl::Status c = sink_->Close();
     if (s.ok()) s = c;
     if (s.ok()) return target_.Commit();
@@ -339,40 +107,6 @@ class TraceWriterImpl : public TraceWriter {
   uint64_t events_written() const override { return events_; }
 
  private:
-  // Moves the vCPUs of (*parts)[0] into as many vCPU-only records as needed (format 1.1), each
-  // under kSnapshotPartBudget bytes; the first record keeps everything else.
-  absl::Status SplitVcpus(std::vector<proto::Snapshot>* parts) {
-    proto::Snapshot& core = (*parts)[0];
-    google::protobuf::RepeatedPtrField<proto::VcpuState> vcpus;
-    vcpus.Swap(core.mutable_vcpus());
-    const size_t rest = core.ByteSizeLong();
-    if (rest + 16 > kSnapshotPartBudget) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: the snapshot's VM-wide slots and handler states take %u bytes, more than the "
-          "%u-byte record cap allows",
-          path_, rest, kMaxRecordPayload));
-    }
-    proto::Snapshot* part = &core;
-    size_t size = rest;
-    for (int i = 0; i < vcpus.size(); ++i) {
-      const size_t n = vcpus.Get(i).ByteSizeLong() + 8;  // Tag and length prefix.
-      if (n > kSnapshotPartBudget) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: vCPU %u's state takes %u bytes, more than the %u-byte record cap",
-                            path_, vcpus.Get(i).id(), n, kMaxRecordPayload));
-      }
-      if (size + n > kSnapshotPartBudget) {
-        parts->emplace_back();
-        part = &parts->back();
-        size = 0;
-      }
-      *part->add_vcpus() = vcpus.Get(i);
-      size += n;
-    }
-    (*parts)[0].set_vcpu_records(static_cast<uint32_t>(parts->size() - 1));
-    return absl::OkStatus();
-  }
-
   absl::Status CheckOpen() {
     if (closed_) {
       return absl::FailedPreconditionError(absl::StrCat(path_, ": trace writer is closed"));
@@ -383,22 +117,6 @@ class TraceWriterImpl : public TraceWriter {
   absl::Status Sticky(absl::Status s) {
     if (!s.ok() && failed_.ok()) failed_ = s;
     return s;
-  }
-
-  absl::Status WriteRecord(uint8_t type, const google::protobuf::MessageLite& m) {
-    const size_t len = m.ByteSizeLong();
-    if (len > kMaxRecordPayload) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: %s record of %u bytes exceeds the %u-byte record cap", path_,
-                          RecordTypeName(type), len, kMaxRecordPayload));
-    }
-    record_.resize(kRecordHeaderSize + len);
-    char* p = &record_[0];
-    m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kRecordHeaderSize));
-    PutU32(p, static_cast<uint32_t>(len));
-    PutU32(p + 4, RecordCrc(type, p + kRecordHeaderSize, len));
-    p[8] = static_cast<char>(type);
-    return sink_->Write(p, record_.size());
   }
 
   std::string path_;
@@ -415,135 +133,6 @@ class TraceWriterImpl : public TraceWriter {
 
 // ----------------------------------------------------------------------------------------------
 // Reading
-
-// The uncompressed byte stream of a trace: a file descriptor or bytes in memory, inflated when
-// it starts with the gzip magic (1f 8b). Reads go through one fixed buffer.
-class Input {
- public:
-  static std::unique_ptr<Input> FromFd(int fd, bool owned) {
-    auto in = std::unique_ptr<Input>(new Input);
-    in->fd_ = fd;
-    in->owned_ = owned;
-    in->buf_.reset(new char[kIoBufferSize]);
-    return in;
-  }
-  static std::unique_ptr<Input> FromBytes(std::string bytes) {
-    auto in = std::unique_ptr<Input>(new Input);
-    in->bytes_ = std::move(bytes);
-    in->raw_ = in->bytes_.data();
-    in->raw_len_ = in->bytes_.size();
-    in->raw_eof_ = true;  // Everything is already in the window.
-    return in;
-  }
-  ~Input() {
-    if (zs_init_) inflateEnd(&zs_);
-    if (owned_ && fd_ >= 0) close(fd_);
-  }
-
-  // Detects gzip. Call once before Read().
-  absl::Status Init() {
-    while (raw_len_ < 2 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-    if (raw_len_ >= 2 && static_cast<uint8_t>(raw_[0]) == 0x1f &&
-        static_cast<uint8_t>(raw_[1]) == 0x8b) {
-      gzip_ = true;
-      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) {
-        return absl::ResourceExhaustedError("cannot initialize zlib");
-      }
-      zs_init_ = true;
-      zs_.avail_in = 0;
-    }
-    return absl::OkStatus();
-  }
-
-  // Reads up to `n` bytes; returns 0 only at the end of the stream. Errors: read failure,
-  // corrupt gzip data (message without location; the caller adds it).
-  absl::StatusOr<size_t> Read(char* dst, size_t n) {
-    if (!gzip_) {
-      if (raw_len_ == 0) {
-        if (raw_eof_) return 0;
-        RETURN_IF_ERROR(ReadMore());
-        if (raw_len_ == 0) return 0;
-      }
-      const size_t k = std::min(n, raw_len_);
-      memcpy(dst, raw_, k);
-      raw_ += k;
-      raw_len_ -= k;
-      return k;
-    }
-    if (gz_done_) return 0;
-    zs_.next_out = reinterpret_cast<Bytef*>(dst);
-    zs_.avail_out = static_cast<uInt>(n);
-    while (zs_.avail_out == n) {
-      if (zs_.avail_in == 0) {
-        if (raw_len_ == 0 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-        if (raw_len_ == 0) {
-          // The compressed stream stops inside a gzip member: a torn tail.
-          gz_done_ = true;
-          gz_truncated_ = true;
-          break;
-        }
-        zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw_));
-        zs_.avail_in = static_cast<uInt>(raw_len_);
-        raw_ += raw_len_;
-        raw_len_ = 0;
-      }
-      const int r = inflate(&zs_, Z_NO_FLUSH);
-      if (r == Z_STREAM_END) {
-        // End of one gzip member; another may follow (concatenated gzip files).
-        if (zs_.avail_in == 0 && raw_len_ == 0 && !raw_eof_) RETURN_IF_ERROR(ReadMore());
-        if (zs_.avail_in == 0 && raw_len_ == 0) {
-          gz_done_ = true;
-          break;
-        }
-        inflateReset(&zs_);
-      } else if (r == Z_BUF_ERROR && zs_.avail_in == 0) {
-        continue;  // Needs more input.
-      } else if (r != Z_OK) {
-        return absl::DataLossError(
-            absl::StrCat("corrupt gzip data: ", zs_.msg != nullptr ? zs_.msg : "unknown error"));
-      }
-    }
-    return n - zs_.avail_out;
-  }
-
-  bool gzip() const { return gzip_; }
-  // The gzip stream ended without its end marker.
-  bool gzip_truncated() const { return gz_truncated_; }
-
- private:
-  Input() = default;
-
-  // Appends more raw bytes to the window (moving what is left to the front of the buffer).
-  absl::Status ReadMore() {
-    if (raw_eof_) return absl::OkStatus();
-    if (raw_len_ > 0 && raw_ != buf_.get()) memmove(buf_.get(), raw_, raw_len_);
-    raw_ = buf_.get();
-    for (;;) {
-      const ssize_t n = read(fd_, buf_.get() + raw_len_, kIoBufferSize - raw_len_);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return absl::Status(absl::ErrnoToStatusCode(errno),
-                            absl::StrCat("read failed: ", strerror(errno)));
-      }
-      if (n == 0) raw_eof_ = true;
-      raw_len_ += static_cast<size_t>(n);
-      return absl::OkStatus();
-    }
-  }
-
-  int fd_ = -1;
-  bool owned_ = false;
-  std::string bytes_;
-  std::unique_ptr<char[]> buf_;
-  const char* raw_ = nullptr;  // Window of raw (possibly compressed) bytes not yet consumed.
-  size_t raw_len_ = 0;
-  bool raw_eof_ = false;
-  bool gzip_ = false;
-  z_stream zs_{};
-  bool zs_init_ = false;
-  bool gz_done_ = false;
-  bool gz_truncated_ = false;
-};
 
 class TraceReaderImpl : public TraceReader {
  public:
@@ -813,7 +402,7 @@ absl::Status TraceReaderImpl::Start() {
         "%s: byte %u: gzip stream ends inside the %u-byte file header", name_, n, kPreludeSize));
   }
   if (n == 0) return absl::InvalidArgumentError(absl::StrCat(name_, ": empty file, not a trace"));
-  if (memcmp(prelude, kMagic, std::min(n, sizeof(kMagic))) != 0) {
+  if (memcmp(prelude, kTraceMagic, std::min(n, sizeof(kTraceMagic))) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(name_, ": byte 0: not a trace file (no \"MSRTRACE\" magic)"));
   }
@@ -983,174 +572,6 @@ absl::StatusOr<std::unique_ptr<TraceReader>> StartReader(std::string name,
   return std::unique_ptr<TraceReader>(std::move(reader));
 }
 
-// ----------------------------------------------------------------------------------------------
-// Text forms
-
-const char* EndName(TraceEnd end) {
-  switch (end) {
-    case TraceEnd::kComplete:
-      return "complete";
-    case TraceEnd::kNoTrailer:
-      return "no trailer (the writer did not finish)";
-    case TraceEnd::kTornTail:
-      return "torn tail (the last record is cut off)";
-  }
-  return "?";
-}
-
-// Prints 64-bit values (registers, addresses, MSR values, digests) in hex, which the text
-// parser reads back; counters registered with DecimalPrinter stay decimal.
-class HexPrinter : public google::protobuf::TextFormat::FastFieldValuePrinter {
- public:
-  void PrintUInt64(uint64_t v, google::protobuf::TextFormat::BaseTextGenerator* g) const override {
-    g->PrintString(absl::StrFormat("0x%x", v));
-  }
-};
-class DecimalPrinter : public google::protobuf::TextFormat::FastFieldValuePrinter {};
-// Bit masks among the 32-bit fields.
-class HexU32Printer : public google::protobuf::TextFormat::FastFieldValuePrinter {
- public:
-  void PrintUInt32(uint32_t v, google::protobuf::TextFormat::BaseTextGenerator* g) const override {
-    g->PrintString(absl::StrFormat("0x%x", v));
-  }
-};
-
-void SetUpPrinter(google::protobuf::TextFormat::Printer* printer) {
-  printer->SetInitialIndentLevel(1);
-  printer->SetUseShortRepeatedPrimitives(true);  // gpr: [0x0, 0x1, ...]
-  printer->SetDefaultFieldValuePrinter(new HexPrinter);
-  printer->RegisterFieldValuePrinter(proto::ExitEvent::descriptor()->FindFieldByName("seq"),
-                                     new DecimalPrinter);
-  printer->RegisterFieldValuePrinter(proto::Trailer::descriptor()->FindFieldByName("event_count"),
-                                     new DecimalPrinter);
-  printer->RegisterFieldValuePrinter(proto::ExitInfo::descriptor()->FindFieldByName("host_wall_ns"),
-                                     new DecimalPrinter);
-  printer->RegisterFieldValuePrinter(proto::ExitEvent::descriptor()->FindFieldByName("known"),
-                                     new HexU32Printer);
-  printer->RegisterFieldValuePrinter(
-      proto::ExitEvent::descriptor()->FindFieldByName("interruptibility"), new HexU32Printer);
-  printer->RegisterFieldValuePrinter(
-      proto::Registers::descriptor()->FindFieldByName("interruptibility"), new HexU32Printer);
-}
-
-// Writes to stdout ("-", checked writes) or atomically to a file (AtomicTarget: a failed
-// conversion leaves an existing file untouched).
-class TextOut {
- public:
-  static absl::StatusOr<TextOut> Open(const std::string& path) {
-    if (path == "-") return TextOut("<stdout>", 1, AtomicTarget());
-    AtomicTarget target;
-    ASSIGN_OR_RETURN(const int fd, target.Open(path));
-    return TextOut(path, fd, std::move(target));
-  }
-  TextOut(TextOut&& o) noexcept
-      : path_(std::move(o.path_)),
-        fd_(o.fd_),
-        target_(std::move(o.target_)),
-        buf_(std::move(o.buf_)) {
-    o.fd_ = -1;
-  }
-  ~TextOut() {
-    if (fd_ > 1) close(fd_);
-  }
-  absl::Status Write(absl::string_view s) {
-    buf_.append(s.data(), s.size());
-    if (buf_.size() >= kIoBufferSize) return Drain();
-    return absl::OkStatus();
-  }
-  absl::Status Close() {
-    absl::Status s = Drain();
-    if (fd_ > 1) {
-      if (s.ok()) s = SyncIfRegular(fd_, path_);
-      if (close(fd_) != 0 && s.ok()) s = ErrnoError(path_, "close failed", errno);
-      fd_ = -1;
-      if (s.ok()) s = target_.Commit();
-    }
-    return s;
-  }
-
- private:
-  TextOut(std::string path, int fd, AtomicTarget target)
-      : path_(std::move(path)), fd_(fd), target_(std::move(target)) {}
-  absl::Status Drain() {
-    absl::Status s = WriteFully(fd_, buf_, path_);
-    buf_.clear();
-    return s;
-  }
-  std::string path_;
-  int fd_;
-  AtomicTarget target_;
-  std::string buf_;
-};
-
-// Reads a whole file or stdin ("-"), refusing more than kMaxTextInput bytes.
-absl::StatusOr<std::string> ReadTextInput(const std::string& path) {
-  const int fd = path == "-" ? 0 : open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(path, "cannot open", errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() {
-      if (fd > 0) close(fd);
-    }
-  } closer{fd};
-  const std::string too_large =
-      absl::StrFormat("%s: text trace is larger than the %u MiB limit", path, kMaxTextInput >> 20);
-  struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<uint64_t>(st.st_size) > kMaxTextInput) {
-    return absl::InvalidArgumentError(too_large);
-  }
-  std::string text;
-  char chunk[kIoBufferSize];
-  for (;;) {
-    const ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(path, "read failed", errno);
-    }
-    if (n == 0) break;
-    if (text.size() + static_cast<size_t>(n) > kMaxTextInput) {
-      return absl::InvalidArgumentError(too_large);
-    }
-    text.append(chunk, static_cast<size_t>(n));
-  }
-  return text;
-}
-
-// Keeps the first text-format parse error as "path:line:column: message".
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  explicit FirstError(const std::string& path) : path_(path) {}
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (error_.empty()) {
-      error_ = absl::StrFormat("%s:%d:%d: %s", path_, line + 1, column + 1, message);
-    }
-  }
-  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
-  const std::string& error() const { return error_; }
-
- private:
-  const std::string& path_;
-  std::string error_;
-};
-
-// Protobuf's JSON parser reports "message\n<input excerpt>\n<caret line>" without a line
-// number; this keeps the message and the excerpt on one line.
-std::string OneLine(absl::string_view message) {
-  std::vector<absl::string_view> lines = absl::StrSplit(message, '\n');
-  std::string out(lines.empty() ? message : lines[0]);
-  std::string near;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view l = absl::StripAsciiWhitespace(lines[i]);
-    if (l.empty() || l == "^") continue;
-    if (!near.empty()) near += ' ';
-    near.append(l.data(), l.size());
-  }
-  if (!near.empty()) absl::StrAppend(&out, " (near: ", near, ")");
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::CreateInMemory(std::string* out,
@@ -1185,20 +606,14 @@ absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::stri
   } else {
     ASSIGN_OR_RETURN(fd, target.Open(path, options.atomic));
   }
-  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Sink> sink = std::make_unique<FdSink>(path, fd);
   if (options.gzip || absl::EndsWith(path, ".gz")) {
-    const int zfd = dup(fd);
-    gzFile gz = zfd < 0 ? nullptr : gzdopen(zfd, "wb");
-    if (gz == nullptr) {
-      if (zfd >= 0) close(zfd);
-      close(fd);
+    absl::StatusOr<std::unique_ptr<Sink>> gz = GzipSink::Wrap(path, std::move(sink));
+    if (!gz.ok()) {
       target.Abandon();
-      return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot start gzip"));
+      return gz.status();
     }
-    gzbuffer(gz, kIoBufferSize);
-    sink = std::make_unique<GzSink>(path, gz, fd);
-  } else {
-    sink = std::make_unique<FdSink>(path, fd);
+    sink = *std::move(gz);
   }
   auto writer =
       std::make_unique<TraceWriterImpl>(path, std::move(sink), options, std::move(target));
@@ -1220,154 +635,23 @@ absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::FromBytes(std::string 
   return StartReader(std::move(name), Input::FromBytes(std::move(bytes)), options);
 }
 
-namespace {
-
-// Moves the EventField bits of `known` that have a name into `known_fields` (FIELD_ALL when all
-// are set); unnamed bits stay in `known`.
-void NameKnownFields(proto::ExitEvent* pe) {
-  pe->clear_known_fields();
-  const uint32_t known = pe->known();
-  if ((known & kFieldAll) == kFieldAll) {
-    pe->add_known_fields(proto::FIELD_ALL);
-  } else {
-    for (uint32_t bit = 1; bit < kFieldAll; bit <<= 1) {
-      if (known & bit) pe->add_known_fields(static_cast<proto::EventFieldName>(bit));
-    }
+const char* TraceEndName(TraceEnd end) {
+  switch (end) {
+    case TraceEnd::kComplete:
+      return "complete";
+    case TraceEnd::kNoTrailer:
+      return "no-trailer";
+    case TraceEnd::kTornTail:
+      return "torn-tail";
   }
-  pe->set_known(known & ~static_cast<uint32_t>(kFieldAll));
+  return "unknown";
 }
 
-}  // namespace
-
-absl::Status WriteTraceText(const std::string& in_path, const std::string& out_path,
-                            TraceTextFormat format) {
-  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(in_path));
-  ASSIGN_OR_RETURN(TextOut out, TextOut::Open(out_path));
-  const bool json = format == TraceTextFormat::kJson;
-  google::protobuf::TextFormat::Printer printer;
-  SetUpPrinter(&printer);
-  google::protobuf::util::JsonPrintOptions json_options;
-  json_options.preserve_proto_field_names = true;
-  std::string piece;
-  // Prints one field of the Trace message; `first` is the first field printed.
-  auto emit = [&](absl::string_view field, const google::protobuf::Message& m,
-                  absl::string_view json_prefix) -> absl::Status {
-    piece.clear();
-    if (json) {
-      const auto s = google::protobuf::util::MessageToJsonString(m, &piece, json_options);
-      if (!s.ok()) return absl::InternalError(absl::StrCat(out_path, ": ", s.ToString()));
-      RETURN_IF_ERROR(out.Write(json_prefix));
-      return out.Write(piece);
-    }
-    if (!printer.PrintToString(m, &piece)) {
-      return absl::InternalError(absl::StrCat(out_path, ": cannot print ", field));
-    }
-    RETURN_IF_ERROR(out.Write(absl::StrCat(field, " {\n")));
-    RETURN_IF_ERROR(out.Write(piece));
-    return out.Write("}\n");
-  };
-
-  if (!json) {
-    RETURN_IF_ERROR(out.Write(
-        absl::StrFormat("# proto-file: proto/trace.proto\n# proto-message: msrtrace.proto.Trace\n"
-                        "# Converted from %s by msrtrace.\n",
-                        in_path)));
+absl::optional<TraceEnd> ParseTraceEnd(absl::string_view name) {
+  for (TraceEnd e : {TraceEnd::kComplete, TraceEnd::kNoTrailer, TraceEnd::kTornTail}) {
+    if (name == TraceEndName(e)) return e;
   }
-  {
-    proto::TraceHeader h;
-    ToProto(reader->header(), &h);
-    RETURN_IF_ERROR(emit("header", h, "{\"header\": "));
-  }
-  {
-    proto::Snapshot s;
-    ToProto(reader->snapshot(), &s);
-    s.clear_page_count();
-    RETURN_IF_ERROR(emit("snapshot", s, ",\n \"snapshot\": "));
-  }
-  ExitEvent event;
-  proto::ExitEvent pe;
-  uint64_t n = 0;
-  for (;;) {
-    ASSIGN_OR_RETURN(const bool more, reader->Next(&event));
-    if (!more) break;
-    ToProto(event, &pe);
-    NameKnownFields(&pe);
-    RETURN_IF_ERROR(emit("events", pe, n == 0 ? ",\n \"events\": [\n  " : ",\n  "));
-    ++n;
-  }
-  if (json && n > 0) RETURN_IF_ERROR(out.Write("\n ]"));
-  if (reader->end() == TraceEnd::kComplete) {
-    proto::Trailer t;
-    ToProto(reader->trailer(), &t);
-    RETURN_IF_ERROR(emit("trailer", t, ",\n \"trailer\": "));
-  }
-  if (json) {
-    RETURN_IF_ERROR(out.Write("}\n"));
-  } else {
-    RETURN_IF_ERROR(out.Write(absl::StrCat("# End: ", EndName(reader->end()), ".\n")));
-  }
-  return out.Close();
-}
-
-absl::Status ReadTraceText(const std::string& in_path, const std::string& out_path) {
-  ASSIGN_OR_RETURN(const std::string text, ReadTextInput(in_path));
-  proto::Trace trace;
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && text[first] == '{') {
-    const auto s = google::protobuf::util::JsonStringToMessage(text, &trace);
-    if (!s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(in_path, ": invalid JSON trace: ", OneLine(s.message().ToString())));
-    }
-  } else {
-    google::protobuf::TextFormat::Parser parser;
-    FirstError errors(in_path);
-    parser.RecordErrorsTo(&errors);
-    if (!parser.ParseFromString(text, &trace)) {
-      return absl::InvalidArgumentError(
-          errors.error().empty() ? absl::StrCat(in_path, ": invalid text trace") : errors.error());
-    }
-  }
-
-  // Validate everything before creating the output.
-  if (!trace.has_header()) return absl::InvalidArgumentError(absl::StrCat(in_path, ": no header"));
-  absl::StatusOr<TraceHeader> header = FromProto(trace.header());
-  if (!header.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(in_path, ": ", header.status().message()));
-  }
-  absl::StatusOr<Snapshot> snapshot = FromProto(trace.snapshot());
-  if (!snapshot.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(in_path, ": ", snapshot.status().message()));
-  }
-  ExitEvent event;
-  for (int i = 0; i < trace.events_size(); ++i) {
-    absl::Status s = FromProto(trace.events(i), &event);
-    if (s.ok() && i > 0 && event.seq <= trace.events(i - 1).seq()) {
-      s = absl::InvalidArgumentError(absl::StrFormat(
-          "seq %u is not greater than the previous seq %u", event.seq, trace.events(i - 1).seq()));
-    }
-    if (!s.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: events[%d] (seq %u): %s", in_path, i,
-                                                        trace.events(i).seq(), s.message()));
-    }
-  }
-  uint64_t digest = 0;
-  if (trace.has_trailer()) {
-    if (trace.trailer().event_count() != static_cast<uint64_t>(trace.events_size())) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: trailer.event_count is %u but the trace has %d events", in_path,
-                          trace.trailer().event_count(), trace.events_size()));
-    }
-    digest = trace.trailer().final_state_digest();
-  }
-
-  ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
-                   TraceWriter::Create(out_path, *header, *snapshot));
-  for (const proto::ExitEvent& pe : trace.events()) {
-    RETURN_IF_ERROR(FromProto(pe, &event));
-    RETURN_IF_ERROR(writer->Append(event));
-  }
-  return writer->Close(digest);
+  return absl::nullopt;
 }
 
 }  // namespace msrtrace

@@ -1,6 +1,6 @@
 // Reading and writing trace files. The on-disk format (magic, version, framed checksummed
-// records, optional gzip) is specified in docs/trace-format.md and implemented in
-// trace_file.cc; the schema is proto/trace.proto.
+// records, optional gzip) is specified in docs/trace-format.md; the framing is
+// harness/trace/trace_framing.h, the text forms harness/trace/trace_text.h, the schema proto/trace.proto.
 //
 // Both sides stream: the writer appends records and never holds more than one; the reader
 // yields one event at a time from a reused buffer, so traces of any size use constant memory.
@@ -15,7 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "harness/core/snapshot.h"
+#include "harness/trace/trace_text.h"  // The text forms (WriteTraceText, ReadTraceText).
 #include "harness/trace/trace_types.h"
 
 namespace msrtrace {
@@ -64,6 +66,9 @@ enum class TraceEnd : uint8_t {
   kTornTail = 2,   // The last record is cut off (crash mid-write), or the gzip stream lacks its
                    // end (trailer); earlier records intact and no intact record after the cut.
 };
+// "complete", "no-trailer", "torn-tail": the one spelling tools print and parse.
+const char* TraceEndName(TraceEnd end);
+absl::optional<TraceEnd> ParseTraceEnd(absl::string_view name);
 
 struct TraceReaderOptions {
   // A damaged record followed by intact ones is corruption and, by default, an error from
@@ -124,14 +129,6 @@ class TraceReader {
     return kNone;
   }
 };
-
-// Human-readable forms, for hand-written traces and `msrtrace show/convert`. A whole trace as
-// one text-format or JSON `Trace` message (header, snapshot, events, trailer).
-enum class TraceTextFormat : uint8_t { kTextProto = 0, kJson = 1 };
-absl::Status WriteTraceText(const std::string& in_path, const std::string& out_path,
-                            TraceTextFormat format);
-// Parses a text-format or JSON trace (detected from content) and writes it as a binary trace.
-absl::Status ReadTraceText(const std::string& in_path, const std::string& out_path);
 
 }  // namespace msrtrace
 

@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/core/test_tmpdir.h"
+#include "harness/trace/trace_framing.h"
 #include "harness/trace/trace_proto.h"
 #include "harness/trace/trace_test_util.h"
 
@@ -243,6 +244,21 @@ void ExpectSampleTrace(const ReadResult& r, int events) {
   EXPECT_EQ(r.end, TraceEnd::kComplete);
   EXPECT_EQ(r.trailer.event_count, static_cast<uint64_t>(events));
   EXPECT_EQ(r.trailer.final_state_digest, kDigest);
+}
+
+// The record checksum is zlib's CRC-32 (docs/trace-format.md), computed by the framing's own
+// table-driven code: every length around the 8-byte steps, every alignment.
+TEST(TraceFileTest, Crc32IsZlibsCrc32) {
+  std::string data(300, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + (i >> 3));
+  for (size_t at = 0; at < 8; ++at) {
+    for (size_t len = 0; len + at <= data.size(); len += (len < 40 ? 1 : 37)) {
+      const uLong want =
+          crc32(0L, reinterpret_cast<const Bytef*>(data.data() + at), static_cast<uInt>(len));
+      EXPECT_EQ(Crc32(data.data() + at, len), static_cast<uint32_t>(want))
+          << "offset " << at << " length " << len;
+    }
+  }
 }
 
 TEST(TraceFileTest, RoundTripPlain) {
