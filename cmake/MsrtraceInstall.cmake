@@ -40,7 +40,7 @@ target_include_directories(msrtrace_copts INTERFACE
 # Every library an exported one links, in link order (a consumer of the pkg-config file links
 # them in this order).
 set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator recorder replay importers trace_dat kvm_trace_parse
-                   kvm_adapter handlers time_apic_pv cpu_profile machine trace trace_proto core)
+                   kvm_adapter handlers time_apic_pv table_handler cpu_profile machine trace trace_proto core)
 set(_msrtrace_export_targets msrtrace_copts msrtrace_harness msrtrace_fuzz)
 set(_msrtrace_pc_libs "")
 foreach(_l ${_msrtrace_libs})

@@ -198,7 +198,7 @@ absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(controller,
                              std::make_unique<FeatureHandler>(controller.layout(), profile,
-                                                              RowsToInstall(Rows(), profile)));
+                                                              RowsToInstall(FeatureFamily(), profile)));
 }
 
 }  // namespace
@@ -236,7 +236,7 @@ MsrRow ResolveFeatureRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& FeatureFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveFeatureRow, &Install};
   return kDef;
 }
 

@@ -14,7 +14,7 @@ namespace {
 constexpr char kFamily[] = "mtrr_pat";
 
 // Variable MTRRs: base = type in 7:0, bits 11:8 reserved; mask = bits 10:0 reserved, 11 = V.
-// Bits >= MAXPHYADDR are added per profile (ResolveMtrrPatRow).
+// Bits >= MAXPHYADDR are added per profile (kCheckMaxPhyAddr, ResolveRow).
 constexpr uint64_t kPhysBaseReserved = 0xf00;
 constexpr uint64_t kPhysMaskReserved = 0x7ff;
 
@@ -143,7 +143,7 @@ absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(
       controller, std::make_unique<MtrrPatHandler>(controller.layout(), profile,
-                                                   RowsToInstall(Rows(), profile), &IndexName));
+                                                   RowsToInstall(MtrrPatFamily(), profile), &IndexName));
 }
 
 }  // namespace
@@ -151,13 +151,11 @@ absl::Status Install(Controller& controller, const CpuProfile& profile) {
 absl::Span<const MsrRow> MtrrPatRows() { return RowsSpan(); }
 
 MsrRow ResolveMtrrPatRow(const MsrRow& row, const CpuProfile& profile) {
-  MsrRow r = row;
-  if (r.checks & kCheckMaxPhyAddr) r.reserved_mask |= MaxPhyAddrReservedBits(profile);
-  return r;
+  return ResolveRow(MtrrPatFamily(), row, profile);
 }
 
 const MsrFamilyDef& MtrrPatFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, nullptr, &Install};
   return kDef;
 }
 
