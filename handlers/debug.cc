@@ -1,8 +1,8 @@
 // The "debug" family: IA32_DEBUGCTL, the legacy last-branch/last-interrupt MSRs and, when the
-// guest has LBR (PERF_CAPABILITIES.LBR_FMT), the LBR stack MSRs. Table-driven: DEBUGCTL's resolved row
-// drops unsupported BTF/LBR on VMX (dropped_mask) instead of faulting.
-// Sources: vmx.c vmx_set_msr / vmx_get_supported_debugctl; svm.c svm_{get,set}_msr;
-// x86.c kvm_get_msr_common (LASTBRANCH*); pmu_intel.c intel_pmu_handle_lbr_msrs_access.
+// guest has LBR (PERF_CAPABILITIES.LBR_FMT), the LBR stack MSRs. Table-driven: DEBUGCTL's resolved
+// row drops unsupported BTF/LBR on VMX (dropped_mask) instead of faulting. Sources: vmx.c
+// vmx_set_msr / vmx_get_supported_debugctl; svm.c svm_{get,set}_msr; x86.c kvm_get_msr_common
+// (LASTBRANCH*); pmu_intel.c intel_pmu_handle_lbr_msrs_access.
 #include <memory>
 #include <vector>
 
@@ -96,10 +96,9 @@ uint64_t VmxSupportedDebugCtl(const CpuProfile& profile) {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<TableHandler>(controller.layout(), profile,
-                                     RowsToInstall(DebugFamily(), profile), &IndexName));
+  return InstallTableHandler(controller, std::make_unique<TableHandler>(
+                                             controller.layout(), profile,
+                                             RowsToInstall(DebugFamily(), profile), &IndexName));
 }
 
 }  // namespace

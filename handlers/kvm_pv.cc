@@ -303,9 +303,9 @@ absl::Span<const MsrRow> KvmPvRows() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status InstallKvmPv(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(
-      controller, std::make_unique<TableHandler>(controller.layout(), profile,
-                                                 RowsToInstall(KvmPvFamily(), profile), nullptr,
-                                                 kPvState));
+      controller,
+      std::make_unique<TableHandler>(controller.layout(), profile,
+                                     RowsToInstall(KvmPvFamily(), profile), nullptr, kPvState));
 }
 
 }  // namespace

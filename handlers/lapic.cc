@@ -3,7 +3,6 @@
 #include <array>
 #include <memory>
 #include <string>
-
 #include <vector>
 
 #include "handlers/families.h"
@@ -65,7 +64,8 @@ enum LapicState : size_t {
 };
 constexpr TableStateDef kLapicState[] = {
     {kTscOffsetSlot, 0, MsrScope::kVcpu, /*shared=*/true},
-    {kApicBaseSlot, kApicBaseResetAp, MsrScope::kVcpu, false, true, kApicBaseResetBsp},
+    {kApicBaseSlot, kApicBaseResetAp, MsrScope::kVcpu, /*shared=*/false, /*borrowed=*/false,
+     /*has_bsp_reset=*/true, kApicBaseResetBsp},
     {kTscDeadlineSlot, 0, MsrScope::kVcpu},
     {"APIC.TPR", 0, MsrScope::kVcpu},
     {"APIC.SPIV", 0xff, MsrScope::kVcpu},
@@ -77,7 +77,8 @@ constexpr TableStateDef kLapicState[] = {
     {kLvtSlotNames[kLvtTimer], kLvtMasked, MsrScope::kVcpu},
     {kLvtSlotNames[kLvtThermal], kLvtMasked, MsrScope::kVcpu},
     {kLvtSlotNames[kLvtPerf], kLvtMasked, MsrScope::kVcpu},
-    {kLvtSlotNames[kLvtLint0], kLvtMasked, MsrScope::kVcpu, false, true, kApicModeExtInt},
+    {kLvtSlotNames[kLvtLint0], kLvtMasked, MsrScope::kVcpu, /*shared=*/false, /*borrowed=*/false,
+     /*has_bsp_reset=*/true, kApicModeExtInt},
     {kLvtSlotNames[kLvtLint1], kLvtMasked, MsrScope::kVcpu},
     {kLvtSlotNames[kLvtError], kLvtMasked, MsrScope::kVcpu},
     {kLvtSlotNames[kLvtCmci], kLvtMasked, MsrScope::kVcpu},
@@ -241,8 +242,7 @@ void WriteLvtt(TableHandler& t, const TableEntry&, uint64_t value, ExitContext& 
   const bool was_deadline = TscDeadlineMode(t, ctx);
   auto val = static_cast<uint32_t>(value);
   if (!SwEnabled(t, ctx)) val |= kLvtMasked;
-  t.State(kLvt0 + kLvtTimer, ctx) =
-      val & (kLvtWriteMask[kLvtTimer] | TimerModeMask(t.profile()));
+  t.State(kLvt0 + kLvtTimer, ctx) = val & (kLvtWriteMask[kLvtTimer] | TimerModeMask(t.profile()));
   if (was_deadline != TscDeadlineMode(t, ctx)) {  // apic_update_lvtt.
     t.State(kTmict, ctx) = 0;
     t.State(kDeadline, ctx) = 0;
@@ -294,7 +294,11 @@ MsrRowBuilder X2Ro(uint32_t first, uint32_t last, const char* name, const char* 
 // A read-write register stored in `state`, written by `W`.
 template <X2WriteFn W>
 MsrRowBuilder X2Rw(uint32_t index, const char* name, const char* state, const char* note) {
-  return X2(index, index, name, state).Checks(kX2).OnRead(&X2Read<>).OnWrite(&X2Write<W>).Note(note);
+  return X2(index, index, name, state)
+      .Checks(kX2)
+      .OnRead(&X2Read<>)
+      .OnWrite(&X2Write<W>)
+      .Note(note);
 }
 MsrRowBuilder Lvt(uint32_t index, const char* name, LvtIndex lvt, uint64_t reset,
                   const char* note) {
@@ -417,8 +421,8 @@ MsrRow ResolveLapicRowData(const MsrRow& row, const CpuProfile& profile) {
 absl::Status InstallLapic(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(
       controller, std::make_unique<TableHandler>(controller.layout(), profile,
-                                                 RowsToInstall(LapicFamily(), profile),
-                                                 &IndexName, kLapicState));
+                                                 RowsToInstall(LapicFamily(), profile), &IndexName,
+                                                 kLapicState));
 }
 
 }  // namespace

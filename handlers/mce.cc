@@ -164,9 +164,9 @@ class MceHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<MceHandler>(controller.layout(), profile, RowsToInstall(MceFamily(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<MceHandler>(controller.layout(), profile,
+                                                          RowsToInstall(MceFamily(), profile)));
 }
 
 }  // namespace

@@ -206,9 +206,9 @@ class MiscHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<MiscHandler>(controller.layout(), profile, RowsToInstall(MiscFamily(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<MiscHandler>(controller.layout(), profile,
+                                                           RowsToInstall(MiscFamily(), profile)));
 }
 
 }  // namespace

@@ -95,7 +95,8 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   // The reset value is checkable for a single MSR whose reset depends neither on the profile
   // nor on the mode of another MSR (a range's rows may reset differently: MCi_CTL vs STATUS).
   // A row no guest access reaches (an absent PV MSR) has no reset value to check.
-  const bool no_access = (c & (kCheckReadOnly | kCheckWriteOnly)) == (kCheckReadOnly | kCheckWriteOnly);
+  const bool no_access =
+      (c & (kCheckReadOnly | kCheckWriteOnly)) == (kCheckReadOnly | kCheckWriteOnly);
   if (!row.volatile_value && row.index == row.last && !no_access &&
       (c & (kCheckX2ApicMode | kCheckResetVaries)) == 0 && row.scope != MsrScope::kNone) {
     d.flags |= kRowResetValue;

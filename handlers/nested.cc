@@ -206,9 +206,9 @@ class NestedHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<NestedHandler>(controller.layout(), profile,
-                                                             RowsToInstall(NestedFamily(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<NestedHandler>(controller.layout(), profile,
+                                                  RowsToInstall(NestedFamily(), profile)));
 }
 
 }  // namespace

@@ -254,9 +254,9 @@ class PmuHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<PmuHandler>(controller.layout(), profile, RowsToInstall(PmuFamily(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<PmuHandler>(controller.layout(), profile,
+                                                          RowsToInstall(PmuFamily(), profile)));
 }
 
 }  // namespace

@@ -105,14 +105,17 @@ TEST_P(RowConformanceTest, AccessRestrictions) {
   for (const MsrRow& row : Rows()) {
     Prepare(row);
     const bool x2_off = (row.checks & kCheckX2ApicMode) != 0 && !X2ApicAvailable();
-    const bool no_write = x2_off || (row.checks & kCheckReadOnly) != 0 ||
-                          ((row.checks & kCheckHostOnlyWrite) != 0 &&
-                           (row.checks & kCheckWritesIgnored) == 0);
-    const bool no_read =
-        x2_off || (row.checks & (kCheckWriteOnly | kCheckHostOnlyRead)) != 0;
+    const bool no_write =
+        x2_off || (row.checks & kCheckReadOnly) != 0 ||
+        ((row.checks & kCheckHostOnlyWrite) != 0 && (row.checks & kCheckWritesIgnored) == 0);
+    const bool no_read = x2_off || (row.checks & (kCheckWriteOnly | kCheckHostOnlyRead)) != 0;
     for (uint32_t index : Ends(row)) {
-      if (no_write) EXPECT_TRUE(Gp(Access::kWrite, index, Current(index, row.reset)));
-      if (no_read) EXPECT_TRUE(Gp(Access::kRead, index));
+      if (no_write) {
+        EXPECT_TRUE(Gp(Access::kWrite, index, Current(index, row.reset)));
+      }
+      if (no_read) {
+        EXPECT_TRUE(Gp(Access::kRead, index));
+      }
     }
   }
 }

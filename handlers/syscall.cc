@@ -143,9 +143,9 @@ class SyscallHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<SyscallHandler>(controller.layout(), profile,
-                                                              RowsToInstall(SyscallFamily(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<SyscallHandler>(controller.layout(), profile,
+                                                   RowsToInstall(SyscallFamily(), profile)));
 }
 
 }  // namespace

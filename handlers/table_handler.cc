@@ -33,9 +33,12 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
   for (const TableStateDef& d : state) {
     StateRef ref;
     ref.vm = d.scope == MsrScope::kVm;
-    const int found = !d.shared ? -1 : ref.vm ? layout.FindVmSlot(d.name) : layout.FindVcpuSlot(d.name);
+    const bool find = d.shared || d.borrowed;
+    const int found = !find ? -1 : ref.vm ? layout.FindVmSlot(d.name) : layout.FindVcpuSlot(d.name);
     if (found >= 0) {
       ref.id = static_cast<SlotId>(found);
+    } else if (d.borrowed) {
+      ref.present = false;
     } else {
       ref.id = ref.vm ? layout.AddVmSlot(d.name, d.reset) : layout.AddVcpuSlot(d.name, d.reset);
     }

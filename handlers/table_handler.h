@@ -166,6 +166,9 @@ struct TableStateDef {
   MsrScope scope = MsrScope::kVcpu;
   // Another family may have reserved it already (the TSC offset): reuse that slot.
   bool shared = false;
+  // Another family's slot this one only reads, if that family reserved it (FEATURE_CONTROL for
+  // the SGX hash MSRs): never reserved here; HasState() tells whether it exists.
+  bool borrowed = false;
   // Reset value on the BSP (vCPU 0), when it differs (kvm_lapic_reset's APIC_BASE.BSP).
   bool has_bsp_reset = false;
   uint64_t bsp_reset = 0;
@@ -213,7 +216,9 @@ class TableHandler : public MsrHandler {
   bool FeatureGated(const Entry& e, const ExitContext& ctx) const;
   // The state slot of `index` (REQUIRES: e.has_slots).
   uint64_t& Slot(const Entry& e, uint32_t index, ExitContext& ctx) const;
-  // The family's state slot `i` (the position of its TableStateDef).
+  // False for a borrowed state slot no family reserved.
+  bool HasState(size_t i) const { return state_[i].present; }
+  // The family's state slot `i` (the position of its TableStateDef). REQUIRES: HasState(i).
   uint64_t& State(size_t i, ExitContext& ctx) const {
     const StateRef& s = state_[i];
     return s.vm ? ctx.vm_slot(s.id) : ctx.slot(s.id);
@@ -232,6 +237,7 @@ class TableHandler : public MsrHandler {
   struct StateRef {
     SlotId id = 0;
     bool vm = false;
+    bool present = true;
     bool has_bsp_reset = false;
     uint64_t bsp_reset = 0;
   };

@@ -25,8 +25,7 @@ MsrResult ReadTsc(TableHandler& t, const TableEntry&, uint32_t, ExitContext& ctx
 }
 
 // Offset such that host_tsc + offset == value (mod 2^64); a guest write moves TSC_ADJUST too.
-MsrResult WriteTsc(TableHandler& t, const TableEntry&, uint32_t, uint64_t value,
-                   ExitContext& ctx) {
+MsrResult WriteTsc(TableHandler& t, const TableEntry&, uint32_t, uint64_t value, ExitContext& ctx) {
   uint64_t& offset = t.State(kOffset, ctx);
   const uint64_t new_offset = value - ctx.exit().host_tsc;
   if (!ctx.host_initiated()) t.State(kAdjust, ctx) += new_offset - offset;
@@ -68,9 +67,9 @@ absl::Span<const MsrRow> TscRows() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status InstallTsc(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(
-      controller, std::make_unique<TableHandler>(controller.layout(), profile,
-                                                 RowsToInstall(TscFamily(), profile), nullptr,
-                                                 kTscState));
+      controller,
+      std::make_unique<TableHandler>(controller.layout(), profile,
+                                     RowsToInstall(TscFamily(), profile), nullptr, kTscState));
 }
 
 }  // namespace
