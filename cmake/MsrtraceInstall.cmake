@@ -39,7 +39,7 @@ target_include_directories(msrtrace_copts INTERFACE
 # Every library an exported one links, in link order (a consumer of the pkg-config file links
 # them in this order).
 set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator importers trace_dat
-                   kvm_trace_parse replay kvm_adapter handlers time_apic_pv cpu_profile trace
+                   kvm_trace_parse replay kvm_adapter handlers time_apic_pv table_handler cpu_profile trace
                    trace_proto core)
 set(_msrtrace_export_targets msrtrace_copts msrtrace_harness msrtrace_fuzz)
 set(_msrtrace_pc_libs "")

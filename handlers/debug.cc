@@ -1,8 +1,8 @@
 // The "debug" family: IA32_DEBUGCTL, the legacy last-branch/last-interrupt MSRs and, when the
-// guest has LBR (PERF_CAPABILITIES.LBR_FMT), the LBR stack MSRs. Table-driven; one hook drops
-// DEBUGCTL.BTF/LBR on VMX when they are unsupported instead of faulting.
-// Sources: vmx.c vmx_set_msr / vmx_get_supported_debugctl; svm.c svm_{get,set}_msr;
-// x86.c kvm_get_msr_common (LASTBRANCH*); pmu_intel.c intel_pmu_handle_lbr_msrs_access.
+// guest has LBR (PERF_CAPABILITIES.LBR_FMT), the LBR stack MSRs. Table-driven: DEBUGCTL's resolved
+// row drops unsupported BTF/LBR on VMX (dropped_mask) instead of faulting. Sources: vmx.c
+// vmx_set_msr / vmx_get_supported_debugctl; svm.c svm_{get,set}_msr; x86.c kvm_get_msr_common
+// (LASTBRANCH*); pmu_intel.c intel_pmu_handle_lbr_msrs_access.
 #include <memory>
 #include <vector>
 
@@ -34,9 +34,8 @@ const std::vector<MsrRow>& Rows() {
           .Note("As MSR_LBR_SELECT; the CPU moves it as branches retire (volatile). "
                 "pmu_intel.c"),
       MsrRowBuilder(kMsrDebugCtl, "IA32_DEBUGCTL", kFamily)
-          // Unsupported BTF/LBR are dropped on VMX but stored on SVM: the reserved mask is not
-          // one #GP rule for every profile.
-          .Checks(kCheckReservedConditional)
+          // Resolved per profile: reserved = the unsupported bits; on VMX unsupported BTF/LBR are
+          // dropped (dropped_mask), the others #GP.
           .Note("VMX: supported bits (vmx_get_supported_debugctl) are LBR (0) and "
                 "FREEZE_LBRS_ON_PMI (11) with guest LBR; unsupported BTF (1) / LBR (0) are "
                 "dropped without #GP (kvm_pr_unimpl_wrmsr), any other unsupported bit #GP. "
@@ -94,27 +93,12 @@ uint64_t VmxSupportedDebugCtl(const CpuProfile& profile) {
              : 0;
 }
 
-class DebugHandler : public TableHandler {
- public:
-  DebugHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName) {}
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    if (index == kMsrDebugCtl && profile().intel()) {
-      // ref: vmx.c vmx_set_msr: unsupported BTF/LBR are dropped, other unsupported bits #GP.
-      value &= ~(e.row.reserved_mask & (kDebugCtlBtf | kDebugCtlLbr));
-    }
-    return GenericWrite(e, index, value, ctx);
-  }
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<DebugHandler>(controller.layout(), profile, RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(controller, std::make_unique<TableHandler>(
+                                             controller.layout(), profile,
+                                             RowsToInstall(DebugFamily(), profile), &IndexName));
 }
 
 }  // namespace
@@ -123,13 +107,15 @@ MsrRow ResolveDebugRow(const MsrRow& row, const CpuProfile& profile) {
   MsrRow r = row;
   if (row.index == kMsrDebugCtl) {
     r.reserved_mask = profile.intel() ? ~VmxSupportedDebugCtl(profile) : ~kSvmDebugCtlValid;
+    // ref: vmx.c vmx_set_msr: unsupported BTF and LBR are dropped (kvm_pr_unimpl_wrmsr).
+    r.dropped_mask = profile.intel() ? (kDebugCtlBtf | kDebugCtlLbr) : 0;
   }
   if (row.index == kMsrLastBranchFromIp) r.volatile_value = profile.amd();
   return r;
 }
 
 const MsrFamilyDef& DebugFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveDebugRow, &Install};
   return kDef;
 }
 

@@ -1,5 +1,6 @@
-// The handler families of the reference set. Each family owns its rows of the MSR table and
-// installs its handlers; msr_table.cc lists them all in ReferenceFamilies().
+// The handler families of the reference set. Each family owns its rows of the MSR table, its
+// row resolver and an install function that builds one TableHandler from the resolved rows;
+// msr_table.cc lists them all in ReferenceFamilies().
 #ifndef MSRTRACE_HANDLERS_FAMILIES_H_
 #define MSRTRACE_HANDLERS_FAMILIES_H_
 

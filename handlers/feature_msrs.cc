@@ -16,6 +16,30 @@ namespace {
 
 constexpr char kFamily[] = "feature";
 
+// Family state: IA32_FEATURE_CONTROL, the misc family's (absent on AMD).
+enum FeatureState : size_t { kFeatureControl = 0 };
+constexpr TableStateDef kFeatureState[] = {
+    {"IA32_FEATURE_CONTROL", 0, MsrScope::kVcpu, /*shared=*/false, /*borrowed=*/true},
+};
+
+// ref: vmx.c MSR_IA32_SGXLEPUBKEYHASH0..3: a locked FEATURE_CONTROL without SGX_LC_ENABLED
+// makes guest writes fault.
+MsrResult SgxHashWrite(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                       ExitContext& ctx) {
+  if (!ctx.host_initiated() && t.HasState(kFeatureControl)) {
+    const uint64_t fc = t.State(kFeatureControl, ctx);
+    if ((fc & 1) && !(fc & (1ull << 17))) return MsrResult::Gp();
+  }
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// ref: x86.c kvm_is_valid_u_s_cet: SUPPRESS and WAIT_ENDBR together are invalid.
+MsrResult CetWrite(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                   ExitContext& ctx) {
+  if ((value & kCetSuppress) && (value & kCetWaitEndbr)) return MsrResult::Gp();
+  return t.GenericWrite(e, index, value, ctx);
+}
+
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
       MsrRowBuilder(kMsrSmiCount, "MSR_SMI_COUNT", kFamily)
@@ -62,6 +86,7 @@ const std::vector<MsrRow>& Rows() {
                 "outside supported_perf_cap #GP. x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrUCet, "IA32_U_CET", kFamily)
           .Reserved(kCetReservedBits)
+          .OnWrite(&CetWrite)
           .Checks(kCheckAbsentWithoutFeature)
           .Requires(Feature::kShstk)
           .Note("Needs SHSTK or IBT (else KVM_MSR_RET_UNSUPPORTED, host too). Reserved: bits "
@@ -69,6 +94,7 @@ const std::vector<MsrRow>& Rows() {
                 "SUPPRESS (10) with WAIT_ENDBR (11) #GP. x86.c kvm_is_valid_u_s_cet"),
       MsrRowBuilder(kMsrSCet, "IA32_S_CET", kFamily)
           .Reserved(kCetReservedBits)
+          .OnWrite(&CetWrite)
           .Checks(kCheckAbsentWithoutFeature)
           .Requires(Feature::kShstk)
           .Note("As IA32_U_CET. x86.c kvm_is_valid_u_s_cet; vmx.c GUEST_S_CET"),
@@ -86,6 +112,7 @@ const std::vector<MsrRow>& Rows() {
                 "rule. x86.c __kvm_set_msr"),
       MsrRowBuilder(0x8c, "IA32_SGXLEPUBKEYHASH", kFamily)
           .Last(0x8f)
+          .OnWrite(&SgxHashWrite)
           .Requires(Feature::kSgxLc)
           .Only(Vendor::kIntelVmx)
           .Note("VMX. Guest without SGX_LC: #GP; guest writes also #GP once FEATURE_CONTROL is "
@@ -167,38 +194,13 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
   }
 }
 
-class FeatureHandler : public TableHandler {
- public:
-  FeatureHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName),
-        feature_control_slot_(layout.FindVcpuSlot("IA32_FEATURE_CONTROL")) {}
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    // ref: vmx.c MSR_IA32_SGXLEPUBKEYHASH0..3: a locked FEATURE_CONTROL without SGX_LC_ENABLED
-    // makes guest writes fault.
-    if (index >= 0x8c && index <= 0x8f && !ctx.host_initiated() && feature_control_slot_ >= 0) {
-      const uint64_t fc = ctx.slot(static_cast<SlotId>(feature_control_slot_));
-      if ((fc & 1) && !(fc & (1ull << 17))) return MsrResult::Gp();
-    }
-    // ref: x86.c kvm_is_valid_u_s_cet: SUPPRESS and WAIT_ENDBR together are invalid.
-    if ((index == kMsrUCet || index == kMsrSCet) && (value & kCetSuppress) &&
-        (value & kCetWaitEndbr)) {
-      return MsrResult::Gp();
-    }
-    return GenericWrite(e, index, value, ctx);
-  }
-
- private:
-  int feature_control_slot_;  // -1 when absent (AMD).
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(controller,
-                             std::make_unique<FeatureHandler>(controller.layout(), profile,
-                                                              RowsToInstall(Rows(), profile)));
+                             std::make_unique<TableHandler>(controller.layout(), profile,
+                                                            RowsToInstall(FeatureFamily(), profile),
+                                                            &IndexName, kFeatureState));
 }
 
 }  // namespace
@@ -236,7 +238,7 @@ MsrRow ResolveFeatureRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& FeatureFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveFeatureRow, &Install};
   return kDef;
 }
 

@@ -588,7 +588,7 @@ absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(controller,
                              std::make_unique<HypervHandler>(controller.layout(), profile,
-                                                             RowsToInstall(Rows(), profile)));
+                                                             RowsToInstall(HypervFamily(), profile)));
 }
 
 }  // namespace
@@ -600,7 +600,7 @@ MsrRow ResolveHypervRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& HypervFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveHypervRow, &Install};
   return kDef;
 }
 

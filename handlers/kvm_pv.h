@@ -4,11 +4,16 @@
 // kvm_write_system_time, kvm_setup_guest_pvclock, kvm_pv_enable_async_pf(_int), lapic.c
 // kvm_lapic_set_pv_eoi; Documentation/virt/kvm/x86/msr.rst).
 //
-// Feature gating: every MSR checks profile.HasPv(its KVM_FEATURE_*) (true for all unless
-// Feature::kPvEnforceCpuid) and answers MsrResult::Unsupported() when absent (KVM's
+// Feature gating: each MSR needs its KVM_FEATURE_* (profile.HasPv: true for all unless
+// Feature::kPvEnforceCpuid). Where the profile lacks it, the resolved row carries
+// kCheckReadOnly | kCheckWriteOnly and guest accesses answer MsrResult::Unsupported() (KVM's
 // KVM_MSR_RET_UNSUPPORTED; the controller's unknown-MSR policy, #GP by default, applies). As in
 // kvm_do_msr_access, a host-initiated read, or write of 0, to an absent-but-advertised PV MSR
 // succeeds (reads 0, changes nothing). All rows exist on every profile.
+//
+// Built on the table handler: the rows name their state slots (the two wall-clock MSRs share
+// one VM-wide slot, the two system-time MSRs one per-vCPU slot) and carry hooks for the
+// feature gate, the kvm-clock guest-memory writes and the address probes.
 //
 // Reads return the stored value (ASYNC_PF_ACK reads 0), so no row is volatile. The guest-memory
 // writes, however, depend on time (Exit::host_tsc, Exit::host_wall_ns): replay compares them

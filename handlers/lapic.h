@@ -21,6 +21,9 @@
 //     and at the read (bus cycle 1 ns, KVM's default; periodic periods below 200 us are raised to
 //     200 us as with min_timer_period_us=200). A TDCR change does not rescale a running count.
 //     TMCCT reads 0 in TSC-deadline mode.
+// Built on the table handler: each x2APIC row names its register's slot and carries hooks
+// (x2APIC-mode gate, then the register's rule); the gate #GPs by the row's flags and
+// reserved_mask, so the printed table is the access rule.
 #ifndef MSRTRACE_HANDLERS_LAPIC_H_
 #define MSRTRACE_HANDLERS_LAPIC_H_
 
@@ -63,9 +66,9 @@ constexpr uint32_t X2ApicLdr(uint32_t id) { return ((id >> 4) << 16) | (1u << (i
 const MsrFamilyDef& LapicFamily();
 
 // `row` (one of LapicFamily().rows()) with its profile-dependent fields filled in for `profile`:
-// APIC_BASE's reserved mask gains the bits >= MAXPHYADDR and EXTD without x2APIC; the LVR reset
-// and LVT_CMCI access follow MCG_CAP.CMCI_P. Other rows are returned unchanged. For
-// msr_table.cc's ResolveRow.
+// APIC_BASE's reserved mask gains the bits >= MAXPHYADDR (ResolveRow, kCheckMaxPhyAddr) and EXTD
+// without x2APIC; the LVR reset and LVT_CMCI access follow MCG_CAP.CMCI_P. Other rows are
+// returned unchanged. The handler checks writes against this resolved row.
 MsrRow ResolveLapicRow(const MsrRow& row, const CpuProfile& profile);
 
 }  // namespace msrtrace

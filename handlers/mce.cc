@@ -164,9 +164,9 @@ class MceHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<MceHandler>(controller.layout(), profile, RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<MceHandler>(controller.layout(), profile,
+                                                          RowsToInstall(MceFamily(), profile)));
 }
 
 }  // namespace
@@ -186,7 +186,7 @@ MsrRow ResolveMceRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& MceFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveMceRow, &Install};
   return kDef;
 }
 

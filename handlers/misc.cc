@@ -206,9 +206,9 @@ class MiscHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<MiscHandler>(controller.layout(), profile, RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<MiscHandler>(controller.layout(), profile,
+                                                           RowsToInstall(MiscFamily(), profile)));
 }
 
 }  // namespace
@@ -265,7 +265,7 @@ MsrRow ResolveMiscRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& MiscFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveMiscRow, &Install};
   return kDef;
 }
 

@@ -1,10 +1,9 @@
-// The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
-// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall, feature, debug, pmu,
-// nested, hyperv; docs/handlers.md), the merged, sorted
-// MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
-// and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
-// resolved rows that exist on the profile; the families build their handlers from the same
-// resolved rows, so the printed table and the behaviour cannot drift.
+// The reference set's table: ReferenceFamilies() in install order (tsc, lapic, kvm-pv, misc,
+// mtrr_pat, mce, syscall, feature, debug, pmu, nested, hyperv; docs/handlers.md) and the merged,
+// sorted MsrTable(). MsrTable(profile) returns the rows that exist on the profile, resolved by
+// ResolveRow (table_handler.h: the family's resolver, then MAXPHYADDR); the families build
+// their handlers from the same resolved rows, so the printed table and the behaviour cannot
+// drift.
 //
 // Feature-gated rows: a row with `requires_feature` is left out of MsrTable(profile) when the
 // profile lacks the feature, but where KVM keeps handling the MSR (guest access #GP with return
@@ -12,18 +11,11 @@
 #include "handlers/msr_table.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "handlers/breadth.h"
 #include "handlers/families.h"
 #include "handlers/hyperv.h"
-#include "handlers/lapic.h"
-#include "handlers/mce.h"
-#include "handlers/misc.h"
-#include "handlers/mtrr.h"
-#include "handlers/syscall.h"
 #include "handlers/table_handler.h"
 
 namespace msrtrace {
@@ -58,21 +50,6 @@ absl::Span<const MsrFamilyDef> ReferenceFamilies() {
   return absl::MakeConstSpan(*families);
 }
 
-MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile) {
-  const absl::string_view family = row.family;
-  if (family == MiscFamily().name) return ResolveMiscRow(row, profile);
-  if (family == MtrrPatFamily().name) return ResolveMtrrPatRow(row, profile);
-  if (family == MceFamily().name) return ResolveMceRow(row, profile);
-  if (family == SyscallFamily().name) return ResolveSyscallRow(row, profile);
-  if (family == FeatureFamily().name) return ResolveFeatureRow(row, profile);
-  if (family == DebugFamily().name) return ResolveDebugRow(row, profile);
-  if (family == PmuFamily().name) return ResolvePmuRow(row, profile);
-  if (family == NestedFamily().name) return ResolveNestedRow(row, profile);
-  if (family == HypervFamily().name) return ResolveHypervRow(row, profile);
-  if (family == LapicFamily().name || family == "x2apic") return ResolveLapicRow(row, profile);
-  return row;
-}
-
 std::vector<MsrRow> MsrTable() {
   std::vector<MsrRow> rows;
   for (const MsrFamilyDef& f : ReferenceFamilies()) {
@@ -86,7 +63,7 @@ std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
   std::vector<MsrRow> rows;
   for (const MsrFamilyDef& f : ReferenceFamilies()) {
     for (const MsrRow& r : f.rows()) {
-      MsrRow resolved = ResolveRow(r, profile);
+      MsrRow resolved = ResolveRow(f, r, profile);
       if (!RowExists(resolved, profile)) continue;
       if (resolved.last >= resolved.index) rows.push_back(resolved);  // Ranges may be empty.
     }
@@ -95,21 +72,16 @@ std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
   return rows;
 }
 
-bool RowExists(const MsrRow& row, const CpuProfile& profile) {
-  if (row.vendor_only != Vendor::kUnspecified && row.vendor_only != profile.vendor) return false;
-  return row.requires_feature == Feature::kCount || profile.Has(row.requires_feature);
-}
-
 DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   DeclaredRow d;
   d.first = row.index;
   d.last = row.last;
   d.reset = row.reset;
-  // A mask that applies only in some modes is not a rule the oracle can check.
-  // So is one whose bits are dropped instead of faulting (kCheckReservedIgnored: AMD PMU).
+  // A mask that applies only in some modes is not a rule the oracle can check. Bits dropped
+  // instead of faulting (kCheckReservedIgnored: AMD PMU; dropped_mask) are not #GP bits.
   d.reserved_mask = (row.checks & (kCheckReservedConditional | kCheckReservedIgnored)) != 0
                         ? 0
-                        : row.reserved_mask;
+                        : row.reserved_mask & ~row.dropped_mask;
   d.read_only_mask = row.read_only_mask;
   d.canonical_bits = static_cast<uint8_t>(profile.canonical_bits());
   const uint32_t c = row.checks;
@@ -124,7 +96,10 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   if (row.volatile_value) d.flags |= kRowVolatile;
   // The reset value is checkable for a single MSR whose reset depends neither on the profile
   // nor on the mode of another MSR (a range's rows may reset differently: MCi_CTL vs STATUS).
-  if (!row.volatile_value && row.index == row.last &&
+  // A row no guest access reaches (an absent PV MSR) has no reset value to check.
+  const bool no_access =
+      (c & (kCheckReadOnly | kCheckWriteOnly)) == (kCheckReadOnly | kCheckWriteOnly);
+  if (!row.volatile_value && row.index == row.last && !no_access &&
       (c & (kCheckX2ApicMode | kCheckResetVaries)) == 0 && row.scope != MsrScope::kNone) {
     d.flags |= kRowResetValue;
   }

@@ -42,8 +42,9 @@ enum MsrCheck : uint32_t {
   // reserved_mask bits are silently cleared instead of #GP (AMD PMU: "AMD ignores writes to
   // reserved bits", pmu.c kvm_pmu_set_msr).
   kCheckReservedIgnored = 1u << 15,
-  // reserved_mask #GPs only in some CPU modes or on one vendor (see note): not checkable from
-  // the row alone (the table-conformance oracle skips it).
+  // reserved_mask #GPs only in some CPU modes (see note): not checkable from the row alone (the
+  // table-conformance oracle skips it). Masks that differ by vendor or profile are resolved per
+  // profile instead (ResolveRow).
   kCheckReservedConditional = 1u << 16,
   // The value at reset depends on the CPU profile or on register state each exit supplies
   // (EFER is VcpuRegs::efer): `reset` alone cannot be checked (see note).
@@ -56,6 +57,22 @@ enum class MsrScope : uint8_t {
   kNone = 2,  // No state (write-only commands, constants).
 };
 
+class TableHandler;
+struct TableEntry;
+
+// Per-row code for an MSR whose rule is more than the declared checks (the local APIC's
+// registers, kvm-clock's guest-memory writes, the TSC offset). The table handler calls the hook
+// instead of its generic read or write; a hook may call TableHandler::GenericRead/GenericWrite
+// for the declared checks and reach its family's state through TableHandler::State.
+using MsrReadHook = MsrResult (*)(TableHandler& table, const TableEntry& e, uint32_t index,
+                                  ExitContext& ctx);
+using MsrWriteHook = MsrResult (*)(TableHandler& table, const TableEntry& e, uint32_t index,
+                                   uint64_t value, ExitContext& ctx);
+
+// MsrRow::state of a row that keeps no slot of its own (its value is computed, or lives
+// elsewhere, e.g. EFER in VcpuRegs).
+inline constexpr char kNoState[] = "";
+
 struct MsrRow {
   uint32_t index = 0;
   uint32_t last = 0;            // Last index of a range; == index for a single MSR.
@@ -64,6 +81,9 @@ struct MsrRow {
   uint64_t reset = 0;           // Reset value (KVM's, for the BSP where it matters).
   uint64_t reserved_mask = 0;   // Bits whose setting -> #GP on a guest write.
   uint64_t read_only_mask = 0;  // Bits a guest write must not change (-> #GP or ignored, see note).
+  // Bits of reserved_mask a write drops without #GP (DEBUGCTL's unsupported BTF/LBR on VMX);
+  // the other reserved bits #GP. kCheckReservedIgnored drops them all.
+  uint64_t dropped_mask = 0;
   uint32_t checks = kCheckNone;
   MsrScope scope = MsrScope::kVcpu;
   // The row exists only if the profile has this feature (Feature::kCount = always).
@@ -72,12 +92,23 @@ struct MsrRow {
   bool volatile_value = false;  // Reads depend on time (TSC, kvm-clock...): replay compares
                                 // such values by policy, not bit for bit.
   const char* note = "";        // The KVM fact behind the row and its source.
+  // Where the row's value lives: nullptr = one slot per index, named after the MSR (scope);
+  // kNoState = none; otherwise the name of a state slot of the family (TableStateDef) that
+  // this single-index row reads and writes (rows may share one, e.g. the two kvm-clock MSRs).
+  const char* state = nullptr;
+  MsrReadHook read_hook = nullptr;    // nullptr = the generic read.
+  MsrWriteHook write_hook = nullptr;  // nullptr = the generic write.
 };
+
+// The row as it applies to a profile: reset values and masks KVM derives from CPUID, MCG_CAP...
+// (one function per family; nullptr = rows do not depend on the profile).
+using MsrRowResolver = MsrRow (*)(const MsrRow& row, const CpuProfile& profile);
 
 // A handler family: its rows and the function that installs its handlers into a controller.
 struct MsrFamilyDef {
   const char* name;
   absl::Span<const MsrRow> (*rows)();
+  MsrRowResolver resolve;  // Profile-dependent row data; nullptr = none.
   // Installs the family's handlers for `profile` (reserving slots in controller.layout()).
   absl::Status (*install)(Controller& controller, const CpuProfile& profile);
 };

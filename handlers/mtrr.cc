@@ -14,7 +14,7 @@ namespace {
 constexpr char kFamily[] = "mtrr_pat";
 
 // Variable MTRRs: base = type in 7:0, bits 11:8 reserved; mask = bits 10:0 reserved, 11 = V.
-// Bits >= MAXPHYADDR are added per profile (ResolveMtrrPatRow).
+// Bits >= MAXPHYADDR are added per profile (kCheckMaxPhyAddr, ResolveRow).
 constexpr uint64_t kPhysBaseReserved = 0xf00;
 constexpr uint64_t kPhysMaskReserved = 0x7ff;
 
@@ -29,6 +29,25 @@ constexpr char kFixedNote[] =
 constexpr char kHoleNote[] =
     "Routed to kvm_mtrr_get/set_msr but unknown to find_mtrr(): reads and writes return 1 "
     "(#GP, even with ignore_msrs; host accesses refused). mtrr.c; msrs.c";
+
+// find_mtrr() == NULL: kvm_mtrr_get/set_msr return 1 (#GP, host too).
+MsrResult HoleRead(TableHandler&, const TableEntry&, uint32_t, ExitContext&) {
+  return MsrResult::Gp();
+}
+MsrResult HoleWrite(TableHandler&, const TableEntry&, uint32_t, uint64_t, ExitContext&) {
+  return MsrResult::Gp();
+}
+
+// An index KVM routes to the MTRR code that find_mtrr() does not know.
+MsrRowBuilder Hole(uint32_t first, uint32_t last, const char* name) {
+  return MsrRowBuilder(first, name, kFamily)
+      .Last(last)
+      .Reserved(~0ull)
+      .Scope(MsrScope::kNone)
+      .OnRead(&HoleRead)
+      .OnWrite(&HoleWrite)
+      .Note(kHoleNote);
+}
 
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = [] {
@@ -51,56 +70,32 @@ const std::vector<MsrRow>& Rows() {
                        .Checks(kCheckMaxPhyAddr | (base ? kCheckMtrrTypes : 0u))
                        .Note(base ? kVarNote : kVarMaskNote));
     }
-    v->push_back(MsrRowBuilder(0x210, "MTRR_UNIMPLEMENTED_VAR", kFamily)
-                     .Last(0x24f)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
+    v->push_back(Hole(0x210, 0x24f, "MTRR_UNIMPLEMENTED_VAR"));
     v->push_back(MsrRowBuilder(kMsrMtrrFix64k00000, "IA32_MTRR_FIX64K_00000", kFamily)
                      .Checks(kCheckMtrrTypes)
                      .Note(kFixedNote));
-    v->push_back(MsrRowBuilder(0x251, "MTRR_UNIMPLEMENTED", kFamily)
-                     .Last(0x257)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
+    v->push_back(Hole(0x251, 0x257, "MTRR_UNIMPLEMENTED"));
     v->push_back(MsrRowBuilder(kMsrMtrrFix16k80000, "IA32_MTRR_FIX16K_80000", kFamily)
                      .Checks(kCheckMtrrTypes)
                      .Note(kFixedNote));
     v->push_back(MsrRowBuilder(kMsrMtrrFix16kA0000, "IA32_MTRR_FIX16K_A0000", kFamily)
                      .Checks(kCheckMtrrTypes)
                      .Note(kFixedNote));
-    v->push_back(MsrRowBuilder(0x25a, "MTRR_UNIMPLEMENTED", kFamily)
-                     .Last(0x267)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
+    v->push_back(Hole(0x25a, 0x267, "MTRR_UNIMPLEMENTED"));
     v->push_back(MsrRowBuilder(kMsrMtrrFix4kC0000, "IA32_MTRR_FIX4K", kFamily)
                      .Last(kMsrMtrrFix4kF8000)
                      .Checks(kCheckMtrrTypes)
                      .Note("IA32_MTRR_FIX4K_C0000 .. _F8000. Every byte must be a valid MTRR type "
                            "0,1,4,5,6 (#GP, host too). mtrr.c kvm_mtrr_valid"));
-    v->push_back(MsrRowBuilder(0x270, "MTRR_UNIMPLEMENTED", kFamily)
-                     .Last(0x276)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
+    v->push_back(Hole(0x270, 0x276, "MTRR_UNIMPLEMENTED"));
     v->push_back(MsrRowBuilder(kMsrPat, "IA32_PAT", kFamily)
                      .Reset(kPatReset)
                      .Reserved(0xf8f8f8f8f8f8f8f8ull)
                      .Checks(kCheckPatTypes)
                      .Note("Reset 0x0007040600070406. Every byte 0,1,4,5,6,7: bits 7:3 of a byte "
                            "or type 2/3 -> #GP (host too). x86.h kvm_pat_valid; msrs.c"));
-    v->push_back(MsrRowBuilder(0x278, "MTRR_UNIMPLEMENTED", kFamily)
-                     .Last(0x27f)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
-    v->push_back(MsrRowBuilder(0x2a0, "MTRR_UNIMPLEMENTED", kFamily)
-                     .Last(0x2fe)
-                     .Reserved(~0ull)
-                     .Scope(MsrScope::kNone)
-                     .Note(kHoleNote));
+    v->push_back(Hole(0x278, 0x27f, "MTRR_UNIMPLEMENTED"));
+    v->push_back(Hole(0x2a0, 0x2fe, "MTRR_UNIMPLEMENTED"));
     v->push_back(MsrRowBuilder(kMsrMtrrDefType, "IA32_MTRR_DEF_TYPE", kFamily)
                      .Reserved(~0xcffull)
                      .Checks(kCheckMtrrTypes)
@@ -119,31 +114,12 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
   return absl::StrFormat("MTRR_UNIMPLEMENTED_%#x", index);
 }
 
-bool IsHole(const TableHandler::Entry& e) {
-  return e.row.scope == MsrScope::kNone && e.row.index != kMsrMtrrCap;
-}
-
-class MtrrPatHandler : public TableHandler {
- public:
-  using TableHandler::TableHandler;
-
-  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
-    if (IsHole(e)) return MsrResult::Gp();  // find_mtrr() == NULL -> 1.
-    return GenericRead(e, index, ctx);
-  }
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    if (IsHole(e)) return MsrResult::Gp();
-    return GenericWrite(e, index, value, ctx);
-  }
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller, std::make_unique<MtrrPatHandler>(controller.layout(), profile,
-                                                   RowsToInstall(Rows(), profile), &IndexName));
+  return InstallTableHandler(controller, std::make_unique<TableHandler>(
+                                             controller.layout(), profile,
+                                             RowsToInstall(MtrrPatFamily(), profile), &IndexName));
 }
 
 }  // namespace
@@ -151,13 +127,11 @@ absl::Status Install(Controller& controller, const CpuProfile& profile) {
 absl::Span<const MsrRow> MtrrPatRows() { return RowsSpan(); }
 
 MsrRow ResolveMtrrPatRow(const MsrRow& row, const CpuProfile& profile) {
-  MsrRow r = row;
-  if (r.checks & kCheckMaxPhyAddr) r.reserved_mask |= MaxPhyAddrReservedBits(profile);
-  return r;
+  return ResolveRow(MtrrPatFamily(), row, profile);
 }
 
 const MsrFamilyDef& MtrrPatFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, nullptr, &Install};
   return kDef;
 }
 

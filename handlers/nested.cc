@@ -93,6 +93,8 @@ const std::vector<MsrRow>& Rows() {
                 "keep their values; setting SVMDIS while EFER.SVME is set #GP (KVM stores "
                 "before that check; the model is fault-atomic). svm.c svm_set_vm_cr"),
       MsrRowBuilder(kMsrVmHsavePa, "MSR_VM_HSAVE_PA", kFamily)
+          .Reserved(0xfff)
+          .Checks(kCheckMaxPhyAddr)
           .Only(Vendor::kAmdSvm)
           .Note("SVM. Guest: must be page aligned and below MAXPHYADDR (page_address_valid), "
                 "else #GP. Host: any value (migration from old kernels). Stored & PAGE_MASK. "
@@ -184,7 +186,7 @@ class NestedHandler : public TableHandler {
       }
       case kMsrVmHsavePa:
         // ref: svm.c: guests need page_address_valid(); the host may write anything.
-        if (!host && ((value & 0xfff) || (value & MaxPhyAddrReservedBits(profile())))) {
+        if (!host && (value & e.row.reserved_mask)) {
           return MsrResult::Gp();
         }
         Slot(e, index, ctx) = value & ~0xfffull;
@@ -204,9 +206,9 @@ class NestedHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<NestedHandler>(controller.layout(), profile,
-                                                             RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<NestedHandler>(controller.layout(), profile,
+                                                  RowsToInstall(NestedFamily(), profile)));
 }
 
 }  // namespace
@@ -214,9 +216,6 @@ absl::Status Install(Controller& controller, const CpuProfile& profile) {
 MsrRow ResolveNestedRow(const MsrRow& row, const CpuProfile& profile) {
   MsrRow r = row;
   switch (row.index) {
-    case kMsrVmHsavePa:
-      r.reserved_mask = 0xfffull | MaxPhyAddrReservedBits(profile);
-      break;
     case kMsrDeCfg:
       r.reserved_mask = ~profile.de_cfg_supported;
       break;
@@ -230,7 +229,7 @@ MsrRow ResolveNestedRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& NestedFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveNestedRow, &Install};
   return kDef;
 }
 

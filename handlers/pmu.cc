@@ -43,10 +43,10 @@ const std::vector<MsrRow>& Rows() {
                 "pmu_intel.c intel_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
       MsrRowBuilder(kMsrPerfEvtSel0, "IA32_PERFEVTSEL", kFamily)
           .Last(kMsrPerfEvtSel0 + kIntelMaxGp - 1)
+          // pmu->reserved_bits (intel_pmu_refresh). KVM frees bits 32/33 (IN_TX, IN_TXCP) for
+          // guests with HLE or RTM; no profile models those, so they stay reserved. Resolved per
+          // profile (ResolvePmuRow): without a vPMU every index drops writes.
           .Reserved(kIntelEventSelReserved)
-          // The handler's mask follows the profile (HLE/RTM free bits 32/33; indices beyond N drop
-          // writes): the row's mask is the most restrictive case, not a per-profile rule.
-          .Checks(kCheckReservedConditional)
           .Note("Intel: event selects 0..N-1; bits 63:32 and 21 (AnyThread) reserved -> #GP "
                 "(pmu->reserved_bits). 0x186/0x187 beyond N read 0 and drop writes. AMD: only "
                 "0x186/0x187 (P6 EVNTSEL0/1), read 0, writes dropped. pmu_intel.c "
@@ -254,9 +254,9 @@ class PmuHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller,
-      std::make_unique<PmuHandler>(controller.layout(), profile, RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(controller,
+                             std::make_unique<PmuHandler>(controller.layout(), profile,
+                                                          RowsToInstall(PmuFamily(), profile)));
 }
 
 }  // namespace
@@ -296,6 +296,10 @@ MsrRow ResolvePmuRow(const MsrRow& row, const CpuProfile& p) {
     case kMsrPerfEvtSel0:
       if (p.intel()) {
         r.last = row.index + std::max<uint32_t>(gp, 2) - 1;
+        // Indices at and beyond N are the P6 fallback: reads 0, writes dropped. With no counter
+        // that is the whole range; with one, the range mixes both (no profile has N = 1).
+        if (gp == 0) r.checks |= kCheckWritesIgnored;
+        if (gp == 1 && row.reserved_mask != 0) r.checks |= kCheckReservedConditional;
       } else {
         r.last = row.index + 1;
         fallback();
@@ -354,7 +358,7 @@ MsrRow ResolvePmuRow(const MsrRow& row, const CpuProfile& p) {
 }
 
 const MsrFamilyDef& PmuFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolvePmuRow, &Install};
   return kDef;
 }
 

@@ -11,7 +11,6 @@ namespace {
 
 constexpr char kFamily[] = "syscall";
 constexpr uint64_t kHigh32 = 0xffffffff00000000ull;
-constexpr uint32_t kExternalState[] = {kMsrEfer};
 
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
@@ -30,6 +29,7 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(~0xd01ull)
           .ReadOnly(1ull << 10)
           .Checks(kCheckResetVaries)
+          .State(kNoState)
           .Note("State is VcpuRegs::efer. Bits outside KVM's supported set #GP (host too); guest: "
                 "each bit needs its CPUID feature (__kvm_valid_efer), changing LME while CR0.PG "
                 "#GP. LMA is read-only: the written LMA is replaced by the current LMA (no #GP). "
@@ -73,7 +73,7 @@ const std::vector<MsrRow>& Rows() {
 class SyscallHandler : public TableHandler {
  public:
   SyscallHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), nullptr, kExternalState) {}
+      : TableHandler(layout, profile, std::move(rows)) {}
 
   absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
     switch (index) {
@@ -143,9 +143,9 @@ class SyscallHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<SyscallHandler>(controller.layout(), profile,
-                                                              RowsToInstall(Rows(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<SyscallHandler>(controller.layout(), profile,
+                                                   RowsToInstall(SyscallFamily(), profile)));
 }
 
 }  // namespace
@@ -188,7 +188,7 @@ MsrRow ResolveSyscallRow(const MsrRow& row, const CpuProfile& profile) {
 }
 
 const MsrFamilyDef& SyscallFamily() {
-  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &Install};
+  static constexpr MsrFamilyDef kDef = {kFamily, &RowsSpan, &ResolveSyscallRow, &Install};
   return kDef;
 }
 

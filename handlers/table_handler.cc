@@ -1,6 +1,7 @@
 #include "handlers/table_handler.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -23,22 +24,49 @@ bool ValidPatValue(uint64_t v) {
 }  // namespace
 
 TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
-                           IndexNameFn index_name, absl::Span<const uint32_t> external_state)
+                           IndexNameFn index_name, absl::Span<const TableStateDef> state)
     : profile_(profile) {
   std::sort(rows.begin(), rows.end(),
             [](const MsrRow& a, const MsrRow& b) { return a.index < b.index; });
   if (index_name == nullptr) index_name = &DefaultIndexName;
+  state_.reserve(state.size());
+  for (const TableStateDef& d : state) {
+    StateRef ref;
+    ref.vm = d.scope == MsrScope::kVm;
+    const bool find = d.shared || d.borrowed;
+    const int found = !find ? -1 : ref.vm ? layout.FindVmSlot(d.name) : layout.FindVcpuSlot(d.name);
+    if (found >= 0) {
+      ref.id = static_cast<SlotId>(found);
+    } else if (d.borrowed) {
+      ref.present = false;
+    } else {
+      ref.id = ref.vm ? layout.AddVmSlot(d.name, d.reset) : layout.AddVcpuSlot(d.name, d.reset);
+    }
+    ref.has_bsp_reset = d.has_bsp_reset && !ref.vm;
+    ref.bsp_reset = d.bsp_reset;
+    state_.push_back(ref);
+  }
   entries_.reserve(rows.size());
   for (const MsrRow& row : rows) {
     Entry e;
     e.row = row;
     e.first_name = names_.size();
-    const bool external =
-        std::find(external_state.begin(), external_state.end(), row.index) != external_state.end();
-    e.has_slots = row.scope != MsrScope::kNone && !external;
+    e.slot_scope = row.scope;
+    const bool own_slots = row.state == nullptr && row.scope != MsrScope::kNone;
+    if (row.state != nullptr && row.state[0] != '\0') {
+      // A named family state slot (a single-index row).
+      for (size_t i = 0; i < state.size(); ++i) {
+        if (std::strcmp(state[i].name, row.state) == 0) {
+          e.has_slots = true;
+          e.first_slot = state_[i].id;
+          e.slot_scope = state_[i].vm ? MsrScope::kVm : MsrScope::kVcpu;
+        }
+      }
+    }
+    e.has_slots = e.has_slots || own_slots;
     for (uint64_t i = row.index; i <= row.last; ++i) {
       std::string name = index_name(row, static_cast<uint32_t>(i));
-      if (e.has_slots) {
+      if (own_slots) {
         const SlotId id = row.scope == MsrScope::kVm ? layout.AddVmSlot(name, row.reset)
                                                      : layout.AddVcpuSlot(name, row.reset);
         if (i == row.index) e.first_slot = id;
@@ -46,6 +74,13 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
       names_.push_back(std::move(name));
     }
     entries_.push_back(e);
+  }
+}
+
+void TableHandler::OnVcpuReset(Vcpu& vcpu) {
+  if (vcpu.id != 0) return;
+  for (const StateRef& s : state_) {
+    if (s.has_bsp_reset) vcpu.slots[s.id] = s.bsp_reset;
   }
 }
 
@@ -60,12 +95,14 @@ const TableHandler::Entry* TableHandler::Find(uint32_t index) const {
 absl::StatusOr<MsrResult> TableHandler::Read(uint32_t index, ExitContext& ctx) {
   const Entry* e = Find(index);
   if (e == nullptr) return MsrResult::Unsupported();
+  if (e->row.read_hook != nullptr) return e->row.read_hook(*this, *e, index, ctx);
   return ReadMsr(*e, index, ctx);
 }
 
 absl::StatusOr<MsrResult> TableHandler::Write(uint32_t index, uint64_t value, ExitContext& ctx) {
   const Entry* e = Find(index);
   if (e == nullptr) return MsrResult::Unsupported();
+  if (e->row.write_hook != nullptr) return e->row.write_hook(*this, *e, index, value, ctx);
   return WriteMsr(*e, index, value, ctx);
 }
 
@@ -84,7 +121,7 @@ bool TableHandler::FeatureGated(const Entry& e, const ExitContext& ctx) const {
 
 uint64_t& TableHandler::Slot(const Entry& e, uint32_t index, ExitContext& ctx) const {
   const SlotId id = e.first_slot + (index - e.row.index);
-  return e.row.scope == MsrScope::kVm ? ctx.vm_slot(id) : ctx.slot(id);
+  return e.slot_scope == MsrScope::kVm ? ctx.vm_slot(id) : ctx.slot(id);
 }
 
 MsrResult TableHandler::GenericRead(const Entry& e, uint32_t index, ExitContext& ctx) {
@@ -109,6 +146,7 @@ absl::optional<uint64_t> TableHandler::CheckWrite(const Entry& e, uint32_t index
     return absl::nullopt;
   }
   if (row.checks & kCheckReservedIgnored) value &= ~row.reserved_mask;
+  value &= ~(row.reserved_mask & row.dropped_mask);
   if (row.checks & kCheckCanonicalize) {
     value = CanonicalizeAddress(value, profile_.canonical_bits());
   }
@@ -157,11 +195,23 @@ absl::Status InstallTableHandler(Controller& controller, std::unique_ptr<TableHa
   return raw->Register(controller);
 }
 
-std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfile& profile) {
+bool RowExists(const MsrRow& row, const CpuProfile& profile) {
+  if (row.vendor_only != Vendor::kUnspecified && row.vendor_only != profile.vendor) return false;
+  return row.requires_feature == Feature::kCount || profile.Has(row.requires_feature);
+}
+
+MsrRow ResolveRow(const MsrFamilyDef& family, const MsrRow& row, const CpuProfile& profile) {
+  MsrRow r = family.resolve != nullptr ? family.resolve(row, profile) : row;
+  if (r.checks & kCheckMaxPhyAddr) r.reserved_mask |= MaxPhyAddrReservedBits(profile);
+  return r;
+}
+
+std::vector<MsrRow> RowsToInstall(const MsrFamilyDef& family, const CpuProfile& profile) {
+  const absl::Span<const MsrRow> rows = family.rows();
   std::vector<MsrRow> out;
   out.reserve(rows.size());
   for (const MsrRow& row : rows) {
-    MsrRow r = ResolveRow(row, profile);  // Resolution may change the row's feature gate.
+    MsrRow r = ResolveRow(family, row, profile);  // Resolution may change the row's feature gate.
     // A resolved range may be empty on the profile.
     if (RowInstalled(r, profile) && r.last >= r.index) out.push_back(r);
   }

@@ -1,9 +1,10 @@
-// The generic table-driven MSR handler the reference families are built from, and the helpers
+// The generic table-driven MSR handler every reference family is built from, and the helpers
 // they share (canonical addresses, MAXPHYADDR masks, per-profile row resolution).
 //
 // A TableHandler serves every row it was built with. For each index it keeps one 64-bit slot
 // (per-vCPU for MsrScope::kVcpu, VM-wide for kVm, none for kNone) named after the MSR, so
-// snapshots and digests cover it. The generic semantics, in check order, are:
+// snapshots and digests cover it; a row may instead name a state slot of its family
+// (MsrRow::state, TableStateDef) or keep none (kNoState). The generic semantics, in check order:
 //   install: a row with kCheckAbsentWithoutFeature and a missing feature is not installed
 //          (every access is KVM_MSR_RET_UNSUPPORTED);
 //   read:  kCheckWriteOnly -> Unsupported; a missing `requires_feature` -> #GP (guest only,
@@ -13,14 +14,16 @@
 //          a missing `requires_feature` -> #GP (guest only);
 //          kCheckWritesIgnored: guest writes are dropped (host writes are stored when the row
 //          also has kCheckHostOnlyWrite); kCheckHostOnlyWrite alone: guest writes -> #GP;
-//          kCheckReservedIgnored: reserved_mask bits are cleared (no #GP);
+//          kCheckReservedIgnored: reserved_mask bits are cleared (no #GP), and so are the
+//          reserved bits in dropped_mask;
 //          kCheckCanonicalize: the value is sign-extended from profile.canonical_bits();
 //          kCheckCanonical: a non-canonical value -> #GP;
 //          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP;
 //          kCheckPatTypes / kCheckMtrrTypes: invalid memory type -> #GP;
 //          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
-// Families subclass it and override ReadMsr/WriteMsr for the MSRs where KVM has special rules,
-// calling the generic versions for the rest. Every path is check-then-commit (fault-atomic).
+// Where KVM has a rule beyond these, the row carries a hook (MsrRow::read_hook/write_hook) that
+// the handler calls instead of the generic path; older families still subclass and override
+// ReadMsr/WriteMsr. Every path is check-then-commit (fault-atomic).
 //
 // Thread-safety: none (the controller serializes exits).
 #ifndef MSRTRACE_HANDLERS_TABLE_HANDLER_H_
@@ -62,10 +65,11 @@ inline bool ValidPatType(uint64_t t) { return t < 8 && t != 2 && t != 3; }
 // Valid MTRR memory type: 0, 1, 4, 5, 6 (ref: mtrr.c valid_mtrr_type, mask 0x73).
 inline bool ValidMtrrType(uint64_t t) { return t < 8 && ((1u << t) & 0x73u) != 0; }
 
-// The row as it applies to `profile`: profile-dependent reset values and masks filled in
-// (EFER's supported bits, MAXPHYADDR bits of the variable MTRRs, MCG_CAP...). Rows of families
-// without profile-dependent data are returned unchanged. Implemented in msr_table.cc.
-MsrRow ResolveRow(const MsrRow& row, const CpuProfile& profile);
+// The row as it applies to `profile`: the family's resolver (EFER's supported bits, MCG_CAP,
+// the vPMU's masks...), then, for a kCheckMaxPhyAddr row, the bits at and above the profile's
+// MAXPHYADDR added to reserved_mask. This is the one place MAXPHYADDR masks come from: handlers
+// and hooks read the resolved row's reserved_mask.
+MsrRow ResolveRow(const MsrFamilyDef& family, const MsrRow& row, const CpuProfile& profile);
 
 // True when the row's vendor matches the profile (the family installs a handler for it, even
 // when a feature gate makes guest accesses fault: KVM keeps host access to such MSRs).
@@ -77,8 +81,8 @@ inline bool RowInstalled(const MsrRow& row, const CpuProfile& profile) {
   return row.vendor_only == Vendor::kUnspecified || row.vendor_only == profile.vendor;
 }
 
-// Builds an MsrRow field by field (rows are data; this keeps the tables readable and
-// -Wmissing-field-initializers quiet):
+// The one way rows are built: field by field (rows are data; this keeps the tables readable
+// and -Wmissing-field-initializers quiet):
 //   MsrRowBuilder(0x277, "IA32_PAT", "mtrr_pat").Reset(0x0007040600070406).Checks(kCheckPatTypes)
 class MsrRowBuilder {
  public:
@@ -98,6 +102,10 @@ class MsrRowBuilder {
   }
   MsrRowBuilder& Reserved(uint64_t m) {
     r_.reserved_mask = m;
+    return *this;
+  }
+  MsrRowBuilder& Dropped(uint64_t m) {
+    r_.dropped_mask = m;
     return *this;
   }
   MsrRowBuilder& ReadOnly(uint64_t m) {
@@ -128,6 +136,18 @@ class MsrRowBuilder {
     r_.note = n;
     return *this;
   }
+  MsrRowBuilder& State(const char* slot) {
+    r_.state = slot;
+    return *this;
+  }
+  MsrRowBuilder& OnRead(MsrReadHook h) {
+    r_.read_hook = h;
+    return *this;
+  }
+  MsrRowBuilder& OnWrite(MsrWriteHook h) {
+    r_.write_hook = h;
+    return *this;
+  }
   operator MsrRow() const { return r_; }  // NOLINT: implicit by design.
 
  private:
@@ -137,24 +157,46 @@ class MsrRowBuilder {
 // Per-index report and slot name of a range row; nullptr = "<row name>_<offset hex>".
 using IndexNameFn = std::string (*)(const MsrRow& row, uint32_t index);
 
+// A state slot of a family that is not one MSR's own: shared by several rows (the kvm-clock
+// GPA), or read by hooks only (the TSC offset, the APIC timer's start time). Reserved in the
+// order given, before the rows' own slots.
+struct TableStateDef {
+  const char* name;
+  uint64_t reset = 0;
+  MsrScope scope = MsrScope::kVcpu;
+  // Another family may have reserved it already (the TSC offset): reuse that slot.
+  bool shared = false;
+  // Another family's slot this one only reads, if that family reserved it (FEATURE_CONTROL for
+  // the SGX hash MSRs): never reserved here; HasState() tells whether it exists.
+  bool borrowed = false;
+  // Reset value on the BSP (vCPU 0), when it differs (kvm_lapic_reset's APIC_BASE.BSP).
+  bool has_bsp_reset = false;
+  uint64_t bsp_reset = 0;
+};
+
+struct TableEntry {
+  MsrRow row;             // Resolved for the profile.
+  SlotId first_slot = 0;  // Slot of row.index; index i uses first_slot + (i - row.index).
+  bool has_slots = false;
+  MsrScope slot_scope = MsrScope::kVcpu;  // kVm: first_slot is a VM-wide slot.
+  size_t first_name = 0;                  // Index into names_.
+};
+
 class TableHandler : public MsrHandler {
  public:
-  struct Entry {
-    MsrRow row;             // Resolved for the profile.
-    SlotId first_slot = 0;  // Slot of row.index; index i uses first_slot + (i - row.index).
-    bool has_slots = false;
-    size_t first_name = 0;  // Index into names_.
-  };
+  using Entry = TableEntry;
 
-  // Builds the handler for `rows` (already resolved; RowInstalled ones only), reserving slots
-  // in `layout` for every stateful index except those in `external_state` (MSRs whose state
-  // lives elsewhere, like EFER in VcpuRegs).
+  // Builds the handler for `rows` (already resolved; RowInstalled ones only). Reserves in
+  // `layout` the family's `state` slots (in order), then a slot for every stateful index of a
+  // row without MsrRow::state.
   TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
-               IndexNameFn index_name = nullptr, absl::Span<const uint32_t> external_state = {});
+               IndexNameFn index_name = nullptr, absl::Span<const TableStateDef> state = {});
 
   absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) final;
   absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) final;
   absl::string_view MsrName(uint32_t index) const override;
+  // Applies the BSP reset values of the state slots (TableStateDef::bsp_reset).
+  void OnVcpuReset(Vcpu& vcpu) override;
 
   const std::vector<Entry>& entries() const { return entries_; }
   const CpuProfile& profile() const { return profile_; }
@@ -163,15 +205,7 @@ class TableHandler : public MsrHandler {
   // Errors: kAlreadyExists naming the first index that is taken.
   absl::Status Register(Controller& controller);
 
- protected:
-  virtual absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) {
-    return GenericRead(e, index, ctx);
-  }
-  virtual absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                             ExitContext& ctx) {
-    return GenericWrite(e, index, value, ctx);
-  }
-
+  // --- For hooks and subclasses -------------------------------------------------------------
   MsrResult GenericRead(const Entry& e, uint32_t index, ExitContext& ctx);
   MsrResult GenericWrite(const Entry& e, uint32_t index, uint64_t value, ExitContext& ctx);
   // The generic checks only (no commit). Returns the value to store (canonicalized) or nullopt
@@ -182,20 +216,44 @@ class TableHandler : public MsrHandler {
   bool FeatureGated(const Entry& e, const ExitContext& ctx) const;
   // The state slot of `index` (REQUIRES: e.has_slots).
   uint64_t& Slot(const Entry& e, uint32_t index, ExitContext& ctx) const;
+  // False for a borrowed state slot no family reserved.
+  bool HasState(size_t i) const { return state_[i].present; }
+  // The family's state slot `i` (the position of its TableStateDef). REQUIRES: HasState(i).
+  uint64_t& State(size_t i, ExitContext& ctx) const {
+    const StateRef& s = state_[i];
+    return s.vm ? ctx.vm_slot(s.id) : ctx.slot(s.id);
+  }
+
+ protected:
+  virtual absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) {
+    return GenericRead(e, index, ctx);
+  }
+  virtual absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
+                                             ExitContext& ctx) {
+    return GenericWrite(e, index, value, ctx);
+  }
 
  private:
+  struct StateRef {
+    SlotId id = 0;
+    bool vm = false;
+    bool present = true;
+    bool has_bsp_reset = false;
+    uint64_t bsp_reset = 0;
+  };
   const Entry* Find(uint32_t index) const;
 
   CpuProfile profile_;
   std::vector<Entry> entries_;  // Sorted by row.index, non-overlapping.
   std::vector<std::string> names_;
+  std::vector<StateRef> state_;
 };
 
 // Installs `handler` (adopted by `controller`) at every index of its rows.
 absl::Status InstallTableHandler(Controller& controller, std::unique_ptr<TableHandler> handler);
 
-// The rows of `rows` a family installs on `profile`, resolved.
-std::vector<MsrRow> RowsToInstall(absl::Span<const MsrRow> rows, const CpuProfile& profile);
+// The rows `family` installs on `profile`, resolved.
+std::vector<MsrRow> RowsToInstall(const MsrFamilyDef& family, const CpuProfile& profile);
 
 }  // namespace msrtrace
 

@@ -1,77 +1,75 @@
 #include "handlers/tsc.h"
 
 #include <memory>
+#include <vector>
 
-#include "absl/strings/str_format.h"
 #include "handlers/families.h"
+#include "handlers/table_handler.h"
 
 namespace msrtrace {
 namespace {
 
 constexpr uint64_t kNsPerSec = 1'000'000'000ull;
 
-constexpr MsrRow kTscRows[] = {
-    {kMsrIa32Tsc, kMsrIa32Tsc, "IA32_TIME_STAMP_COUNTER", "tsc", 0, 0, 0, kCheckNone,
-     MsrScope::kVcpu, Feature::kCount, Vendor::kUnspecified, /*volatile_value=*/true,
-     "Reads host TSC + offset (ratio 1). Guest write sets the offset so the guest TSC equals the "
-     "value and adds the same delta to IA32_TSC_ADJUST; host write sets the offset only "
-     "(msrs.c kvm_set_msr_common MSR_IA32_TSC; selftest tsc_msrs_test)"},
-    {kMsrIa32TscAdjust, kMsrIa32TscAdjust, "IA32_TSC_ADJUST", "tsc", 0, 0, 0, kCheckNone,
-     MsrScope::kVcpu, Feature::kCount, Vendor::kUnspecified, false,
-     "Reads the stored value. With CPUID TSC_ADJUST a guest write moves the TSC offset by "
-     "(new - old) and stores; a host write stores only. Without the feature writes are silently "
-     "ignored (msrs.c MSR_IA32_TSC_ADJUST; KUT tsc_adjust)"},
+constexpr char kFamily[] = "tsc";
+
+// Family state, in layout order: the TSC offset (shared with lapic and kvm-pv), TSC_ADJUST.
+enum TscState : size_t { kOffset = 0, kAdjust };
+constexpr TableStateDef kTscState[] = {
+    {kTscOffsetSlot, 0, MsrScope::kVcpu, /*shared=*/true},
+    {kTscAdjustSlot, 0, MsrScope::kVcpu},
 };
 
-class TscHandler : public MsrHandler {
- public:
-  TscHandler(StateLayout& layout, const CpuProfile& profile)
-      : offset_(EnsureTscOffsetSlot(layout)),
-        adjust_(layout.AddVcpuSlot(kTscAdjustSlot, 0)),
-        has_tsc_adjust_(profile.Has(Feature::kTscAdjust)) {}
+MsrResult ReadTsc(TableHandler& t, const TableEntry&, uint32_t, ExitContext& ctx) {
+  return MsrResult::Ok(ctx.exit().host_tsc + t.State(kOffset, ctx));
+}
 
-  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) override {
-    if (index == kMsrIa32Tsc) return MsrResult::Ok(GuestTsc(ctx, offset_));
-    return MsrResult::Ok(ctx.slot(adjust_));
-  }
+// Offset such that host_tsc + offset == value (mod 2^64); a guest write moves TSC_ADJUST too.
+MsrResult WriteTsc(TableHandler& t, const TableEntry&, uint32_t, uint64_t value, ExitContext& ctx) {
+  uint64_t& offset = t.State(kOffset, ctx);
+  const uint64_t new_offset = value - ctx.exit().host_tsc;
+  if (!ctx.host_initiated()) t.State(kAdjust, ctx) += new_offset - offset;
+  offset = new_offset;
+  return MsrResult::Ok();
+}
 
-  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) override {
-    if (index == kMsrIa32Tsc) {
-      // Offset such that host_tsc + offset == value (mod 2^64).
-      const uint64_t new_offset = value - ctx.exit().host_tsc;
-      if (!ctx.host_initiated()) ctx.slot(adjust_) += new_offset - ctx.slot(offset_);
-      ctx.slot(offset_) = new_offset;
-      return MsrResult::Ok();
-    }
-    if (!has_tsc_adjust_) return MsrResult::Ok();  // Silently ignored, no #GP.
-    if (!ctx.host_initiated()) ctx.slot(offset_) += value - ctx.slot(adjust_);
-    ctx.slot(adjust_) = value;
-    return MsrResult::Ok();
-  }
+MsrResult WriteTscAdjust(TableHandler& t, const TableEntry&, uint32_t, uint64_t value,
+                         ExitContext& ctx) {
+  if (!t.profile().Has(Feature::kTscAdjust)) return MsrResult::Ok();  // Ignored, no #GP.
+  uint64_t& adjust = t.State(kAdjust, ctx);
+  if (!ctx.host_initiated()) t.State(kOffset, ctx) += value - adjust;
+  adjust = value;
+  return MsrResult::Ok();
+}
 
-  absl::string_view MsrName(uint32_t index) const override {
-    return index == kMsrIa32Tsc ? "IA32_TIME_STAMP_COUNTER" : "IA32_TSC_ADJUST";
-  }
+const std::vector<MsrRow>& Rows() {
+  static const auto* rows = new std::vector<MsrRow>{
+      MsrRowBuilder(kMsrIa32Tsc, "IA32_TIME_STAMP_COUNTER", kFamily)
+          .Volatile()
+          .State(kNoState)
+          .OnRead(&ReadTsc)
+          .OnWrite(&WriteTsc)
+          .Note("Reads host TSC + offset (ratio 1). Guest write sets the offset so the guest TSC "
+                "equals the value and adds the same delta to IA32_TSC_ADJUST; host write sets "
+                "the offset only (msrs.c kvm_set_msr_common MSR_IA32_TSC; selftest "
+                "tsc_msrs_test)"),
+      MsrRowBuilder(kMsrIa32TscAdjust, "IA32_TSC_ADJUST", kFamily)
+          .State(kTscAdjustSlot)
+          .OnWrite(&WriteTscAdjust)
+          .Note("Reads the stored value. With CPUID TSC_ADJUST a guest write moves the TSC offset "
+                "by (new - old) and stores; a host write stores only. Without the feature writes "
+                "are silently ignored (msrs.c MSR_IA32_TSC_ADJUST; KUT tsc_adjust)"),
+  };
+  return *rows;
+}
 
- private:
-  SlotId offset_;
-  SlotId adjust_;
-  bool has_tsc_adjust_;
-};
-
-absl::Span<const MsrRow> TscRows() { return kTscRows; }
+absl::Span<const MsrRow> TscRows() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status InstallTsc(Controller& controller, const CpuProfile& profile) {
-  MsrHandler* handler =
-      controller.Adopt(std::make_unique<TscHandler>(controller.layout(), profile));
-  for (const MsrRow& row : kTscRows) {
-    if (!FamilyRowExists(row, profile)) continue;
-    if (!controller.InsertRange(row.index, row.last, handler)) {
-      return absl::AlreadyExistsError(
-          absl::StrFormat("tsc family: MSR %#x (%s) already has a handler", row.index, row.name));
-    }
-  }
-  return absl::OkStatus();
+  return InstallTableHandler(
+      controller,
+      std::make_unique<TableHandler>(controller.layout(), profile,
+                                     RowsToInstall(TscFamily(), profile), nullptr, kTscState));
 }
 
 }  // namespace
@@ -130,13 +128,11 @@ SlotId EnsureTscOffsetSlot(StateLayout& layout) {
 }
 
 bool FamilyRowExists(const MsrRow& row, const CpuProfile& profile) {
-  if (row.requires_feature != Feature::kCount && !profile.Has(row.requires_feature)) return false;
-  if (row.vendor_only != Vendor::kUnspecified && row.vendor_only != profile.vendor) return false;
-  return true;
+  return RowExists(row, profile);
 }
 
 const MsrFamilyDef& TscFamily() {
-  static const MsrFamilyDef kDef = {"tsc", &TscRows, &InstallTsc};
+  static constexpr MsrFamilyDef kDef = {kFamily, &TscRows, nullptr, &InstallTsc};
   return kDef;
 }
 

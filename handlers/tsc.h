@@ -65,8 +65,7 @@ uint64_t GuestTsc(ExitContext& ctx, SlotId offset_slot);
 // Every family that reads the guest TSC calls this, so install order does not matter.
 SlotId EnsureTscOffsetSlot(StateLayout& layout);
 
-// RowExists-equivalent gating for the families of this library (feature and vendor), so the
-// library links without msr_table.cc: true if `row` exists on `profile`.
+// True if `row` exists on `profile` (feature and vendor), as msr_table.h RowExists.
 bool FamilyRowExists(const MsrRow& row, const CpuProfile& profile);
 
 // IA32_TSC and IA32_TSC_ADJUST (ref: msrs.c kvm_set_msr_common / kvm_get_msr_common):
@@ -79,6 +78,8 @@ bool FamilyRowExists(const MsrRow& row, const CpuProfile& profile);
 //               only. Without the feature every write is silently ignored (no #GP), also host
 //               writes (the whole case is inside `if (guest_cpu_cap_has(TSC_ADJUST))`).
 // Both rows always exist (KVM handles both indices on every CPU model).
+// Table-driven: IA32_TSC keeps no slot of its own (its hooks use the offset), TSC_ADJUST names
+// its slot and has a write hook.
 const MsrFamilyDef& TscFamily();
 
 }  // namespace msrtrace
