@@ -49,22 +49,23 @@ constexpr MsrRow kKvmPvRows[] = {
     Pv(kMsrKvmSystemTimeNew, "MSR_KVM_SYSTEM_TIME_NEW", 0, 0, kMem, MsrScope::kVcpu,
        "KVM_FEATURE_CLOCKSOURCE2. Same as MSR_KVM_SYSTEM_TIME; flags carry "
        "PVCLOCK_TSC_STABLE_BIT with the stable-clocksource feature (msr.rst)"),
-    Pv(kMsrKvmAsyncPfEn, "MSR_KVM_ASYNC_PF_EN", 0, kAsyncPfReserved, kCheckNone, MsrScope::kVcpu,
+    Pv(kMsrKvmAsyncPfEn, "MSR_KVM_ASYNC_PF_EN", 0, kAsyncPfReserved, kCheckValueRules,
+       MsrScope::kVcpu,
        "KVM_FEATURE_ASYNC_PF. Bits 5:4 #GP; bit 2 needs ASYNC_PF_VMEXIT, bit 3 ASYNC_PF_INT; "
        "enabled with bits 0|3 needs a backed u64 at value & ~0x3f (x86.c kvm_pv_enable_async_pf)"),
-    Pv(kMsrKvmStealTime, "MSR_KVM_STEAL_TIME", 0, kStealReserved, kCheckNone, MsrScope::kVcpu,
+    Pv(kMsrKvmStealTime, "MSR_KVM_STEAL_TIME", 0, kStealReserved, kCheckValueRules, MsrScope::kVcpu,
        "KVM_FEATURE_STEAL_TIME. Bits 5:1 #GP (KVM_STEAL_RESERVED_MASK); stored (msrs.c)"),
-    Pv(kMsrKvmPvEoiEn, "MSR_KVM_PV_EOI_EN", 0, 0x2, kCheckNone, MsrScope::kVcpu,
+    Pv(kMsrKvmPvEoiEn, "MSR_KVM_PV_EOI_EN", 0, 0x2, kCheckValueRules, MsrScope::kVcpu,
        "KVM_FEATURE_PV_EOI. Address must be 4-byte aligned; enabled needs a backed byte "
        "(lapic.c kvm_lapic_set_pv_eoi)"),
-    Pv(kMsrKvmPollControl, "MSR_KVM_POLL_CONTROL", 1, ~1ull, kCheckNone, MsrScope::kVcpu,
+    Pv(kMsrKvmPollControl, "MSR_KVM_POLL_CONTROL", 1, ~1ull, kCheckValueRules, MsrScope::kVcpu,
        "KVM_FEATURE_POLL_CONTROL. Only bit 0; reset 1 (msrs.c; x86.c kvm_arch_vcpu_postcreate)"),
-    Pv(kMsrKvmAsyncPfInt, "MSR_KVM_ASYNC_PF_INT", 0, ~0xffull, kCheckNone, MsrScope::kVcpu,
+    Pv(kMsrKvmAsyncPfInt, "MSR_KVM_ASYNC_PF_INT", 0, ~0xffull, kCheckValueRules, MsrScope::kVcpu,
        "KVM_FEATURE_ASYNC_PF_INT. Bits 63:8 #GP; bits 7:0 the vector "
        "(x86.c kvm_pv_enable_async_pf_int)"),
-    Pv(kMsrKvmAsyncPfAck, "MSR_KVM_ASYNC_PF_ACK", 0, 0, kCheckNone, MsrScope::kNone,
+    Pv(kMsrKvmAsyncPfAck, "MSR_KVM_ASYNC_PF_ACK", 0, 0, kCheckValueRules, MsrScope::kNone,
        "KVM_FEATURE_ASYNC_PF_INT. Any value accepted (bit 0 acks page-ready); reads 0 (msrs.c)"),
-    Pv(kMsrKvmMigrationControl, "MSR_KVM_MIGRATION_CONTROL", 0, ~kMigrationReady, kCheckNone,
+    Pv(kMsrKvmMigrationControl, "MSR_KVM_MIGRATION_CONTROL", 0, ~kMigrationReady, kCheckValueRules,
        MsrScope::kVm,
        "KVM_FEATURE_MIGRATION_CONTROL. Forwarded by KVM to the VMM; modelled as bit 0 "
        "(KVM_MIGRATION_READY) only, VM-wide (kvm_para.h)"),

@@ -8,6 +8,7 @@ msrtrace_cc_library(
   NAME handlers
   SRCS fifo.cc handler_set.cc mce.cc misc.cc msr_table.cc mtrr.cc syscall.cc table_format.cc
        table_handler.cc feature_msrs.cc debug.cc pmu.cc nested.cc
+       related_msrs.cc
   HDRS breadth.h fifo.h mce.h misc.h mtrr.h syscall.h table_format.h table_handler.h
   DEPS ${_msrtrace_handlers_deps}
 )

@@ -16,7 +16,8 @@
 //          kCheckReservedIgnored: reserved_mask bits are cleared (no #GP);
 //          kCheckCanonicalize: the value is sign-extended from profile.canonical_bits();
 //          kCheckCanonical: a non-canonical value -> #GP;
-//          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP;
+//          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP (guest only;
+//          with kCheckReadOnlyKept they take the current value instead);
 //          kCheckPatTypes / kCheckMtrrTypes: invalid memory type -> #GP;
 //          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
 // Families subclass it and override ReadMsr/WriteMsr for the MSRs where KVM has special rules,

@@ -223,6 +223,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
   out.index = index;
   out.value = access == Access::kWrite ? value : 0;
   out.unknown_msr = false;
+  if (ABSL_PREDICT_FALSE(dispatch_trace_ != nullptr) && !host_initiated) {
+    dispatch_trace_->index = index;
+    ++dispatch_trace_->count;
+  }
 
   MsrResult result = MsrResult::Unsupported();
   if (MsrHandler* handler = Find(index)) {
