@@ -47,7 +47,10 @@
 // after the architectural checks of the same event). index-routing, table-conformance,
 // vcpu-isolation and read-after-write are extra per-event rules on the primary run, in that
 // order; they cost nothing on events they do not apply to (a binary search in the declared
-// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows). Determinism,
+// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows, the
+// table-conformance read-back only around writes to rows with kept bits; index-routing compares
+// the controller's dispatch trace, two integers). Probes run on one reused scratch vCPU, so the
+// per-event work allocates nothing once the buffers have grown. Determinism,
 // upper-half independence and snapshot resume are second runs compared event by event (outcome
 // and registers) and by final-state digest with the primary run. All of them are rows of one
 // table (Oracles()); adding an oracle is one row plus its test.
