@@ -508,8 +508,9 @@ TEST_F(OraclesTest, VcpuIsolationCatchesARelatedMsrAnotherVcpuSees) {
         machine.controller.get(), [m](const VcpuRegs&, Vcpu& v, Outcome& o) {
           if (o.index != kTsc || o.access != Access::kWrite) return;
           for (Vcpu& other : m->vcpus) {
-            if (other.id != v.id)
+            if (other.id != v.id) {
               (void)m->controller->HostWrite(kTscAdjust, 0x77, other, m->memory);
+            }
           }
         });
   };
