@@ -36,6 +36,16 @@ std::string DescribeOutcome(const absl::StatusOr<Outcome>& o) {
                          o->index, o->value, o->unknown_msr ? " (unknown msr)" : "");
 }
 
+std::string ValueText(const absl::optional<uint64_t>& x) {
+  return x.has_value() ? absl::StrFormat("%#x", *x) : std::string("no value (#GP)");
+}
+
+// Bits a retired guest WRMSR to `row` must leave as they were (harness/core/declared_rows.h).
+uint64_t KeptMask(const DeclaredRow& row) {
+  if ((row.flags & kRowWritesIgnored) != 0) return ~0ull;
+  return row.read_only_mask | row.ignored_mask;
+}
+
 bool SameOutcome(const Outcome& a, const Outcome& b) {
   return a.kind == b.kind && a.access == b.access && a.index == b.index && a.value == b.value &&
          a.unknown_msr == b.unknown_msr;
@@ -224,22 +234,12 @@ bool OracleRunner::ReadAfterWrite(const ExitEvent& e, size_t k) {
       r->unknown_msr || !IsPlainStorage(r->index)) {
     return true;
   }
-  Vcpu& probe = probe_;
-  probe = checker_->vcpu();  // Reuses the slots' storage.
-  probe.regs.reg(Gpr::kRcx) = r->index;
-  probe.regs.pending = PendingException{};
-  Exit rd = e.exit;
-  if (rd.vendor == Vendor::kAmdSvm) {
-    rd.info1 = 0;
-  } else {
-    rd.reason = kVmxExitRdmsr;
-  }
-  absl::StatusOr<Outcome> back = engine_->Handle(rd, probe, machine_->memory);
-  if (!back.ok() || back->kind != Outcome::Kind::kRetired || back->value != r->value) {
+  const absl::optional<uint64_t> back = Probe(e.exit, checker_->vcpu(), r->index);
+  if (back != r->value) {
     failure_ = OracleFailure{
         Oracle::kReadAfterWrite, k,
         absl::StrFormat("wrmsr %s <- %#x retired, then rdmsr gave %s",
-                        machine_->controller->MsrName(r->index), r->value, DescribeOutcome(back))};
+                        machine_->controller->MsrName(r->index), r->value, ValueText(back))};
     return false;
   }
   return true;
@@ -253,18 +253,19 @@ const DeclaredRow* OracleRunner::RowOf(uint32_t index) const {
   return index <= it->last ? &*it : nullptr;
 }
 
-absl::optional<uint64_t> OracleRunner::Probe(const Exit& like, const Vcpu& vcpu, uint32_t index) {
-  Vcpu& probe = probe_;
-  probe = vcpu;  // Reuses the slots' storage.
-  probe.regs.reg(Gpr::kRcx) = index;
-  probe.regs.pending = PendingException{};
+absl::optional<uint64_t> OracleRunner::Probe(const Exit& like, const Vcpu& vcpu, uint32_t index,
+                                             const ExitEvent* inputs) {
+  probe_vcpu_ = vcpu;  // Copy-assignment reuses the slot buffer: no allocation once grown.
+  if (inputs != nullptr) ApplyEventInputs(*inputs, &probe_vcpu_.regs);
+  probe_vcpu_.regs.reg(Gpr::kRcx) = index;
+  probe_vcpu_.regs.pending = PendingException{};
   Exit rd = like;
   if (rd.vendor == Vendor::kAmdSvm) {
     rd.info1 = 0;
   } else {
     rd.reason = kVmxExitRdmsr;
   }
-  absl::StatusOr<Outcome> back = engine_->Handle(rd, probe, machine_->memory);
+  absl::StatusOr<Outcome> back = engine_->Handle(rd, probe_vcpu_, machine_->memory);
   if (!back.ok() || back->kind != Outcome::Kind::kRetired) return absl::nullopt;
   return back->value;
 }
@@ -274,8 +275,17 @@ bool OracleRunner::IndexRouting(size_t k) {
   const absl::StatusOr<Outcome>& r = checker_->result();
   if (!r.ok()) return true;
   const uint32_t ecx = static_cast<uint32_t>(checker_->regs_before().reg(Gpr::kRcx));
+  const uint64_t dispatches = dispatch_.count - dispatches_before_;
   std::string what;
-  if (r->index != ecx) {
+  if (dispatches > 1) {
+    what = absl::StrFormat("one exit at ECX %#x was dispatched %u times (last to %#x)", ecx,
+                           dispatches, dispatch_.index);
+  } else if (dispatches == 1 && dispatch_.index != ecx) {
+    what = absl::StrFormat(
+        "the controller handed index %#x to the handler, but ECX is %#x (the outcome names "
+        "%#x)",
+        dispatch_.index, ecx, r->index);
+  } else if (r->index != ecx) {
     what = absl::StrFormat("ECX %#x but the outcome names %#x", ecx, r->index);
   } else if (!r->unknown_msr && machine_->controller->Find(ecx) == nullptr) {
     what = absl::StrFormat(
@@ -316,6 +326,13 @@ bool OracleRunner::TableConformance(const ExitEvent& e, size_t k) {
       } else if ((f & kRowCanonical) != 0 && !IsCanonicalAt(v, row->canonical_bits)) {
         what = absl::StrFormat("WRMSR %#x is not canonical at %u bits, yet retired", v,
                                row->canonical_bits);
+      } else if (readback_armed_ && readback_before_.has_value() &&
+                 ((*readback_before_ ^ v) & row->read_only_mask) != 0) {
+        what =
+            absl::StrFormat("WRMSR %#x changes read-only bits %#x (the vCPU read %#x), yet retired",
+                            v, (*readback_before_ ^ v) & row->read_only_mask, *readback_before_);
+      } else if (readback_armed_ && !ReadBackAfter(e, *row, v, &what)) {
+        // `what` names the kept bits that changed.
       } else if ((f & kRowLockBit0) != 0) {
         const std::pair<uint32_t, uint32_t> key(e.vcpu_id, r->index);
         if (std::find(locked_.begin(), locked_.end(), key) != locked_.end()) {
@@ -340,40 +357,79 @@ bool OracleRunner::TableConformance(const ExitEvent& e, size_t k) {
   return false;
 }
 
+void OracleRunner::ReadBackBefore(const ExitEvent& e) {
+  readback_armed_ = false;
+  if (MsrAccessOf(e.exit) != Access::kWrite) return;
+  const DeclaredRow* row = RowOf(e.index());
+  if (row == nullptr || (row->flags & (kRowVolatile | kRowWriteOnly)) != 0 || KeptMask(*row) == 0) {
+    return;
+  }
+  const Vcpu* v = machine_->FindVcpu(e.vcpu_id);
+  if (v == nullptr) return;  // The checker reports the event as unusable.
+  readback_before_ = Probe(e.exit, *v, e.index(), &e);
+  readback_armed_ = true;
+}
+
+// After a retired write: the kept bits read back as the vCPU read them just before.
+bool OracleRunner::ReadBackAfter(const ExitEvent& e, const DeclaredRow& row, uint64_t written,
+                                 std::string* what) {
+  if (!readback_before_.has_value()) return true;  // The read #GPs: nothing to compare.
+  const absl::optional<uint64_t> now = Probe(e.exit, checker_->vcpu(), e.index());
+  const uint64_t kept = KeptMask(row);
+  if (now.has_value() && ((*now ^ *readback_before_) & kept) == 0) return true;
+  *what = absl::StrFormat(
+      "WRMSR %#x retired and changed bits the row keeps (%s %#x): the vCPU read %#x before, "
+      "%s after",
+      written, (row.flags & kRowWritesIgnored) != 0 ? "writes ignored, mask" : "mask", kept,
+      *readback_before_, ValueText(now));
+  return false;
+}
+
 void OracleRunner::IsolationBefore(const ExitEvent& e) {
   isolation_armed_ = false;
   Machine& m = *machine_;
   if (m.vcpus.size() < 2 || MsrAccessOf(e.exit) != Access::kWrite) return;
   const DeclaredRow* row = RowOf(e.index());
-  if (row == nullptr || (row->flags & kRowPerVcpu) == 0 || (row->flags & kRowVolatile) != 0) {
-    return;
-  }
+  if (row == nullptr || (row->flags & kRowPerVcpu) == 0) return;
   others_.clear();
   for (size_t i = 0; i < m.vcpus.size(); ++i) {
     if (m.vcpus[i].id == e.vcpu_id) continue;
-    others_.emplace_back(i, Probe(e.exit, m.vcpus[i], e.index()));
+    // A volatile index itself is not compared (a write may legitimately resynchronize others:
+    // KVM's TSC matching); its related MSRs are.
+    if ((row->flags & kRowVolatile) == 0) {
+      others_.push_back(OtherRead{i, e.index(), Probe(e.exit, m.vcpus[i], e.index())});
+    }
+    for (int r = 0; r < row->num_related; ++r) {
+      for (uint64_t x = row->related[r].first; x <= row->related[r].last; ++x) {
+        const auto index = static_cast<uint32_t>(x);
+        const DeclaredRow* rel = RowOf(index);
+        // Only per-vCPU state: a VM-wide related MSR may change for every vCPU.
+        if (rel == nullptr || (rel->flags & kRowPerVcpu) == 0) continue;
+        others_.push_back(OtherRead{i, index, Probe(e.exit, m.vcpus[i], index)});
+      }
+    }
   }
-  isolation_armed_ = true;
+  isolation_armed_ = !others_.empty();
 }
 
-// vcpu-isolation: a retired write on one vCPU leaves the others' reads of the index unchanged.
+// vcpu-isolation: a retired write on one vCPU leaves the others' reads of the index and of its
+// related MSRs unchanged.
 bool OracleRunner::IsolationAfter(const ExitEvent& e, size_t k) {
   if (!isolation_armed_) return true;
   isolation_armed_ = false;
   const absl::StatusOr<Outcome>& r = checker_->result();
   if (!r.ok() || r->kind != Outcome::Kind::kRetired) return true;
-  for (const auto& [pos, before] : others_) {
-    const Vcpu& other = machine_->vcpus[pos];
-    const absl::optional<uint64_t> now = Probe(e.exit, other, e.index());
-    if (now == before) continue;
-    auto text = [](const absl::optional<uint64_t>& x) {
-      return x.has_value() ? absl::StrFormat("%#x", *x) : std::string("no value (#GP)");
-    };
+  for (const OtherRead& o : others_) {
+    const Vcpu& other = machine_->vcpus[o.pos];
+    const absl::optional<uint64_t> now = Probe(e.exit, other, o.index);
+    if (now == o.value) continue;
     failure_ = OracleFailure{
         Oracle::kVcpuIsolation, k,
-        absl::StrFormat("WRMSR %s <- %#x on vCPU %u changed what vCPU %u reads: %s -> %s",
+        absl::StrFormat("WRMSR %s <- %#x on vCPU %u changed what vCPU %u reads at %s%s: %s -> %s",
                         machine_->controller->MsrName(e.index()), r->value, e.vcpu_id, other.id,
-                        text(before), text(now))};
+                        machine_->controller->MsrName(o.index),
+                        o.index == e.index() ? "" : " (a related MSR)", ValueText(o.value),
+                        ValueText(now))};
     return false;
   }
   return true;
@@ -427,6 +483,8 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
     }
     const ExitEvent& e = trace.events[k];
     if (isolation) IsolationBefore(e);
+    if (primary && options_.table_conformance) ReadBackBefore(e);
+    dispatches_before_ = dispatch_.count;
     RETURN_IF_ERROR(checker_->Run(e));
     const absl::StatusOr<Outcome>& r = checker_->result();
     EventResult& res = out->events.emplace_back();
@@ -513,6 +571,8 @@ absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceMod
   if (checker_ == nullptr) {
     checker_ = std::make_unique<ExitChecker>(machine_, engine_, sink_.get());
   }
+  // index-routing: the controller reports what it hands to handlers (nothing when disabled).
+  machine_->controller->set_dispatch_trace(options_.index_routing ? &dispatch_ : nullptr);
   if (rows_machine_ != machine_) {
     rows_ = machine_->controller->declared_rows();
     std::sort(rows_.begin(), rows_.end(),

@@ -26,14 +26,19 @@
 //                         on), the outcome equals the recording, by replay's rule and volatile
 //                         policy (the engine's comparison, ExitCheckOptions::compare_recording).
 //   table-conformance     every exit at an index with a declared row (Controller::
-//                         declared_rows(), harness/core/declared_rows.h) obeys the row: reserved
-//                         bits, canonical values, lock bit, read-only / write-only access,
-//                         host-only writes -> no retire; read-only bits unchanged by a retired
-//                         write; the BSP's first read after reset returns the row's reset value.
-//   index-routing         the outcome names ECX (RCX[31:0]), and an index no handler is
-//                         registered at gives an unknown-MSR outcome.
+//                         declared_rows(), harness/core/declared_rows.h) obeys the row: reserved bits,
+//                         canonical values, lock bit, read-only / write-only access, host-only
+//                         writes, a change of a read_only_mask bit -> no retire; a retired write
+//                         leaves the read_only_mask and ignored_mask bits (every bit of a
+//                         writes-ignored row) as the vCPU read them just before; the BSP's first
+//                         read after reset returns the row's reset value.
+//   index-routing         the index the controller handed to the handler (Controller::
+//                         set_dispatch_trace) is ECX (RCX[31:0]) and is dispatched once; the
+//                         outcome names ECX; an index no handler is registered at gives an
+//                         unknown-MSR outcome.
 //   vcpu-isolation        a retired WRMSR to a per-vCPU row on one vCPU leaves what every other
-//                         vCPU reads at that index unchanged.
+//                         vCPU reads at that index and at the row's related MSRs
+//                         (DeclaredRow::related) unchanged.
 // Sanitizer reports (ASan/UBSan) are one more oracle; the build provides it.
 //
 // Structure: rip-progress, register-hygiene and fault-atomicity are the exit-checking engine's
@@ -42,7 +47,10 @@
 // after the architectural checks of the same event). index-routing, table-conformance,
 // vcpu-isolation and read-after-write are extra per-event rules on the primary run, in that
 // order; they cost nothing on events they do not apply to (a binary search in the declared
-// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows). Determinism,
+// rows; vcpu-isolation probes the other vCPUs only around writes to per-vCPU rows, the
+// table-conformance read-back only around writes to rows with kept bits; index-routing compares
+// the controller's dispatch trace, two integers). Probes run on one reused scratch vCPU, so the
+// per-event work allocates nothing once the buffers have grown. Determinism,
 // upper-half independence and snapshot resume are second runs compared event by event (outcome
 // and registers) and by final-state digest with the primary run. All of them are rows of one
 // table (Oracles()); adding an oracle is one row plus its test.
@@ -175,13 +183,20 @@ class OracleRunner {
   bool ReadAfterWrite(const ExitEvent& e, size_t k);
   bool IndexRouting(size_t k);
   bool TableConformance(const ExitEvent& e, size_t k);
+  // table-conformance read-back: before a write to a row with kept bits, what the writing vCPU
+  // reads (its inputs applied); after, the kept bits against it.
+  void ReadBackBefore(const ExitEvent& e);
+  bool ReadBackAfter(const ExitEvent& e, const DeclaredRow& row, uint64_t written,
+                     std::string* what);
   // vcpu-isolation: before the event, what the other vCPUs read at its index; after, compares.
   void IsolationBefore(const ExitEvent& e);
   bool IsolationAfter(const ExitEvent& e, size_t k);
   bool EventRule(Oracle o, const ExitEvent& e, size_t k);
   const DeclaredRow* RowOf(uint32_t index) const;
   // Reads `index` on a copy of `vcpu` through the engine under test (nullopt: not retired).
-  absl::optional<uint64_t> Probe(const Exit& like, const Vcpu& vcpu, uint32_t index);
+  // With `inputs`, the event's inputs are applied to the copy first.
+  absl::optional<uint64_t> Probe(const Exit& like, const Vcpu& vcpu, uint32_t index,
+                                 const ExitEvent* inputs = nullptr);
   bool Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n);
   bool IsPlainStorage(uint32_t index) const;
 
@@ -201,10 +216,21 @@ class OracleRunner {
   Machine* rows_machine_ = nullptr;
   bool at_reset_ = false;  // No write retired since a reset-state start.
   std::vector<std::pair<uint32_t, uint32_t>> locked_;  // (vCPU id, index) locked by a write.
-  // vcpu-isolation: (vCPU position, value read before the event) of the other vCPUs.
-  std::vector<std::pair<size_t, absl::optional<uint64_t>>> others_;
+  // vcpu-isolation: what the other vCPUs read before the event, at the index and its related.
+  struct OtherRead {
+    size_t pos;  // In Machine::vcpus.
+    uint32_t index;
+    absl::optional<uint64_t> value;
+  };
+  std::vector<OtherRead> others_;
   bool isolation_armed_ = false;
-  Vcpu probe_;  // The copy a probing RDMSR runs on (reused).
+  // table-conformance read-back of the event's own index (nullopt: not armed, or the read #GPs).
+  bool readback_armed_ = false;
+  absl::optional<uint64_t> readback_before_;
+  // index-routing: the controller's dispatch trace, and its count before the event.
+  DispatchTrace dispatch_;
+  uint64_t dispatches_before_ = 0;
+  Vcpu probe_vcpu_;  // Reused by Probe().
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command

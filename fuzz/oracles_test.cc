@@ -440,6 +440,107 @@ TEST_F(OraclesTest, VcpuIsolationCatchesAWriteAnotherVcpuSees) {
   EXPECT_EQ(f->oracle, Oracle::kVcpuIsolation);
 }
 
+TEST_F(OraclesTest, TableConformanceCatchesAWriteThatChangesAReadOnlyBit) {
+  constexpr uint32_t kMiscEnable = 0x1a0;    // Bits 11 and 12 read-only (reset: both set).
+  Add(Access::kWrite, kMiscEnable, 0x1000);  // Clears bit 11.
+  absl::optional<OracleFailure> f =
+      CheckWith(HookFactory([] { return AcceptWritesTo(kMiscEnable); }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("read-only bits 0x800"));
+}
+
+TEST_F(OraclesTest, TableConformanceCatchesAKeptBitThatAWriteChanged) {
+  constexpr uint32_t kEfer = 0xc0000080;
+  constexpr uint64_t kLma = 1ull << 10;  // Kept: the written LMA is dropped.
+  Add(Access::kWrite, kEfer);
+  ExitEvent& e = trace_.events.back();
+  ASSERT_NE(e.efer & kLma, 0u) << "events run in 64-bit mode";
+  e.rax = e.efer & ~kLma;  // The current EFER with LMA cleared.
+  absl::optional<OracleFailure> f = CheckWith(HookFactory([] {
+    return [](const VcpuRegs&, Vcpu& v, Outcome& o) {
+      if (o.index == kEfer && o.access == Access::kWrite && o.kind == Outcome::Kind::kRetired) {
+        v.regs.efer = o.value;  // BUG: stores the written LMA.
+      }
+    };
+  }));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kTableConformance) << f->detail;
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("keeps"));
+}
+
+TEST_F(OraclesTest, IndexRoutingCatchesAHandlerGivenAnotherIndexThanEcx) {
+  constexpr uint32_t kFix4kC0000 = 0x268;  // One handler serves 0x268 and 0x269.
+  Add(Access::kRead, kFix4kC0000);
+  EngineFactory xor1 = [](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    class Xor1 : public ExitEngine {
+     public:
+      explicit Xor1(Controller* c) : c_(c) {}
+      absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) override {
+        const uint64_t rcx = vcpu.regs.reg(Gpr::kRcx);
+        vcpu.regs.reg(Gpr::kRcx) = rcx ^ 1;
+        absl::StatusOr<Outcome> out = c_->Handle(exit, vcpu, memory);
+        vcpu.regs.reg(Gpr::kRcx) = rcx;
+        if (out.ok()) out->index = static_cast<uint32_t>(rcx);  // The outcome names ECX.
+        return out;
+      }
+
+     private:
+      Controller* c_;
+    };
+    return std::make_unique<Xor1>(machine.controller.get());
+  };
+  absl::optional<OracleFailure> f = CheckWith(xor1);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kIndexRouting);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("handed index 0x269"));
+}
+
+TEST_F(OraclesTest, VcpuIsolationCatchesARelatedMsrAnotherVcpuSees) {
+  constexpr uint32_t kTsc = 0x10, kTscAdjust = 0x3b;
+  absl::StatusOr<TraceModel> t = ResetTrace("reference", 2);
+  ASSERT_TRUE(t.ok()) << t.status();
+  trace_ = *t;
+  Add(Access::kWrite, kTsc, 0x123456789ull);
+  EngineFactory shared_adjust = [](Machine& machine) -> std::unique_ptr<ExitEngine> {
+    Machine* m = &machine;
+    return std::make_unique<HookEngine>(
+        machine.controller.get(), [m](const VcpuRegs&, Vcpu& v, Outcome& o) {
+          if (o.index != kTsc || o.access != Access::kWrite) return;
+          for (Vcpu& other : m->vcpus) {
+            if (other.id != v.id) {
+              (void)m->controller->HostWrite(kTscAdjust, 0x77, other, m->memory);
+            }
+          }
+        });
+  };
+  absl::optional<OracleFailure> f = CheckWith(shared_adjust);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->oracle, Oracle::kVcpuIsolation);
+  EXPECT_THAT(f->detail, ::testing::HasSubstr("related"));
+}
+
+TEST_F(OraclesTest, TheReferenceRowsDeclareKvmsRelatedMsrs) {
+  absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine(trace_.header);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto related = [&](uint32_t index, uint32_t other) {
+    for (const DeclaredRow& r : (*m)->controller->declared_rows()) {
+      if (index < r.first || index > r.last) continue;
+      for (int i = 0; i < r.num_related; ++i) {
+        if (other >= r.related[i].first && other <= r.related[i].last) return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(related(0x10, 0x3b));    // TSC -> TSC_ADJUST.
+  EXPECT_TRUE(related(0x10, 0x6e0));   // TSC -> TSC_DEADLINE.
+  EXPECT_TRUE(related(0x1b, 0x802));   // APIC_BASE -> x2APIC ID.
+  EXPECT_TRUE(related(0x2ff, 0x268));  // MTRR_DEF_TYPE -> fixed ranges.
+  EXPECT_TRUE(related(0x2ff, 0x201));  // MTRR_DEF_TYPE -> variable ranges.
+  EXPECT_TRUE(related(0x38f, 0x186));  // PERF_GLOBAL_CTRL -> PERFEVTSEL0.
+  EXPECT_FALSE(related(0x277, 0x10));  // PAT has none.
+}
+
 TEST_F(OraclesTest, TheReferenceSetDeclaresEveryTableRowOfItsProfile) {
   for (const CpuProfile& profile : BuiltinProfiles()) {
     TraceHeader h = trace_.header;

@@ -21,6 +21,9 @@ constexpr uint64_t kLow32 = 0xffffffffull;
 
 // --- Engine bugs: a wrapper around the real controller ----------------------------------------
 
+constexpr uint32_t kMsrTsc = 0x10;
+constexpr uint32_t kMsrTscAdjust = 0x3b;
+constexpr uint32_t kMsrMiscEnable = 0x1a0;
 constexpr uint32_t kMsrPat = 0x277;
 constexpr uint32_t kMsrMtrrDefType = 0x2ff;
 constexpr uint32_t kMsrGsBase = 0xc0000101;
@@ -57,6 +60,31 @@ class PlantedEngine : public ExitEngine {
       regs.reg(Gpr::kRcx) = before.reg(Gpr::kRcx);
       return out;
     }
+    if (bug_ == PlantedBug::kMiscEnableReadOnlyWritable && write && ecx == kMsrMiscEnable) {
+      // Commits the written read-only bits (BTS/PEBS unavailable, 11 and 12) before the real
+      // handler compares the value with the stored one, which then sees no change.
+      constexpr uint64_t kReadOnly = 0x1800;
+      const uint64_t value =
+          ((regs.reg(Gpr::kRdx) & kLow32) << 32) | (regs.reg(Gpr::kRax) & kLow32);
+      absl::StatusOr<uint64_t> old = controller_->HostRead(kMsrMiscEnable, vcpu, memory);
+      if (old.ok()) {
+        (void)controller_->HostWrite(kMsrMiscEnable, (*old & ~kReadOnly) | (value & kReadOnly),
+                                     vcpu, memory);
+      }
+      return controller_->Handle(exit, vcpu, memory);
+    }
+    if (bug_ == PlantedBug::kDispatchEcxXor1 && MsrAccessOf(exit).has_value()) {
+      // A controller that decodes bit 0 of the index wrongly for handlers serving a range: the
+      // handler at ECX also serves ECX^1, and gets ECX^1; the outcome still names ECX.
+      MsrHandler* at = controller_->Find(ecx);
+      if (at != nullptr && at == controller_->Find(ecx ^ 1)) {
+        regs.reg(Gpr::kRcx) = before.reg(Gpr::kRcx) ^ 1;
+        absl::StatusOr<Outcome> out = controller_->Handle(exit, vcpu, memory);
+        regs.reg(Gpr::kRcx) = before.reg(Gpr::kRcx);
+        if (out.ok()) out->index = ecx;
+        return out;
+      }
+    }
     if (bug_ == PlantedBug::kIndexFromFullRcx && (regs.reg(Gpr::kRcx) >> 32) != 0) {
       // A 64-bit index no table holds: treated as an unknown MSR (#GP under the default policy).
       const absl::optional<Access> access = MsrAccessOf(exit);
@@ -82,6 +110,15 @@ class PlantedEngine : public ExitEngine {
       for (Vcpu& other : machine_->vcpus) {
         if (other.id == vcpu.id) continue;
         (void)controller_->HostWrite(kMsrPat, out->value, other, memory);
+      }
+    }
+    if (bug_ == PlantedBug::kTscWriteAdjustsEveryVcpu && out->access == Access::kWrite &&
+        out->index == kMsrTsc) {
+      // TSC_ADJUST kept once for the VM: the writer's new value shows on every vCPU.
+      absl::StatusOr<uint64_t> adjust = controller_->HostRead(kMsrTscAdjust, vcpu, memory);
+      for (Vcpu& other : machine_->vcpus) {
+        if (other.id == vcpu.id || !adjust.ok()) continue;
+        (void)controller_->HostWrite(kMsrTscAdjust, *adjust, other, memory);
       }
     }
     if (bug_ == PlantedBug::kUpperHalvesNotCleared && out->access == Access::kRead) {
@@ -178,6 +215,12 @@ const char* PlantedBugName(PlantedBug bug) {
       return "kernel-gs-base-routed-to-gs-base";
     case PlantedBug::kPatWriteBroadcast:
       return "pat-write-broadcast";
+    case PlantedBug::kMiscEnableReadOnlyWritable:
+      return "misc-enable-read-only-writable";
+    case PlantedBug::kTscWriteAdjustsEveryVcpu:
+      return "tsc-write-adjusts-every-vcpu";
+    case PlantedBug::kDispatchEcxXor1:
+      return "dispatch-ecx-xor1";
     case PlantedBug::kCount:
       break;
   }
@@ -211,6 +254,12 @@ Oracle OracleFor(PlantedBug bug) {
       return Oracle::kIndexRouting;
     case PlantedBug::kPatWriteBroadcast:
       return Oracle::kVcpuIsolation;
+    case PlantedBug::kMiscEnableReadOnlyWritable:
+      return Oracle::kTableConformance;
+    case PlantedBug::kTscWriteAdjustsEveryVcpu:
+      return Oracle::kVcpuIsolation;
+    case PlantedBug::kDispatchEcxXor1:
+      return Oracle::kIndexRouting;
     case PlantedBug::kCount:
       break;
   }
@@ -237,7 +286,8 @@ EngineFactory PlantedEngineFactory(PlantedBug bug) {
 }
 
 absl::StatusOr<TraceModel> PlantedStartTrace(PlantedBug bug) {
-  const uint32_t vcpus = bug == PlantedBug::kPatWriteBroadcast ? 2 : 1;
+  const uint32_t vcpus =
+      bug == PlantedBug::kPatWriteBroadcast || bug == PlantedBug::kTscWriteAdjustsEveryVcpu ? 2 : 1;
   ASSIGN_OR_RETURN(TraceModel trace, ResetTrace(PlantedHandlerSet(bug), vcpus));
   if (bug != PlantedBug::kTscAuxReadDropsBit0) return trace;
   trace.events.push_back(MakeEvent(trace, Access::kWrite, kMsrTscAux, 0x13));

@@ -27,6 +27,9 @@ enum class PlantedBug : uint8_t {
   kMtrrDefTypeReservedAccepted,  // Engine: WRMSR of IA32_MTRR_DEF_TYPE drops reserved bits.
   kKernelGsBaseRoutedToGsBase,   // Engine: WRMSR of MSR_KERNEL_GS_BASE reaches MSR_GS_BASE.
   kPatWriteBroadcast,            // Engine: a retired WRMSR of IA32_PAT is copied to every vCPU.
+  kMiscEnableReadOnlyWritable,   // Engine: WRMSR of IA32_MISC_ENABLE stores its read-only bits.
+  kTscWriteAdjustsEveryVcpu,     // Engine: a guest TSC write sets every vCPU's TSC_ADJUST.
+  kDispatchEcxXor1,              // Engine: hands ECX^1 to a handler serving both (outcome: ECX).
   kCount,
 };
 inline constexpr int kNumPlantedBugs = static_cast<int>(PlantedBug::kCount);
@@ -43,8 +46,8 @@ inline constexpr uint32_t kPlantedMsr = 0x4d534100;
 const char* PlantedHandlerSet(PlantedBug bug);
 // The engine under test for `bug`.
 EngineFactory PlantedEngineFactory(PlantedBug bug);
-// The trace the bug's fuzzing starts from: the handler set's reset trace (two vCPUs for
-// vcpu-isolation), or for recorded-outcome a short trace with outcomes recorded from the
+// The trace the bug's fuzzing starts from: the handler set's reset trace (two vCPUs for the
+// vcpu-isolation bugs), or for recorded-outcome a short trace with outcomes recorded from the
 // reference engine (MSR_TSC_AUX written and read back), as a corpus seed carries them.
 absl::StatusOr<TraceModel> PlantedStartTrace(PlantedBug bug);
 

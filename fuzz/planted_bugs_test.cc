@@ -73,7 +73,9 @@ INSTANTIATE_TEST_SUITE_P(
                       PlantedBug::kIndexFromFullRcx, PlantedBug::kStateChangedBeforeGp,
                       PlantedBug::kReadsHostClock, PlantedBug::kTscAuxReadDropsBit0,
                       PlantedBug::kMtrrDefTypeReservedAccepted,
-                      PlantedBug::kKernelGsBaseRoutedToGsBase, PlantedBug::kPatWriteBroadcast),
+                      PlantedBug::kKernelGsBaseRoutedToGsBase, PlantedBug::kPatWriteBroadcast,
+                      PlantedBug::kMiscEnableReadOnlyWritable,
+                      PlantedBug::kTscWriteAdjustsEveryVcpu, PlantedBug::kDispatchEcxXor1),
     [](const ::testing::TestParamInfo<PlantedBug>& info) {
       std::string name = PlantedBugName(info.param);
       for (char& c : name) {

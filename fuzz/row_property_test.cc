@@ -5,9 +5,18 @@
 //     for MAXPHYADDR rows includes the profile's bits at and above MAXPHYADDR: the handler and
 //     the row share MaxPhyAddrReservedBits);
 //   - a WRMSR of a non-canonical value to a canonical row #GPs;
-//   - a WRMSR to a read-only or host-write-only row #GPs; an RDMSR of a write-only row #GPs.
+//   - a WRMSR to a read-only or host-write-only row #GPs; an RDMSR of a write-only row #GPs;
+//   - a WRMSR that changes a read_only_mask bit #GPs; one that changes an ignored_mask bit
+//     retires and the bit reads back unchanged;
+// and the acceptance half:
+//   - from the reset value, a WRMSR flipping any one bit that is neither reserved nor read-only
+//     retires (for a canonical row: when the result is canonical), unless the row declares value
+//     rules beyond its masks (kRowValueRules: memory types, CPU mode, other MSRs' state);
+//   - on a writes-ignored row every WRMSR retires and the value reads back unchanged;
+//   - a canonical row accepts canonical values at the top of both halves.
 // The rows' own masks drive the tests, so a family added to the table is covered without a test
-// of its own.
+// of its own. Everything goes through the controller (guest exits and host reads), never through
+// a handler's internals, so the tests hold however a family computes its masks.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,12 +49,33 @@ class RowPropertyTest : public ::testing::TestWithParam<std::string> {
   // Runs one guest exit on a fresh copy of the reset BSP (64-bit mode); returns its outcome kind.
   Outcome::Kind Guest(Access access, uint32_t index, uint64_t value) {
     EXPECT_TRUE(machine_->Reset().ok());
+    return GuestNoReset(access, index, value).kind;
+  }
+  // The same on the BSP as it is (after earlier exits of the same test); the whole outcome.
+  Outcome GuestNoReset(Access access, uint32_t index, uint64_t value) {
     ExitEvent e = MakeEvent(trace_, access, index, value);
     Vcpu& v = machine_->vcpus.front();
     ApplyEventInputs(e, &v.regs);
     absl::StatusOr<Outcome> o = machine_->controller->Handle(e.exit, v, machine_->memory);
     EXPECT_TRUE(o.ok()) << o.status();
-    return o.ok() ? o->kind : Outcome::Kind::kRetired;
+    return o.ok() ? *o : Outcome{};
+  }
+  // What a guest RDMSR returns on the reset BSP in the exit's mode (EFER reads as the exits of
+  // these tests set it); the host's read when the guest's #GPs.
+  uint64_t GuestBase(uint32_t index) {
+    EXPECT_TRUE(machine_->Reset().ok());
+    const Outcome o = GuestNoReset(Access::kRead, index, 0);
+    return o.kind == Outcome::Kind::kRetired ? o.value : ResetValue(index);
+  }
+  // Runs one guest WRMSR on a fresh reset BSP, then a guest RDMSR of the index (a host read when
+  // that #GPs): the value it reads back (nullopt when the write did not retire).
+  absl::optional<uint64_t> WriteThenRead(uint32_t index, uint64_t value) {
+    if (Guest(Access::kWrite, index, value) != Outcome::Kind::kRetired) return absl::nullopt;
+    const Outcome o = GuestNoReset(Access::kRead, index, 0);
+    if (o.kind == Outcome::Kind::kRetired) return o.value;
+    absl::StatusOr<uint64_t> v =
+        machine_->controller->HostRead(index, machine_->vcpus.front(), machine_->memory);
+    return v.ok() ? *v : ~0ull;
   }
   // The value at reset as the host reads it (0 when the host cannot read it).
   uint64_t ResetValue(uint32_t index) {
@@ -103,6 +133,122 @@ TEST_P(RowPropertyTest, AccessRestrictionsFault) {
           << name << ": a guest read retired";
     }
   }
+}
+
+TEST_P(RowPropertyTest, ReadOnlyBitsFaultAndIgnoredBitsAreKept) {
+  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+    for (uint32_t index : {row.first, row.last}) {
+      const std::string name = machine_->controller->MsrName(index);
+      const uint64_t base = GuestBase(index) & ~row.reserved_mask;
+      for (int b = 0; b < 64; ++b) {
+        const uint64_t bit = 1ull << b;
+        if ((row.read_only_mask & bit) != 0 && (row.reserved_mask & bit) == 0) {
+          EXPECT_EQ(Guest(Access::kWrite, index, base ^ bit), Outcome::Kind::kGpInjected)
+              << absl::StrFormat("%s <- %#x changes read-only bit %d, yet retired", name,
+                                 base ^ bit, b);
+        }
+        if ((row.ignored_mask & bit) != 0 && (row.reserved_mask & bit) == 0) {
+          const absl::optional<uint64_t> back = WriteThenRead(index, base ^ bit);
+          ASSERT_TRUE(back.has_value())
+              << absl::StrFormat("%s <- %#x (ignored bit %d) did not retire", name, base ^ bit, b);
+          EXPECT_EQ(*back & bit, base & bit)
+              << absl::StrFormat("%s: ignored bit %d changed (read back %#x)", name, b, *back);
+        }
+      }
+    }
+  }
+}
+
+// Whether a guest WRMSR of `value` to `row` is expected to retire by the row's masks alone.
+bool AcceptedByMasks(const DeclaredRow& row, uint64_t value) {
+  if ((row.flags & kRowCanonical) != 0 && !IsCanonicalAt(value, row.canonical_bits)) return false;
+  if ((row.flags & kRowLockBit0) != 0) return true;  // Unlocked at reset: bit 0 locks, no #GP.
+  return (value & row.reserved_mask) == 0;
+}
+
+TEST_P(RowPropertyTest, EveryBitNotReservedOrReadOnlyIsAccepted) {
+  int checked = 0;
+  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+    const bool no_write =
+        (row.flags & (kRowReadOnly | kRowHostOnlyWrite | kRowValueRules | kRowWritesIgnored)) != 0;
+    if (no_write) continue;
+    for (uint32_t index : {row.first, row.last}) {
+      const std::string name = machine_->controller->MsrName(index);
+      const uint64_t base = GuestBase(index);
+      ASSERT_TRUE(AcceptedByMasks(row, base))
+          << absl::StrFormat("%s: the reset value %#x breaks the row's own masks", name, base);
+      for (int b = 0; b < 64; ++b) {
+        const uint64_t bit = 1ull << b;
+        const uint64_t value = base ^ bit;
+        if (((row.reserved_mask | row.read_only_mask) & bit) != 0 || !AcceptedByMasks(row, value)) {
+          continue;
+        }
+        EXPECT_EQ(Guest(Access::kWrite, index, value), Outcome::Kind::kRetired) << absl::StrFormat(
+            "%s: WRMSR %#x <- %#x (bit %d, neither reserved nor read-only) "
+            "did not retire",
+            name, index, value, b);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST_P(RowPropertyTest, WritesIgnoredRowsRetireAndKeepTheirValue) {
+  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+    if ((row.flags & kRowWritesIgnored) == 0 || (row.flags & kRowWriteOnly) != 0) continue;
+    const std::string name = machine_->controller->MsrName(row.first);
+    const uint64_t before = GuestBase(row.first);
+    for (uint64_t value : {uint64_t{0}, ~before, uint64_t{0x5555555555555555}}) {
+      const absl::optional<uint64_t> back = WriteThenRead(row.first, value);
+      ASSERT_TRUE(back.has_value()) << name << " <- " << value << " did not retire";
+      EXPECT_EQ(*back, before) << name << ": a writes-ignored row changed";
+    }
+  }
+}
+
+TEST_P(RowPropertyTest, CanonicalRowsAcceptCanonicalValues) {
+  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+    if ((row.flags & kRowCanonical) == 0 || (row.flags & kRowValueRules) != 0) continue;
+    const uint64_t top_low = (1ull << (row.canonical_bits - 1)) - 1;  // 0x00007fffffffffff.
+    for (uint64_t value :
+         {uint64_t{0}, top_low & ~row.reserved_mask, ~top_low & ~row.reserved_mask}) {
+      if (!IsCanonicalAt(value, row.canonical_bits)) continue;  // Reserved bits cut the sign.
+      EXPECT_EQ(Guest(Access::kWrite, row.first, value), Outcome::Kind::kRetired)
+          << absl::StrFormat("%s <- %#x (canonical)", machine_->controller->MsrName(row.first),
+                             value);
+    }
+  }
+}
+
+// The handler and its row agree on MAXPHYADDR: for every profile the rows of APIC_BASE and of
+// the first variable MTRR pair reserve exactly the bits at and above MAXPHYADDR among the address
+// bits, and the handler accepts the highest address bit below it and refuses the one at it.
+TEST_P(RowPropertyTest, HandlerAndRowAgreeOnMaxPhyAddr) {
+  const int maxphy = machine_->profile->maxphyaddr;
+  ASSERT_LT(maxphy, 64);
+  const uint64_t above = ~0ull << maxphy;
+  const uint64_t top = 1ull << (maxphy - 1);
+  int checked = 0;
+  for (uint32_t index : {0x1bu, 0x200u, 0x201u}) {  // APIC_BASE, MTRR_PHYSBASE0/PHYSMASK0.
+    const DeclaredRow* row = nullptr;
+    for (const DeclaredRow& r : machine_->controller->declared_rows()) {
+      if (index >= r.first && index <= r.last) row = &r;
+    }
+    if (row == nullptr) continue;  // The profile has no such MSR.
+    const std::string name = machine_->controller->MsrName(index);
+    EXPECT_EQ(row->reserved_mask & above, above) << name << ": row mask misses MAXPHYADDR bits";
+    EXPECT_EQ(row->reserved_mask & top, 0u) << name << ": row reserves bit MAXPHYADDR-1";
+    const uint64_t base = ResetValue(index);
+    EXPECT_EQ(Guest(Access::kWrite, index, base | top), Outcome::Kind::kRetired)
+        << absl::StrFormat("%s <- %#x (bit %d, below MAXPHYADDR %d) did not retire", name,
+                           base | top, maxphy - 1, maxphy);
+    EXPECT_EQ(Guest(Access::kWrite, index, base | (1ull << maxphy)), Outcome::Kind::kGpInjected)
+        << absl::StrFormat("%s <- %#x (bit %d = MAXPHYADDR) retired", name, base | (1ull << maxphy),
+                           maxphy);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3) << "APIC_BASE and the first variable MTRR pair are on every profile";
 }
 
 std::vector<std::string> ProfileNames() {

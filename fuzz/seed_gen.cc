@@ -5,6 +5,8 @@
 //                      kSeedEvents events per file;
 //   writes-<k>.trace   WRMSR of every row's reset value, each followed by an RDMSR, the same;
 //   mutated-<n>.trace  the first 16 reads after n rounds of the structure-aware mutator (seed n);
+//   smp-<k>.trace      two vCPUs: WRMSR of every row's reset value on vCPU 0, then an RDMSR of
+//                      it on vCPU 1 (where vcpu-isolation looks), kSeedEvents events per file;
 // Every seed is compact: an empty snapshot (the machine at reset, harness/core/snapshot.h), so an
 // input is a header and tens of events, a few hundred bytes.
 // with --text <dir> also mutated-{1,8}.{textproto,json} there (for the text-format fuzzer).
@@ -55,17 +57,27 @@ int Main(int argc, char** argv) {
   }
   const TraceModel& reset = config->fallback;
   TraceModel reads = reset, writes = reset;
+  absl::StatusOr<TraceModel> smp_reset = ResetTrace("reference", 2);
+  if (!smp_reset.ok()) {
+    std::fprintf(stderr, "seed_gen: %s\n", smp_reset.status().ToString().c_str());
+    return 1;
+  }
+  TraceModel smp = *smp_reset;
   for (const MsrRow& row : MsrTable()) {
+    smp.events.push_back(MakeEvent(*smp_reset, Access::kWrite, row.index, row.reset));
+    smp.events.push_back(MakeEvent(*smp_reset, Access::kRead, row.index, 0));
+    smp.events.back().vcpu_id = 1;
     reads.events.push_back(MakeEvent(reset, Access::kRead, row.index, 0));
     if (row.last != row.index) reads.events.push_back(MakeEvent(reset, Access::kRead, row.last, 0));
     writes.events.push_back(MakeEvent(reset, Access::kWrite, row.index, row.reset));
     writes.events.push_back(MakeEvent(reset, Access::kRead, row.index, 0));
   }
   bool ok = Write(dir + "/reset.trace", reset);
-  for (const auto& [name, all] :
-       {std::pair<const char*, const TraceModel*>{"reads", &reads}, {"writes", &writes}}) {
+  for (const auto& [name, all] : {std::pair<const char*, const TraceModel*>{"reads", &reads},
+                                  {"writes", &writes},
+                                  {"smp", &smp}}) {
     for (size_t first = 0, k = 1; ok && first < all->events.size(); first += kSeedEvents, ++k) {
-      TraceModel part = reset;
+      TraceModel part = all == &smp ? *smp_reset : reset;
       const size_t last = std::min(all->events.size(), first + kSeedEvents);
       part.events.assign(all->events.begin() + static_cast<std::ptrdiff_t>(first),
                          all->events.begin() + static_cast<std::ptrdiff_t>(last));

@@ -252,6 +252,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("KVM_FEATURE_CLOCKSOURCE2. Same as MSR_KVM_SYSTEM_TIME; flags carry "
                 "PVCLOCK_TSC_STABLE_BIT with the stable-clocksource feature (msr.rst)"),
       Pv(kMsrKvmAsyncPfEn, "MSR_KVM_ASYNC_PF_EN", "MSR_KVM_ASYNC_PF_EN")
+          .Checks(kCheckValueRules)
           .Reserved(kAsyncPfReserved)
           .OnRead(&PvRead)
           .OnWrite(&PvWrite<&AsyncPfEnWrite>)
@@ -259,17 +260,20 @@ const std::vector<MsrRow>& Rows() {
                 "ASYNC_PF_INT; enabled with bits 0|3 needs a backed u64 at value & ~0x3f (x86.c "
                 "kvm_pv_enable_async_pf)"),
       Pv(kMsrKvmStealTime, "MSR_KVM_STEAL_TIME", "MSR_KVM_STEAL_TIME")
+          .Checks(kCheckValueRules)
           .Reserved(kStealReserved)
           .OnRead(&PvRead)
           .OnWrite(&PvWrite<>)
           .Note("KVM_FEATURE_STEAL_TIME. Bits 5:1 #GP (KVM_STEAL_RESERVED_MASK); stored (msrs.c)"),
       Pv(kMsrKvmPvEoiEn, "MSR_KVM_PV_EOI_EN", "MSR_KVM_PV_EOI_EN")
+          .Checks(kCheckValueRules)
           .Reserved(0x2)
           .OnRead(&PvRead)
           .OnWrite(&PvWrite<&PvEoiWrite>)
           .Note("KVM_FEATURE_PV_EOI. Address must be 4-byte aligned; enabled needs a backed byte "
                 "(lapic.c kvm_lapic_set_pv_eoi)"),
       Pv(kMsrKvmPollControl, "MSR_KVM_POLL_CONTROL", "MSR_KVM_POLL_CONTROL")
+          .Checks(kCheckValueRules)
           .Reset(1)
           .Reserved(~1ull)
           .OnRead(&PvRead)
@@ -277,18 +281,21 @@ const std::vector<MsrRow>& Rows() {
           .Note("KVM_FEATURE_POLL_CONTROL. Only bit 0; reset 1 (msrs.c; x86.c "
                 "kvm_arch_vcpu_postcreate)"),
       Pv(kMsrKvmAsyncPfInt, "MSR_KVM_ASYNC_PF_INT", "MSR_KVM_ASYNC_PF_INT")
+          .Checks(kCheckValueRules)
           .Reserved(~0xffull)
           .OnRead(&PvRead)
           .OnWrite(&PvWrite<>)
           .Note("KVM_FEATURE_ASYNC_PF_INT. Bits 63:8 #GP; bits 7:0 the vector "
                 "(x86.c kvm_pv_enable_async_pf_int)"),
       Pv(kMsrKvmAsyncPfAck, "MSR_KVM_ASYNC_PF_ACK", nullptr)
+          .Checks(kCheckValueRules)
           .Scope(MsrScope::kNone)
           .OnRead(&PvRead)
           .OnWrite(&PvWrite<>)
           .Note("KVM_FEATURE_ASYNC_PF_INT. Any value accepted (bit 0 acks page-ready); reads 0 "
                 "(msrs.c)"),
       Pv(kMsrKvmMigrationControl, "MSR_KVM_MIGRATION_CONTROL", "MSR_KVM_MIGRATION_CONTROL")
+          .Checks(kCheckValueRules)
           .Reserved(~kMigrationReady)
           .Scope(MsrScope::kVm)
           .OnRead(&PvRead)

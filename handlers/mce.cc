@@ -32,17 +32,19 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrMcgStatus, "IA32_MCG_STATUS", kFamily)
           .Note("Any value, no checks. msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMcgCtl, "IA32_MCG_CTL", kFamily)
-          .Checks(kCheckResetVaries)
+          .Checks(kCheckResetVaries | kCheckValueRules)
           .Note("Guest #GP without MCG_CAP.MCG_CTL_P (host may read it and write 0). Only 0 or "
                 "all-ones, else #GP. Reset all-ones with MCG_CTL_P (KVM_X86_SETUP_MCE). msrs.c "
                 "set_msr_mce/get_msr_mce"),
       MsrRowBuilder(kMsrMc0Ctl2, "IA32_MCi_CTL2", kFamily)
           .Last(kMsrMc0Ctl2 + kKvmMaxMceBanks - 1)
           .Reserved(~kMciCtl2Valid)
+          .Checks(kCheckValueRules)
           .Note("Banks >= MCG_CAP[7:0] #GP (host too). Without MCG_CAP.CMCI_P: guest #GP, host "
                 "may write 0. Only CMCI_EN (30) and threshold (14:0). msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMc0Ctl, "IA32_MCi_CTL/STATUS/ADDR/MISC", kFamily)
           .Last(kMsrMc0Ctl + 4 * kKvmMaxMceBanks - 1)
+          .Checks(kCheckValueRules)
           .Note("Banks >= MCG_CAP[7:0] #GP (host too). MCi_CTL: 0 or all-ones, bits 10 and 0 "
                 "may be clear (K8 GART / UnixWare workarounds), else #GP (host too); reset "
                 "all-ones for present banks (KVM_X86_SETUP_MCE). MCi_STATUS: guest writes only 0 "
@@ -50,6 +52,7 @@ const std::vector<MsrRow>& Rows() {
                 "msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMcgExtCtl, "IA32_MCG_EXT_CTL", kFamily)
           .Reserved(~kMcgExtCtlLmceEn)
+          .Checks(kCheckValueRules)
           .Only(Vendor::kIntelVmx)
           .Note("VMX only. Guest #GP unless FEATURE_CONTROL.LMCE_ENABLED (bit 20) is set; only "
                 "LMCE_EN (bit 0), else #GP (host too). vmx.c"),

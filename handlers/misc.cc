@@ -95,7 +95,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Fixed 1000 | 4<<40; writes unsupported (#GP). msrs.c"),
       MsrRowBuilder(kMsrMiscEnable, "IA32_MISC_ENABLE", kFamily)
           .Reset(kMiscEnableReset)
-          .ReadOnly(kMiscEnableBtsUnavail | kMiscEnablePebsUnavail | kMiscEnableEmon)
+          .ReadOnly(kMiscEnableBtsUnavail | kMiscEnablePebsUnavail)
           .Note("Reset 0x1800. Guest: changing bits 11/12 (PMU_RO_MASK) #GPs; EMON (bit 7) "
                 "writes are ignored (old value kept, no #GP); no other reserved bits. MWAIT "
                 "(bit 18) toggles need SSE3 only without the default-on quirk "

@@ -82,7 +82,12 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   d.reserved_mask = (row.checks & (kCheckReservedConditional | kCheckReservedIgnored)) != 0
                         ? 0
                         : row.reserved_mask & ~row.dropped_mask;
-  d.read_only_mask = row.read_only_mask;
+  // A bit the profile reserves faults: the reserved rule wins (EFER.LMA without long mode).
+  if (row.checks & kCheckReadOnlyKept) {
+    d.ignored_mask = row.read_only_mask & ~d.reserved_mask;
+  } else {
+    d.read_only_mask = row.read_only_mask & ~d.reserved_mask;
+  }
   d.canonical_bits = static_cast<uint8_t>(profile.canonical_bits());
   const uint32_t c = row.checks;
   if (c & kCheckCanonical) d.flags |= kRowCanonical;
@@ -94,6 +99,11 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   if (c & kCheckWritesIgnored) d.flags |= kRowWritesIgnored;
   if (row.scope == MsrScope::kVcpu) d.flags |= kRowPerVcpu;
   if (row.volatile_value) d.flags |= kRowVolatile;
+  // Rules on written values the masks do not express: the row promises no acceptance.
+  if (c & (kCheckPatTypes | kCheckMtrrTypes | kCheckX2ApicMode | kCheckReservedConditional |
+           kCheckGuestMemory | kCheckValueRules)) {
+    d.flags |= kRowValueRules;
+  }
   // The reset value is checkable for a single MSR whose reset depends neither on the profile
   // nor on the mode of another MSR (a range's rows may reset differently: MCi_CTL vs STATUS).
   // A row no guest access reaches (an absent PV MSR) has no reset value to check.
@@ -103,6 +113,7 @@ DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
       (c & (kCheckX2ApicMode | kCheckResetVaries)) == 0 && row.scope != MsrScope::kNone) {
     d.flags |= kRowResetValue;
   }
+  AddRelatedMsrs(row, &d);
   return d;
 }
 

@@ -49,6 +49,13 @@ enum MsrCheck : uint32_t {
   // The value at reset depends on the CPU profile or on register state each exit supplies
   // (EFER is VcpuRegs::efer): `reset` alone cannot be checked (see note).
   kCheckResetVaries = 1u << 17,
+  // Guest writes obey rules beyond the masks and the checks above (CPU mode, CPUID, another
+  // MSR's state: see note): a value clear of reserved and read-only bits may still #GP, so the
+  // acceptance property (fuzz/row_property_test.cc) does not apply to the row.
+  kCheckValueRules = 1u << 18,
+  // A guest write does not #GP for changing read_only_mask bits: they keep their value
+  // (EFER.LMA: the written LMA is replaced by the current one).
+  kCheckReadOnlyKept = 1u << 19,
 };
 
 enum class MsrScope : uint8_t {
@@ -80,7 +87,8 @@ struct MsrRow {
   const char* family = "";      // Handler family that implements it ("pat", "mtrr", "x2apic").
   uint64_t reset = 0;           // Reset value (KVM's, for the BSP where it matters).
   uint64_t reserved_mask = 0;   // Bits whose setting -> #GP on a guest write.
-  uint64_t read_only_mask = 0;  // Bits a guest write must not change (-> #GP or ignored, see note).
+  uint64_t read_only_mask = 0;  // Bits a guest write must not change: changing one -> #GP, or
+                                // with kCheckReadOnlyKept the written bits are dropped.
   // Bits of reserved_mask a write drops without #GP (DEBUGCTL's unsupported BTF/LBR on VMX);
   // the other reserved bits #GP. kCheckReservedIgnored drops them all.
   uint64_t dropped_mask = 0;
@@ -123,6 +131,11 @@ bool RowExists(const MsrRow& row, const CpuProfile& profile);
 
 // The checks `row` declares to the harness (harness/core/declared_rows.h) on `profile`.
 DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile);
+
+// Adds to `d` the MSRs a write to `row` may change on the writing vCPU (DeclaredRow::related)
+// where KVM couples them: TSC / TSC_ADJUST / TSC_DEADLINE, APIC_BASE / x2APIC, MTRR_DEF_TYPE /
+// the MTRRs, the PMU's global control / event selects / counters (handlers/related_msrs.cc).
+void AddRelatedMsrs(const MsrRow& row, DeclaredRow* d);
 
 // Installs the whole reference set for `profile`, declaring its rows (Controller::DeclareRow).
 absl::Status InstallReferenceHandlers(Controller& controller, const CpuProfile& profile);

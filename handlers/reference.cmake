@@ -8,6 +8,7 @@ msrtrace_cc_library(
   NAME handlers
   SRCS fifo.cc handler_set.cc mce.cc misc.cc msr_table.cc mtrr.cc syscall.cc table_format.cc
        feature_msrs.cc debug.cc pmu.cc nested.cc hyperv.cc
+       related_msrs.cc
   HDRS breadth.h hyperv.h fifo.h mce.h misc.h mtrr.h syscall.h table_format.h
   DEPS ${_msrtrace_handlers_deps}
 )

@@ -28,7 +28,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrEfer, "IA32_EFER", kFamily)
           .Reserved(~0xd01ull)
           .ReadOnly(1ull << 10)
-          .Checks(kCheckResetVaries)
+          .Checks(kCheckResetVaries | kCheckReadOnlyKept | kCheckValueRules)
           .State(kNoState)
           .Note("State is VcpuRegs::efer. Bits outside KVM's supported set #GP (host too); guest: "
                 "each bit needs its CPUID feature (__kvm_valid_efer), changing LME while CR0.PG "

@@ -17,6 +17,7 @@ constexpr MsrCheck kAllChecks[] = {
     kCheckReadOnly,        kCheckGuestMemory,          kCheckX2ApicMode,
     kCheckHostOnlyRead,    kCheckAbsentWithoutFeature, kCheckFeatureGatesHost,
     kCheckReservedIgnored, kCheckReservedConditional,  kCheckResetVaries,
+    kCheckValueRules,      kCheckReadOnlyKept,
 };
 
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }  // "0x0" for 0.
@@ -175,6 +176,10 @@ const char* CheckName(MsrCheck check) {
       return "reserved-conditional";
     case kCheckResetVaries:
       return "reset-varies";
+    case kCheckValueRules:
+      return "value-rules";
+    case kCheckReadOnlyKept:
+      return "read-only-kept";
     case kCheckNone:
       break;
   }

@@ -155,7 +155,11 @@ absl::optional<uint64_t> TableHandler::CheckWrite(const Entry& e, uint32_t index
   }
   if (value & row.reserved_mask) return absl::nullopt;
   const uint64_t old = e.has_slots ? Slot(e, index, ctx) : row.reset;
-  if ((old ^ value) & row.read_only_mask) return absl::nullopt;
+  if (!host && (row.checks & kCheckReadOnlyKept)) {
+    value = (value & ~row.read_only_mask) | (old & row.read_only_mask);
+  } else if (!host && ((old ^ value) & row.read_only_mask) != 0) {
+    return absl::nullopt;
+  }
   if ((row.checks & kCheckPatTypes) && !ValidPatValue(value)) return absl::nullopt;
   if (row.checks & kCheckMtrrTypes) {
     // Fixed-range MTRRs (no reserved bits) hold a type in every byte; the others in bits 7:0.

@@ -18,7 +18,8 @@
 //          reserved bits in dropped_mask;
 //          kCheckCanonicalize: the value is sign-extended from profile.canonical_bits();
 //          kCheckCanonical: a non-canonical value -> #GP;
-//          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP;
+//          reserved_mask bits set -> #GP; read_only_mask bits changed -> #GP (guest only;
+//          with kCheckReadOnlyKept they take the current value instead);
 //          kCheckPatTypes / kCheckMtrrTypes: invalid memory type -> #GP;
 //          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
 // Where KVM has a rule beyond these, the row carries a hook (MsrRow::read_hook/write_hook) that

@@ -321,6 +321,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
   out.value = access == Access::kWrite ? value : 0;
   out.unknown_msr = false;
   out.route = MsrRoute::kKernel;
+  if (ABSL_PREDICT_FALSE(dispatch_trace_ != nullptr) && !host_initiated) {
+    dispatch_trace_->index = index;
+    ++dispatch_trace_->count;
+  }
 
   absl::StatusOr<MsrResult> r =
       RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated);

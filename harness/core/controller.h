@@ -79,6 +79,12 @@ const char* OutcomeKindName(Outcome::Kind k);
 absl::Status ExitNotHandledError(const Exit& exit);
 bool IsExitNotHandled(const absl::Status& status);
 
+// What guest exits handed to handlers, as the dispatch saw it (Controller::set_dispatch_trace).
+struct DispatchTrace {
+  uint32_t index = 0;  // The index the last guest dispatch looked up and passed to the handler.
+  uint64_t count = 0;  // Guest dispatches since the trace was set.
+};
+
 struct ControllerOptions {
   UnknownMsrPolicy unknown_msr_policy = UnknownMsrPolicy::kInjectGp;
 };
@@ -177,6 +183,12 @@ class Controller {
   absl::Status HostWrite(uint32_t index, uint64_t value, Vcpu& vcpu, GuestMemory& memory,
                          uint64_t host_tsc = 0, uint64_t host_wall_ns = 0);
 
+  // Test seam (the fuzzer's index-routing oracle): while set, every guest exit's dispatch stores
+  // the index it looks up and passes to the handler in `*trace` and counts itself; host
+  // accesses are not traced. Unset (nullptr, the default) it costs one predictable branch per
+  // exit and never allocates. `*trace` must outlive its use; set nullptr to stop.
+  void set_dispatch_trace(DispatchTrace* trace) { dispatch_trace_ = trace; }
+
   // --- VM-wide and handler state (see snapshot.h for whole-machine snapshots) -------------
 
   std::vector<uint64_t>& vm_slots() { return vm_slots_; }
@@ -228,6 +240,7 @@ class Controller {
   bool installing_userspace_ = false;
   MsrRouting routing_;
   bool routing_active_ = false;
+  DispatchTrace* dispatch_trace_ = nullptr;
 };
 
 }  // namespace msrtrace

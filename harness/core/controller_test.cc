@@ -302,6 +302,39 @@ TEST_F(ControllerTest, HostAccessHasNoRegisterEffects) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The test seam of the index-routing oracle: the index handed to the handler, per guest exit.
+class IndexEcho : public MsrHandler {
+ public:
+  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext&) override {
+    return MsrResult::Ok(index);
+  }
+  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t, ExitContext&) override {
+    return MsrResult::Ok();
+  }
+};
+
+TEST_F(ControllerTest, DispatchTraceRecordsTheIndexHandedToTheHandlerForGuestExitsOnly) {
+  MsrHandler* h = ctl_.Adopt(std::make_unique<IndexEcho>());
+  ASSERT_TRUE(ctl_.InsertRange(0x800, 0x8ff, h));
+  DispatchTrace trace;
+  ctl_.set_dispatch_trace(&trace);
+  auto out = Rd(0xffffffff00000000ull | 0x80f);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->value, 0x80fu);   // What the handler was given...
+  EXPECT_EQ(trace.index, 0x80fu);  // ...is what the trace saw.
+  EXPECT_EQ(trace.count, 1u);
+  ASSERT_TRUE(Wr(0x777, 0, 1).ok());  // Unknown MSR: the looked-up index is traced too.
+  EXPECT_EQ(trace.index, 0x777u);
+  EXPECT_EQ(trace.count, 2u);
+  ASSERT_TRUE(ctl_.HostRead(0x800, vcpu_, mem_).ok());  // Host accesses are not traced.
+  ASSERT_TRUE(ctl_.HostWrite(kIdx, 5, vcpu_, mem_).ok());
+  EXPECT_EQ(trace.index, 0x777u);
+  EXPECT_EQ(trace.count, 2u);
+  ctl_.set_dispatch_trace(nullptr);  // Unset: nothing is recorded.
+  ASSERT_TRUE(Rd(0x801).ok());
+  EXPECT_EQ(trace.count, 2u);
+}
+
 TEST_F(ControllerTest, VcpuCreatedBeforeLayoutGrewIsRejected) {
   ctl_.layout().AddVcpuSlot("LATE");
   auto out = Rd(kIdx);

@@ -16,15 +16,34 @@
 //   kRowWritesIgnored a retired guest WRMSR changes nothing (reserved bits are not checked);
 //   kRowResetValue    the first guest RDMSR of the BSP after reset, before any write retired
 //                     anywhere in the VM, returns `reset`;
-//   read_only_mask    a retired guest WRMSR leaves these bits as they were (#GP or ignored);
+//   read_only_mask    a guest WRMSR that changes any of these bits (against what the vCPU read
+//                     just before) does not retire (#GP), and a retired one leaves them as they
+//                     were;
+//   ignored_mask      a retired guest WRMSR leaves these bits as they were, whatever was written
+//                     (the write is not refused for them: EFER.LMA, MISC_ENABLE.EMON);
+//   kRowWritesIgnored also: a retired guest WRMSR leaves every bit as it was (not volatile rows);
 //   kRowPerVcpu       the state is per vCPU: a write on one vCPU does not change what another
-//                     reads (the vCPU-isolation rule).
+//                     reads at the row's indices or at its `related` ones (the vCPU-isolation
+//                     rule);
+//   related           MSRs a write to this row may change on the writing vCPU (TSC ->
+//                     TSC_ADJUST, APIC_BASE -> the x2APIC registers, MTRR_DEF_TYPE -> the
+//                     MTRRs it enables): vCPU isolation also reads them on the other vCPUs.
+// The read-back rules (read_only_mask, ignored_mask, kRowWritesIgnored) read the index on the
+// writing vCPU through the engine just before and just after the write; rows whose reads #GP
+// (write-only) or depend on time (kRowVolatile) are not read back.
 #ifndef MSRTRACE_HARNESS_DECLARED_ROWS_H_
 #define MSRTRACE_HARNESS_DECLARED_ROWS_H_
 
+#include <array>
 #include <cstdint>
 
 namespace msrtrace {
+
+// An inclusive range of MSR indices.
+struct IndexRange {
+  uint32_t first = 0;
+  uint32_t last = 0;
+};
 
 enum DeclaredRowFlag : uint32_t {
   kRowCanonical = 1u << 0,
@@ -36,6 +55,10 @@ enum DeclaredRowFlag : uint32_t {
   kRowResetValue = 1u << 6,
   kRowPerVcpu = 1u << 7,
   kRowVolatile = 1u << 8,  // Reads depend on time: no value rules apply to reads.
+  // Writes obey rules beyond the masks (memory types, CPU mode, other MSRs' state): a value
+  // clear of reserved and read-only bits may still #GP. Without it, such a value from a valid
+  // one retires (the acceptance property of fuzz/row_property_test.cc).
+  kRowValueRules = 1u << 9,
 };
 
 struct DeclaredRow {
@@ -44,8 +67,20 @@ struct DeclaredRow {
   uint64_t reset = 0;
   uint64_t reserved_mask = 0;
   uint64_t read_only_mask = 0;
+  uint64_t ignored_mask = 0;
   uint32_t flags = 0;  // DeclaredRowFlag bits.
   uint8_t canonical_bits = 48;
+  // Related MSRs (vCPU isolation reads them too); the first num_related entries are used.
+  static constexpr int kMaxRelated = 8;
+  uint8_t num_related = 0;
+  std::array<IndexRange, kMaxRelated> related{};
+
+  // Appends [first, last] to `related`; false (and nothing added) when full or first > last.
+  bool AddRelated(uint32_t first, uint32_t last) {
+    if (num_related >= kMaxRelated || first > last) return false;
+    related[num_related++] = IndexRange{first, last};
+    return true;
+  }
 };
 
 // True when `value` is canonical for an address width of `bits` (48 or 57).
