@@ -74,7 +74,8 @@ set(_msrtrace_public_headers
     harness/msr_handler.h harness/recorder.h harness/replay.h harness/snapshot.h
     harness/status_macros.h harness/trace_file.h harness/trace_types.h harness/vcpu.h
     handlers/cpu_profile.h handlers/handler_set.h handlers/msr_table.h
-    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h)
+    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h
+    triage/differential.h)
 foreach(_h ${_msrtrace_public_headers})
   get_filename_component(_dir ${_h} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${_h}
