@@ -2,6 +2,7 @@
 // and on SET, and the two are compared (triage/differential.h), instead of comparing with the
 // recording. Text, JSON and JUnit reports list the disagreements per trace and per index, and the
 // allowlist's entries with their match counts.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,9 +70,17 @@ void PrintText(const TraceOutcome& t, std::ostream& out) {
       "  handler set %s against %s: events %u, compared %u (both implement "
       "the index)\n",
       r.team_set, r.reference_set, r.events, r.compared);
+  // The KVM citation is printed with the first disagreement of each index only.
+  std::vector<uint32_t> cited;
   for (size_t i = 0; i < r.details.size(); ++i) {
-    out << "  disagreement " << (i + 1) << ": "
-        << FormatDiffFinding(r.details[i], r.team_set, r.reference_set) << "\n";
+    DiffFinding f = r.details[i];
+    if (std::find(cited.begin(), cited.end(), f.index) != cited.end()) {
+      f.citation.clear();
+    } else {
+      cited.push_back(f.index);
+    }
+    out << "  disagreement " << (i + 1) << ": " << FormatDiffFinding(f, r.team_set, r.reference_set)
+        << "\n";
   }
   if (r.findings > r.details.size()) {
     out << "  ... " << (r.findings - r.details.size()) << " more (--max-divergences)\n";
