@@ -47,8 +47,9 @@ absl::Status RunOne(const std::string& path, DifferentialRunner& runner, bool pr
     if (!more.ok()) return more.status();
     if (!*more) break;
     absl::StatusOr<size_t> step = runner.Step(event);
-    if (!step.ok())
+    if (!step.ok()) {
       return absl::Status(step.status().code(), absl::StrCat(path, ": ", step.status().message()));
+    }
     if (progress && (++n & 0xffff) == 0) {
       err << absl::StrFormat("\rcomparing %s: %u events", path, n);
       err.flush();
@@ -257,7 +258,7 @@ int RunReplayAgainst(const ReplayOptions& o, std::ostream& out, std::ostream& er
     t.seconds = absl::ToUnixSeconds(absl::Now()) - start;
     if (!s.ok()) {
       ++errors;
-      t.error = std::string(s.message());
+      t.error.assign(s.message().data(), s.message().size());
       err << "msrtrace replay: " << t.error << "\n";
       code = CombineExitCodes(code, kExitBadInput);
     } else {

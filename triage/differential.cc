@@ -115,7 +115,7 @@ absl::optional<DiffField> ParseDiffField(absl::string_view name) {
 
 absl::StatusOr<Allowlist> Allowlist::Parse(absl::string_view text, absl::string_view name) {
   Allowlist list;
-  list.name_ = std::string(name);
+  list.name_.assign(name.data(), name.size());
   if (text.size() > kMaxBytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: allowlist is %u bytes; at most %u", name, text.size(), kMaxBytes));
@@ -157,8 +157,9 @@ absl::StatusOr<Allowlist> Allowlist::Parse(absl::string_view text, absl::string_
         return error(absl::StrCat("'", range.second,
                                   "' is not an MSR index (0x hex or decimal, at most 0xffffffff)"));
       }
-      if (e.last < e.first)
+      if (e.last < e.first) {
         return error(absl::StrCat("range ", parts[0], " ends before it starts"));
+      }
     }
     if (parts[1] == "any") {
       e.any_field = true;
@@ -230,7 +231,8 @@ DifferentialRunner::DifferentialRunner(DiffOptions options, Allowlist* allowlist
 
 DifferentialRunner::~DifferentialRunner() = default;
 
-void DifferentialRunner::BuildReferenceSnapshot(const Snapshot& s) {
+void DifferentialRunner::BuildReferenceSnapshot(const Snapshot& team) {
+  const Snapshot& s = team;
   Snapshot& r = ref_snapshot_;
   const StateLayout& layout = ref_->controller->layout();
   // Per-vCPU slots the reference reserves, by name.
