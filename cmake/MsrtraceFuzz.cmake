@@ -4,7 +4,8 @@
 # Functions for a team's own handler library (docs/teams.md is the walk-through):
 #
 #   msrtrace_add_fuzzer(NAME <n> HANDLERS <lib>... [HANDLER_SET <set>] [CORPUS <dir>...]
-#                       [CLI <cli>] [NO_DEFAULT_SEEDS] [NO_TESTS])
+#                       [CLI <cli>] [DIFFERENTIAL <reference-set> [ALLOWLIST <file>]]
+#                       [NO_DEFAULT_SEEDS] [NO_TESTS])
 #     NAME        the fuzzer target and binary.
 #     HANDLERS    the team's handler libraries; linked whole-archive (their static
 #                 RegisterHandlerSet() calls must not be dropped) and coverage-instrumented.
@@ -12,6 +13,11 @@
 #     CORPUS      extra seed directories, added to the default seeds (never replacing them).
 #     CLI         name of the CLI built alongside (default: <n> without a trailing "_fuzzer",
 #                 plus "_msrtrace": acme_fuzzer -> acme_msrtrace).
+#     DIFFERENTIAL  also run every input on this handler set (usually "reference") and report
+#                 where the two disagree on an index both implement (triage/differential.h;
+#                 docs/fuzzing.md, "Differential fuzzing").
+#     ALLOWLIST   the intended deviations from DIFFERENTIAL's set (format in
+#                 triage/differential.h); read when the fuzzer starts.
 #     NO_DEFAULT_SEEDS  do not generate seeds and dictionary (CORPUS is then the only corpus).
 #     NO_TESTS    register no ctests for this fuzzer.
 #   Builds, in the calling directory's binary directory (CMAKE_CURRENT_BINARY_DIR):
@@ -212,8 +218,8 @@ endfunction()
 
 # msrtrace_add_fuzzer: see the top of this file.
 function(msrtrace_add_fuzzer)
-  cmake_parse_arguments(ARG "NO_DEFAULT_SEEDS;NO_TESTS" "NAME;HANDLER_SET;CLI" "HANDLERS;CORPUS"
-                        ${ARGN})
+  cmake_parse_arguments(ARG "NO_DEFAULT_SEEDS;NO_TESTS" "NAME;HANDLER_SET;CLI;DIFFERENTIAL;ALLOWLIST"
+                        "HANDLERS;CORPUS" ${ARGN})
   _msrtrace_fuzz_context()
   set(n ${ARG_NAME})
   if(NOT ARG_HANDLER_SET)
@@ -247,13 +253,25 @@ function(msrtrace_add_fuzzer)
   if(ARG_NO_TESTS)
     set(_test_args NO_TESTS)
   endif()
+  set(_diff_deps "")
+  set(_diff_defines "")
+  if(ARG_DIFFERENTIAL)
+    set(_diff_deps msrtrace::triage)
+    set(_diff_defines MSRTRACE_FUZZ_DIFFERENTIAL="${ARG_DIFFERENTIAL}")
+    if(ARG_ALLOWLIST)
+      get_filename_component(_allow ${ARG_ALLOWLIST} ABSOLUTE)
+      list(APPEND _diff_defines MSRTRACE_FUZZ_ALLOWLIST="${_allow}")
+    endif()
+  elseif(ARG_ALLOWLIST)
+    message(FATAL_ERROR "msrtrace_add_fuzzer(${n}): ALLOWLIST needs DIFFERENTIAL")
+  endif()
   msrtrace_add_fuzz_target(
     NAME ${n}
     SRCS ${_fuzz_dir}/exit_sequence_fuzzer.cc ${_fuzz_dir}/reference_hooks.cc
-    DEPS msrtrace_fuzz_oracles
+    DEPS msrtrace_fuzz_oracles ${_diff_deps}
     WHOLE_ARCHIVE ${ARG_HANDLERS}
     DEFINES MSRTRACE_FUZZ_HANDLER_SET="${ARG_HANDLER_SET}"
-            MSRTRACE_FUZZ_CLI="$<TARGET_FILE:${ARG_CLI}>"
+            MSRTRACE_FUZZ_CLI="$<TARGET_FILE:${ARG_CLI}>" ${_diff_defines}
     OPTIONS ${_fuzz_dir}/exit_sequence_fuzzer.options
     ${_dict_args}
     CORPUS ${_corpus}

@@ -75,7 +75,8 @@ set(_msrtrace_public_headers
     harness/replay/replay.h
     harness/kvm/kvm_adapter.h
     handlers/cpu_profile.h handlers/handler_set.h handlers/msr_table.h
-    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h)
+    fuzz/fuzz_hooks.h fuzz/fuzz_setup.h fuzz/oracles.h fuzz/trace_mutator.h tools/cli.h
+    triage/differential.h)
 foreach(_h ${_msrtrace_public_headers})
   get_filename_component(_dir ${_h} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${_h}

@@ -19,7 +19,9 @@
 #      --fuzz-target` (delta debugging over events, snapshot and values, keeping the same
 #      oracle/sanitizer signature) into <kind>-<sha1>.min.trace;
 #   6. print the MSR-table coverage map's summary of the final corpora plus corpus/ (`msrtrace
-#      coverage --replay`) and write OUT_DIR/coverage.{json,html}.
+#      coverage --replay`) and write OUT_DIR/coverage.{json,html} (the nightly workflow
+#      .github/workflows/fuzz_campaign.yml keeps them, with the summary and findings, as an
+#      artifact).
 # Every finding of the exit-sequence fuzzer is a trace: reproduce it with
 #   <BUILD_DIR>/fuzz/exit_sequence_fuzzer <finding>      (the oracles)
 #   msrtrace replay <finding>                            (architectural checks)

@@ -1,4 +1,4 @@
-// The related MSRs of the reference rows (DeclaredRow::related, harness/declared_rows.h): MSRs
+// The related MSRs of the reference rows (DeclaredRow::related, harness/core/declared_rows.h): MSRs
 // whose per-vCPU state KVM couples, so a write to one may change what another reads on the same
 // vCPU, and must not on any other vCPU. The vcpu-isolation oracle reads them on the other vCPUs
 // around each retired write to the row. Indices are architectural (SDM Vol4); the couplings are

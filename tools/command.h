@@ -78,8 +78,14 @@ struct ReplayOptions {
   uint64_t resume_after = 0;             // Also check resuming from a snapshot after N events.
   bool skip_corrupt = false;             // Read past corrupt records, naming each (exit >= 3).
   bool progress = false;
+  // --against=SET: compare each trace's own handler set with SET event by event instead of with
+  // the recording (triage/differential.h); --allowlist: its intended deviations.
+  std::string against;
+  std::string allowlist;
 };
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+// `replay --against` (tools/replay_against.cc); RunReplay calls it when `against` is set.
+int RunReplayAgainst(const ReplayOptions& options, std::ostream& out, std::ostream& err);
 
 // --- show / convert / diff / stats ----------------------------------------------------------
 struct ShowOptions {

@@ -136,6 +136,10 @@ int Replay(const Args& args, bool tty) {
   p.Bool("skip-corrupt", &o.skip_corrupt,
          "Read past corrupt records (naming each on stderr and in the report) instead of "
          "stopping; such a trace counts as incomplete (exit 3 if otherwise clean).");
+  p.String("against", &o.against,
+           "Run every event also on this handler set (e.g. reference) and report where the "
+           "trace's own set disagrees with it (outcome, value, registers, memory, state).");
+  p.String("allowlist", &o.allowlist, "With --against: the intended deviations (one per line).");
   if (int c = ParseOrExit(p, args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   if (!shard.empty() && !ParseShard(shard, &o)) return kExitBadInput;

@@ -291,6 +291,7 @@ int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::str
 }
 
 int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
+  if (!o.against.empty() || !o.allowlist.empty()) return RunReplayAgainst(o, out, err);
   if (o.format != Format::kText && o.format != Format::kJson) {
     err << "msrtrace replay: --format must be text or json\n";
     return kExitBadInput;

@@ -43,6 +43,33 @@ grep -q '"handler_set":"acme-vmm"' "$tmp/r.json" || fail "acme_fuzzer_replay --f
 diff <("$replay" "$tmp/seeds" | grep -v events/s) <("$cli" replay "$tmp/seeds" | grep -v events/s) ||
   fail "acme_fuzzer_replay and acme_msrtrace replay differ"
 
+# replay --against=reference: acme's one intended deviation (IA32_BIOS_SIGN_ID writes #GP) is a
+# disagreement without the allowlist and covered, with its count, under it.
+allow=$(dirname "$0")/acme.allowlist
+set +e
+"$cli" replay --against=reference "$tmp/boot.trace" >"$tmp/against.txt" 2>&1
+code=$?
+set -e
+[[ $code == 1 ]] || fail "replay --against without the allowlist: exit $code"
+grep -q "wrmsr IA32_BIOS_SIGN_ID (0x8b): outcome: acme-vmm #GP(0), reference retired" \
+  "$tmp/against.txt" || fail "replay --against: no BIOS_SIGN_ID disagreement"
+grep -q "kvm: UCODE_REV" "$tmp/against.txt" || fail "replay --against: no KVM citation"
+"$cli" replay --against=reference --allowlist="$allow" --format=json --junit="$tmp/j.xml" \
+  "$tmp/boot.trace" "$tmp/seeds" >"$tmp/against.json" ||
+  fail "replay --against with acme.allowlist: $(head -c 600 "$tmp/against.json")"
+grep -q '"disagreement_count":0' "$tmp/against.json" || fail "replay --against json"
+grep -Eq '"field":"outcome","reason":"[^"]*","matched":[1-9]' "$tmp/against.json" ||
+  fail "replay --against json: allowlist entry without its count"
+grep -q 'name="0x8b IA32_BIOS_SIGN_ID"' "$tmp/j.xml" || fail "replay --against junit per index"
+printf '0x8b outcome ok\n0x8b colour why\n' >"$tmp/bad.allow"
+set +e
+"$cli" replay --against=reference --allowlist="$tmp/bad.allow" "$tmp/boot.trace" \
+  >/dev/null 2>"$tmp/err.txt"
+code=$?
+set -e
+[[ $code == 2 ]] && grep -q "bad.allow:2: unknown field 'colour'" "$tmp/err.txt" ||
+  fail "bad allowlist: exit $code, $(cat "$tmp/err.txt")"
+
 # The built-in msrtrace: --handler-set for its own sets; a team's set is refused by name.
 has "handler set reference+fifo" \
   "$("$msrtrace" record --golden=faults --handler-set=reference+fifo -o "$tmp/fifo.trace")" ||

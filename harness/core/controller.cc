@@ -241,6 +241,19 @@ void Controller::set_routing(const MsrRouting& routing) {
   routing_active_ = routing_.active();
 }
 
+MsrHandler* Controller::Replace(uint32_t index, MsrHandler* handler) {
+  MsrHandler* old = Find(index);
+  if (handler == nullptr || old == nullptr) return nullptr;
+  if (MsrHandler** slot = Slot(index)) {
+    *slot = handler;
+  } else {
+    auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
+                               [](const auto& e, uint32_t x) { return e.first < x; });
+    it->second = handler;
+  }
+  return old;
+}
+
 std::vector<uint32_t> Controller::RegisteredIndices() const {
   std::vector<uint32_t> out;
   for (size_t w = 0; w < kWindows.size(); ++w) {

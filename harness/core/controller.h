@@ -114,6 +114,10 @@ class Controller {
   // Registers [first, last] (inclusive). All or nothing: returns false and registers none if
   // any index of the range is taken or first > last.
   bool InsertRange(uint32_t first, uint32_t last, MsrHandler* handler);
+  // Registers `handler` (owned by this controller) at `index` in place of the handler there,
+  // and returns that one (still owned here, so a wrapper may delegate to it). Returns nullptr
+  // and changes nothing when `index` is free or `handler` is null.
+  MsrHandler* Replace(uint32_t index, MsrHandler* handler);
   // The handler at `index`, or nullptr.
   MsrHandler* Find(uint32_t index) const;
 
