@@ -1,5 +1,5 @@
-// The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families when
-// msrtrace::time_apic_pv is linked, then misc, mtrr_pat, mce, syscall, feature, debug, pmu,
+// The reference set's table: ReferenceFamilies() in install order (time/APIC/PV families, then
+// misc, mtrr_pat, mce, syscall, feature, debug, pmu,
 // nested; docs/handlers.md), the merged, sorted
 // MsrTable(), and ResolveRow(), which fills in each row's profile-dependent data (reset values
 // and masks that KVM derives from CPUID, MCG_CAP or MAXPHYADDR). MsrTable(profile) returns the
@@ -90,6 +90,14 @@ std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
   }
   SortRows(rows);
   return rows;
+}
+
+std::vector<std::pair<uint32_t, uint32_t>> VolatileRanges(absl::Span<const MsrRow> rows) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (const MsrRow& r : rows) {
+    if (r.volatile_value) out.emplace_back(r.index, r.last);
+  }
+  return out;
 }
 
 bool RowExists(const MsrRow& row, const CpuProfile& profile) {

@@ -41,7 +41,7 @@ enum class Format : uint8_t {
 struct RecordOptions {
   std::string output;              // Trace path ("x.trace", ".gz" = gzip). Required.
   std::string workload;            // "linux-boot", "random", or a scenario name.
-  std::string golden;              // A golden trace name (corpus/golden_traces.h): sets
+  std::string golden;              // A golden trace name (workloads/golden_traces.h): sets
                                    // workload, profile, vCPUs, seed and events.
   std::string profile;             // CPU profile; empty = the workload's default.
   std::string unknown_msr_policy;  // inject-gp | ignore | fail; empty = the workload's default.
@@ -56,7 +56,7 @@ struct RecordOptions {
 int RunRecord(const RecordOptions& options, std::ostream& out, std::ostream& err);
 
 // --- replay -------------------------------------------------------------------------------
-struct ReplayOptions {
+struct ReplayCommandOptions {
   std::vector<std::string> paths;  // Trace files or directories (searched for *.trace[.gz]).
   Format format = Format::kText;   // kText or kJson.
   std::string junit;               // Write JUnit XML here when non-empty.
@@ -69,7 +69,7 @@ struct ReplayOptions {
   bool skip_corrupt = false;             // Read past corrupt records, naming each (exit >= 3).
   bool progress = false;
 };
-int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+int RunReplay(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // --- show / convert / diff / stats ----------------------------------------------------------
 struct ShowOptions {
