@@ -1,5 +1,5 @@
 // Exit-path cost of msrtrace's Controller against the seed's design (an ordered map from index to
-// boxed handler, as in ../shared/seed/msr.rs's BTreeMap<u32, Box<dyn Msr>>).
+// boxed handler, BTreeMap<u32, Box<dyn Msr>>; docs/design.md, "the seed").
 //
 // Both controllers get the same handler objects at the same indices (the reference set's index
 // layout: a few dozen architectural MSRs, the MCE banks, the KVM PV range and the x2APIC range)

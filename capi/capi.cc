@@ -29,6 +29,7 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
 #include "harness/core/controller.h"
+#include "harness/core/dir_walk.h"
 #include "harness/core/msr_handler.h"
 #include "harness/core/status_macros.h"
 #include "harness/replay/recorder.h"
@@ -437,8 +438,13 @@ int HandleExit(msrtrace_controller* c, uint32_t vcpu_id, const msrtrace_exit* ex
   return MSRTRACE_OK;
 }
 
+// A file is itself; a directory stands for the *.trace / *.trace.gz files under it, by the
+// walker's rules (harness/core/dir_walk.h). An unreadable directory adds nothing.
 std::vector<std::string> ExpandSeeds(const char* const* paths, size_t count) {
   std::vector<std::string> out;
+  DirWalker walker([](const std::string& name) {
+    return absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz");
+  });
   for (size_t i = 0; i < count; ++i) {
     if (paths[i] == nullptr) continue;
     std::error_code ec;
@@ -446,16 +452,8 @@ std::vector<std::string> ExpandSeeds(const char* const* paths, size_t count) {
       out.emplace_back(paths[i]);
       continue;
     }
-    std::vector<std::string> files;
-    for (const auto& entry : std::filesystem::directory_iterator(paths[i], ec)) {
-      const std::string name = entry.path().string();
-      if (entry.is_regular_file(ec) &&
-          (absl::EndsWith(name, ".trace") || absl::EndsWith(name, ".trace.gz"))) {
-        files.push_back(name);
-      }
-    }
-    std::sort(files.begin(), files.end());
-    out.insert(out.end(), files.begin(), files.end());
+    std::vector<std::string> problems;
+    walker.Walk(paths[i], &out, &problems);
   }
   return out;
 }
@@ -985,7 +983,7 @@ int msrtrace_fuzzer_run(msrtrace_fuzzer* f, const char* const* seed_paths, size_
     seeds.push_back(std::move(trace));
   }
   if (seeds.empty()) seeds.push_back(f->mutator->config().fallback);
-  msrtrace::fuzz::Rng rng(seed);
+  msrtrace::Rng rng(seed);
   msrtrace::fuzz::TraceModel mutant;
   for (uint64_t i = 0; i < runs; ++i) {
     mutant = seeds[rng.Below(seeds.size())];

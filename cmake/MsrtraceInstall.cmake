@@ -38,9 +38,9 @@ target_include_directories(msrtrace_copts INTERFACE
 # --- Libraries ---------------------------------------------------------------------------------
 # Every library an exported one links, in link order (a consumer of the pkg-config file links
 # them in this order).
-set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator importers trace_dat
-                   kvm_trace_parse replay kvm_adapter handlers time_apic_pv table_handler cpu_profile trace
-                   trace_proto core)
+set(_msrtrace_libs cli_main cli triage capi fuzz_oracles fuzz_mutator workloads importers trace_dat
+                   kvm_trace_parse replay kvm_adapter handlers time_apic_pv table_handler cpu_profile
+                   trace trace_proto report_proto core)
 set(_msrtrace_export_targets msrtrace_copts msrtrace_harness msrtrace_fuzz)
 set(_msrtrace_pc_libs "")
 foreach(_l ${_msrtrace_libs})
@@ -68,6 +68,7 @@ set(_msrtrace_public_headers
     harness/core/controller.h harness/core/cpu_profile.h harness/core/declared_rows.h
     harness/core/dir_walk.h harness/core/exit.h harness/core/guest_memory.h
     harness/core/handler_registry.h harness/core/msr_filter.h harness/core/msr_handler.h
+    harness/core/rng.h
     harness/core/snapshot.h
     harness/core/status_macros.h harness/core/vcpu.h
     harness/trace/trace_file.h harness/trace/trace_text.h harness/trace/trace_types.h

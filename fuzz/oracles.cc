@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/snapshot.h"
 #include "harness/core/status_macros.h"
 
@@ -53,35 +54,23 @@ bool SameOutcome(const Outcome& a, const Outcome& b) {
 
 }  // namespace
 
-const char* OracleName(Oracle o) {
-  switch (o) {
-    case Oracle::kRipProgress:
-      return "rip-progress";
-    case Oracle::kRegisterHygiene:
-      return "register-hygiene";
-    case Oracle::kUpperHalfIndependence:
-      return "upper-half-independence";
-    case Oracle::kDeterminism:
-      return "determinism";
-    case Oracle::kSnapshotResume:
-      return "snapshot-resume";
-    case Oracle::kFaultAtomicity:
-      return "fault-atomicity";
-    case Oracle::kReadAfterWrite:
-      return "read-after-write";
-    case Oracle::kRecordedOutcome:
-      return "recorded-outcome";
-    case Oracle::kTableConformance:
-      return "table-conformance";
-    case Oracle::kIndexRouting:
-      return "index-routing";
-    case Oracle::kVcpuIsolation:
-      return "vcpu-isolation";
-    case Oracle::kCount:
-      break;
-  }
-  return "unknown";
-}
+constexpr EnumName<Oracle> kOracleNames[] = {
+    {Oracle::kRipProgress, "rip-progress"},
+    {Oracle::kRegisterHygiene, "register-hygiene"},
+    {Oracle::kUpperHalfIndependence, "upper-half-independence"},
+    {Oracle::kDeterminism, "determinism"},
+    {Oracle::kSnapshotResume, "snapshot-resume"},
+    {Oracle::kFaultAtomicity, "fault-atomicity"},
+    {Oracle::kReadAfterWrite, "read-after-write"},
+    {Oracle::kRecordedOutcome, "recorded-outcome"},
+    {Oracle::kTableConformance, "table-conformance"},
+    {Oracle::kIndexRouting, "index-routing"},
+    {Oracle::kVcpuIsolation, "vcpu-isolation"},
+};
+static_assert(sizeof(kOracleNames) / sizeof(kOracleNames[0]) == static_cast<size_t>(Oracle::kCount),
+              "every Oracle has a name");
+
+const char* OracleName(Oracle o) { return NameOf(kOracleNames, o, "unknown"); }
 
 const std::vector<OracleDef>& Oracles() {
   using D = DivergenceKind;

@@ -8,6 +8,7 @@
 #include "fuzz/fuzz_setup.h"
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/msr_handler.h"
 #include "harness/core/status_macros.h"
 #include "harness/replay/exit_check.h"
@@ -195,43 +196,28 @@ const bool kRegistered = [] {
 
 }  // namespace
 
-const char* PlantedBugName(PlantedBug bug) {
-  switch (bug) {
-    case PlantedBug::kRipNotAdvanced:
-      return "rip-not-advanced";
-    case PlantedBug::kUpperHalvesNotCleared:
-      return "upper-halves-not-cleared";
-    case PlantedBug::kIndexFromFullRcx:
-      return "index-from-full-rcx";
-    case PlantedBug::kStateChangedBeforeGp:
-      return "state-changed-before-gp";
-    case PlantedBug::kReadsHostClock:
-      return "reads-host-clock";
-    case PlantedBug::kTscAuxReadDropsBit0:
-      return "tsc-aux-read-drops-bit0";
-    case PlantedBug::kMtrrDefTypeReservedAccepted:
-      return "mtrr-def-type-reserved-accepted";
-    case PlantedBug::kKernelGsBaseRoutedToGsBase:
-      return "kernel-gs-base-routed-to-gs-base";
-    case PlantedBug::kPatWriteBroadcast:
-      return "pat-write-broadcast";
-    case PlantedBug::kMiscEnableReadOnlyWritable:
-      return "misc-enable-read-only-writable";
-    case PlantedBug::kTscWriteAdjustsEveryVcpu:
-      return "tsc-write-adjusts-every-vcpu";
-    case PlantedBug::kDispatchEcxXor1:
-      return "dispatch-ecx-xor1";
-    case PlantedBug::kCount:
-      break;
-  }
-  return "unknown";
-}
+constexpr EnumName<PlantedBug> kPlantedBugNames[] = {
+    {PlantedBug::kRipNotAdvanced, "rip-not-advanced"},
+    {PlantedBug::kUpperHalvesNotCleared, "upper-halves-not-cleared"},
+    {PlantedBug::kIndexFromFullRcx, "index-from-full-rcx"},
+    {PlantedBug::kStateChangedBeforeGp, "state-changed-before-gp"},
+    {PlantedBug::kReadsHostClock, "reads-host-clock"},
+    {PlantedBug::kTscAuxReadDropsBit0, "tsc-aux-read-drops-bit0"},
+    {PlantedBug::kMtrrDefTypeReservedAccepted, "mtrr-def-type-reserved-accepted"},
+    {PlantedBug::kKernelGsBaseRoutedToGsBase, "kernel-gs-base-routed-to-gs-base"},
+    {PlantedBug::kPatWriteBroadcast, "pat-write-broadcast"},
+    {PlantedBug::kMiscEnableReadOnlyWritable, "misc-enable-read-only-writable"},
+    {PlantedBug::kTscWriteAdjustsEveryVcpu, "tsc-write-adjusts-every-vcpu"},
+    {PlantedBug::kDispatchEcxXor1, "dispatch-ecx-xor1"},
+};
+static_assert(sizeof(kPlantedBugNames) / sizeof(kPlantedBugNames[0]) ==
+                  static_cast<size_t>(PlantedBug::kCount),
+              "every PlantedBug has a name");
+
+const char* PlantedBugName(PlantedBug bug) { return NameOf(kPlantedBugNames, bug, "unknown"); }
 
 absl::optional<PlantedBug> ParsePlantedBug(absl::string_view name) {
-  for (int i = 0; i < kNumPlantedBugs; ++i) {
-    if (name == PlantedBugName(static_cast<PlantedBug>(i))) return static_cast<PlantedBug>(i);
-  }
-  return absl::nullopt;
+  return ValueOf(kPlantedBugNames, name);
 }
 
 Oracle OracleFor(PlantedBug bug) {

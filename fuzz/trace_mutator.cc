@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_framing.h"
@@ -124,53 +125,33 @@ void SetMode(ExitEvent* e, int mode) {
 
 }  // namespace
 
-const char* StrategyName(Strategy s) {
-  switch (s) {
-    case Strategy::kIndexFromTable:
-      return "index-from-table";
-    case Strategy::kIndexNeighbour:
-      return "index-neighbour";
-    case Strategy::kIndexRangeEdge:
-      return "index-range-edge";
-    case Strategy::kIndexRandom:
-      return "index-random";
-    case Strategy::kValueFlipReserved:
-      return "value-flip-reserved";
-    case Strategy::kValueCanonicalEdge:
-      return "value-canonical-edge";
-    case Strategy::kValueZeroOnes:
-      return "value-zero-ones";
-    case Strategy::kValueBitFlip:
-      return "value-bit-flip";
-    case Strategy::kUpperHalfJunk:
-      return "upper-half-junk";
-    case Strategy::kInstructionLength:
-      return "instruction-length";
-    case Strategy::kCpuMode:
-      return "cpu-mode";
-    case Strategy::kRipWrap:
-      return "rip-wrap";
-    case Strategy::kTrapFlag:
-      return "trap-flag";
-    case Strategy::kInterruptShadow:
-      return "interrupt-shadow";
-    case Strategy::kFlipAccess:
-      return "flip-access";
-    case Strategy::kEnvironment:
-      return "environment";
-    case Strategy::kInsertEvent:
-      return "insert-event";
-    case Strategy::kDeleteEvent:
-      return "delete-event";
-    case Strategy::kDuplicateEvent:
-      return "duplicate-event";
-    case Strategy::kSwapEvents:
-      return "swap-events";
-    case Strategy::kCount:
-      break;
-  }
-  return "unknown";
-}
+constexpr EnumName<Strategy> kStrategyNames[] = {
+    {Strategy::kIndexFromTable, "index-from-table"},
+    {Strategy::kIndexNeighbour, "index-neighbour"},
+    {Strategy::kIndexRangeEdge, "index-range-edge"},
+    {Strategy::kIndexRandom, "index-random"},
+    {Strategy::kValueFlipReserved, "value-flip-reserved"},
+    {Strategy::kValueCanonicalEdge, "value-canonical-edge"},
+    {Strategy::kValueZeroOnes, "value-zero-ones"},
+    {Strategy::kValueBitFlip, "value-bit-flip"},
+    {Strategy::kUpperHalfJunk, "upper-half-junk"},
+    {Strategy::kInstructionLength, "instruction-length"},
+    {Strategy::kCpuMode, "cpu-mode"},
+    {Strategy::kRipWrap, "rip-wrap"},
+    {Strategy::kTrapFlag, "trap-flag"},
+    {Strategy::kInterruptShadow, "interrupt-shadow"},
+    {Strategy::kFlipAccess, "flip-access"},
+    {Strategy::kEnvironment, "environment"},
+    {Strategy::kInsertEvent, "insert-event"},
+    {Strategy::kDeleteEvent, "delete-event"},
+    {Strategy::kDuplicateEvent, "duplicate-event"},
+    {Strategy::kSwapEvents, "swap-events"},
+};
+static_assert(sizeof(kStrategyNames) / sizeof(kStrategyNames[0]) ==
+                  static_cast<size_t>(Strategy::kCount),
+              "every Strategy has a name");
+
+const char* StrategyName(Strategy s) { return NameOf(kStrategyNames, s, "unknown"); }
 
 void ClearOutcome(ExitEvent* event) {
   event->kind = RecordedKind::kUnspecified;

@@ -12,7 +12,7 @@
 // runs the mutated exits without comparing them against stale recordings.
 //
 // Determinism: the result is a pure function of (input bytes, seed, configuration). The random
-// source is a self-contained SplitMix64, not <random>'s distributions (whose output is
+// source is SplitMix64 (harness/core/rng.h Rng), not <random>'s distributions (whose output is
 // implementation-defined), so a seed gives the same mutation under clang and GCC.
 //
 // Thread-safety: a TraceMutator is immutable after construction; Mutate* may be called from
@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "harness/core/rng.h"
 #include "harness/core/snapshot.h"
 #include "harness/trace/trace_types.h"
 
@@ -61,24 +62,6 @@ struct TraceModel {
 [[nodiscard]] absl::StatusOr<std::string> EncodeTrace(const TraceModel& trace);
 // The same into `*out` (cleared first, its capacity reused).
 [[nodiscard]] absl::Status EncodeTraceInto(const TraceModel& trace, std::string* out);
-
-// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and fully specified.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n). REQUIRES: n > 0.
-  uint64_t Below(uint64_t n) { return Next() % n; }
-  bool OneIn(uint64_t n) { return Below(n) == 0; }
-
- private:
-  uint64_t state_;
-};
 
 // The mutation strategies. Each is one named, separately testable transformation.
 enum class Strategy : uint8_t {

@@ -1,6 +1,6 @@
 // The "mce" family of the reference set: MCG_CAP, MCG_STATUS, MCG_CTL, MCG_EXT_CTL, the
 // MCi_CTL2 (CMCI) and MCi_CTL/STATUS/ADDR/MISC banks, and the P5 MCE MSRs, as KVM's
-// set_msr_mce()/get_msr_mce() emulate them (ref: msr-semantics.md §2.3; msrs.c).
+// set_msr_mce()/get_msr_mce() in arch/x86/kvm/x86.c emulate them (docs/handlers.md).
 #ifndef MSRTRACE_HANDLERS_MCE_H_
 #define MSRTRACE_HANDLERS_MCE_H_
 

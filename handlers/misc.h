@@ -1,6 +1,6 @@
 // The "misc" family of the reference set: FEATURE_CONTROL, SPEC_CTRL, PRED_CMD, FLUSH_CMD,
 // BIOS_SIGN_ID, MISC_ENABLE, HWCR, PLATFORM_INFO, MISC_FEATURES_ENABLES, POWER_CTL and the
-// fixed-value MSRs KVM answers in kvm_get_msr_common (ref: msr-semantics.md §2.2, §2.3).
+// fixed-value MSRs KVM answers in kvm_get_msr_common (arch/x86/kvm/x86.c; docs/handlers.md).
 #ifndef MSRTRACE_HANDLERS_MISC_H_
 #define MSRTRACE_HANDLERS_MISC_H_
 

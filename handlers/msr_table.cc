@@ -72,6 +72,14 @@ std::vector<MsrRow> MsrTable(const CpuProfile& profile) {
   return rows;
 }
 
+std::vector<std::pair<uint32_t, uint32_t>> VolatileRanges(absl::Span<const MsrRow> rows) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (const MsrRow& r : rows) {
+    if (r.volatile_value) out.emplace_back(r.index, r.last);
+  }
+  return out;
+}
+
 DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile) {
   DeclaredRow d;
   d.first = row.index;

@@ -5,6 +5,7 @@
 #define MSRTRACE_HANDLERS_MSR_TABLE_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -128,6 +129,10 @@ absl::Span<const MsrFamilyDef> ReferenceFamilies();
 std::vector<MsrRow> MsrTable();
 std::vector<MsrRow> MsrTable(const CpuProfile& profile);
 bool RowExists(const MsrRow& row, const CpuProfile& profile);
+// The [index, last] ranges of the volatile rows among `rows` (MsrRow::volatile_value: values
+// that depend on time), in the rows' order. The one definition of "volatile MSR" that recording
+// and import use.
+std::vector<std::pair<uint32_t, uint32_t>> VolatileRanges(absl::Span<const MsrRow> rows);
 
 // The checks `row` declares to the harness (harness/core/declared_rows.h) on `profile`.
 DeclaredRow DeclaredRowOf(const MsrRow& row, const CpuProfile& profile);

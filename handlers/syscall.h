@@ -1,6 +1,6 @@
 // The "syscall" family of the reference set: SYSENTER_CS/ESP/EIP, EFER, STAR/LSTAR/CSTAR/SFMASK,
-// FS/GS/KERNEL_GS_BASE and TSC_AUX (ref: msr-semantics.md §2.1 item 3, §2.2; msrs.c
-// __kvm_set_msr, set_efer, __kvm_valid_efer; vmx.c; svm.c).
+// FS/GS/KERNEL_GS_BASE and TSC_AUX (arch/x86/kvm/x86.c __kvm_set_msr, set_efer,
+// __kvm_valid_efer; vmx/vmx.c; svm/svm.c; docs/handlers.md).
 #ifndef MSRTRACE_HANDLERS_SYSCALL_H_
 #define MSRTRACE_HANDLERS_SYSCALL_H_
 

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "harness/core/json.h"
+#include "harness/core/enum_names.h"
 
 namespace msrtrace {
 namespace {
@@ -37,29 +37,6 @@ std::string CsvField(absl::string_view s) {
     out.push_back(c);
   }
   out += "\"";
-  return out;
-}
-
-std::string FormatJson(absl::Span<const MsrRow> rows) {
-  std::string out = "[\n";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const MsrRow& r = rows[i];
-    std::vector<std::string> checks;
-    for (const std::string& c : CheckNames(r.checks)) checks.push_back(JsonString(c));
-    const std::string feature = FeatureKey(r);
-    absl::StrAppend(
-        &out, "  {\"index\": ", JsonString(Hex(r.index)), ", \"last\": ", JsonString(Hex(r.last)),
-        ", \"name\": ", JsonString(r.name), ", \"family\": ", JsonString(r.family),
-        ", \"reset\": ", JsonString(Hex64(r.reset)),
-        ", \"reserved_mask\": ", JsonString(Hex64(r.reserved_mask)),
-        ", \"read_only_mask\": ", JsonString(Hex64(r.read_only_mask)), ", \"checks\": [",
-        absl::StrJoin(checks, ", "), "], \"scope\": ", JsonString(ScopeName(r.scope)),
-        ", \"requires_feature\": ", feature.empty() ? "null" : JsonString(feature),
-        ", \"vendor\": ", JsonString(VendorKey(r.vendor_only)),
-        ", \"volatile\": ", r.volatile_value ? "true" : "false", ", \"note\": ", JsonString(r.note),
-        "}", i + 1 < rows.size() ? ",\n" : "\n");
-  }
-  out += "]\n";
   return out;
 }
 
@@ -119,24 +96,19 @@ std::string FormatText(absl::Span<const MsrRow> rows) {
 
 }  // namespace
 
+// "text" is an alias of "table".
+constexpr EnumName<TableFormat> kTableFormatNames[] = {
+    {TableFormat::kText, "table"},
+    {TableFormat::kCsv, "csv"},
+    {TableFormat::kJson, "json"},
+    {TableFormat::kText, "text"},
+};
+
 absl::optional<TableFormat> ParseTableFormat(absl::string_view name) {
-  if (name == "table" || name == "text") return TableFormat::kText;
-  if (name == "csv") return TableFormat::kCsv;
-  if (name == "json") return TableFormat::kJson;
-  return absl::nullopt;
+  return ValueOf(kTableFormatNames, name);
 }
 
-const char* TableFormatName(TableFormat f) {
-  switch (f) {
-    case TableFormat::kText:
-      return "table";
-    case TableFormat::kCsv:
-      return "csv";
-    case TableFormat::kJson:
-      return "json";
-  }
-  return "table";
-}
+const char* TableFormatName(TableFormat f) { return NameOf(kTableFormatNames, f, "table"); }
 
 const char* CheckName(MsrCheck check) {
   switch (check) {
@@ -209,12 +181,25 @@ const char* ScopeName(MsrScope scope) {
   return "none";
 }
 
+MsrRowFields RowFields(const MsrRow& r) {
+  MsrRowFields f;
+  f.index = Hex(r.index);
+  f.last = Hex(r.last);
+  f.reset = Hex64(r.reset);
+  f.reserved_mask = Hex64(r.reserved_mask);
+  f.read_only_mask = Hex64(r.read_only_mask);
+  f.checks = CheckNames(r.checks);
+  f.scope = ScopeName(r.scope);
+  f.requires_feature = FeatureKey(r);
+  f.vendor = VendorKey(r.vendor_only);
+  return f;
+}
+
 std::string FormatMsrTable(absl::Span<const MsrRow> rows, TableFormat format) {
   switch (format) {
     case TableFormat::kCsv:
       return FormatCsv(rows);
-    case TableFormat::kJson:
-      return FormatJson(rows);
+    case TableFormat::kJson:  // Rendered by the caller from RowFields (see the header).
     case TableFormat::kText:
       break;
   }

@@ -1,4 +1,5 @@
-// Renders MSR table rows (MsrTable(profile)) for `msrtrace msrs` as a text table, CSV or JSON.
+// Renders MSR table rows (MsrTable(profile)) for `msrtrace msrs` as a text table or CSV; the
+// JSON form is proto/report.proto MsrRow, filled by `msrtrace msrs` from RowFields().
 //
 // All three formats carry the same fields, under these stable keys (CSV header, JSON keys):
 //   index, last           "0x277" (lowercase hex strings)
@@ -7,7 +8,7 @@
 //                         not survive JSON numbers)
 //   checks                list of check names (CheckName); CSV joins them with '|'
 //   scope                 "vcpu" | "vm" | "none"
-//   requires_feature      FeatureName() or null (CSV: empty)
+//   requires_feature      FeatureName() or empty
 //   vendor                "any" | "intel-vmx" | "amd-svm"
 //   volatile              true | false
 //   note                  string
@@ -38,7 +39,20 @@ const char* CheckName(MsrCheck check);
 std::vector<std::string> CheckNames(uint32_t checks);
 const char* ScopeName(MsrScope scope);
 
-// Renders `rows` in `format`. The output ends with a newline.
+// The text of every field of `r` as the formats above print it (name, family, volatile and note
+// are the row's own).
+struct MsrRowFields {
+  std::string index, last;
+  std::string reset, reserved_mask, read_only_mask;
+  std::vector<std::string> checks;
+  std::string scope;
+  std::string requires_feature;  // Empty for none.
+  std::string vendor;
+};
+MsrRowFields RowFields(const MsrRow& r);
+
+// Renders `rows` as the text table (kText) or CSV (kCsv); kJson gives the text table (JSON is
+// built from RowFields). The output ends with a newline.
 std::string FormatMsrTable(absl::Span<const MsrRow> rows, TableFormat format);
 
 }  // namespace msrtrace

@@ -43,7 +43,7 @@ for path in ./usr/bin/msrtrace ./usr/lib/libmsrtrace_capi.a ./usr/lib/libmsrtrac
   grep -q " $path\$" <<<"$contents" || { echo "deb_package_test: package lacks $path" >&2; exit 1; }
 done
 # Private headers stay out of the package.
-if grep -q "/usr/include/msrtrace/harness/core/json.h\$" <<<"$contents"; then
+if grep -q "/usr/include/msrtrace/harness/trace/trace_proto.h\$" <<<"$contents"; then
   echo "deb_package_test: a private header is packaged" >&2
   exit 1
 fi

@@ -41,7 +41,7 @@ enum class Format : uint8_t {
 struct RecordOptions {
   std::string output;              // Trace path ("x.trace", ".gz" = gzip). Required.
   std::string workload;            // "linux-boot", "random", or a scenario name.
-  std::string golden;              // A golden trace name (corpus/golden_traces.h): sets
+  std::string golden;              // A golden trace name (workloads/golden_traces.h): sets
                                    // workload, profile, vCPUs, seed and events.
   std::string profile;             // CPU profile; empty = the workload's default.
   std::string unknown_msr_policy;  // inject-gp | ignore | fail; empty = the workload's default.
@@ -66,7 +66,7 @@ struct RecordOptions {
 int RunRecord(const RecordOptions& options, std::ostream& out, std::ostream& err);
 
 // --- replay -------------------------------------------------------------------------------
-struct ReplayOptions {
+struct ReplayCommandOptions {
   std::vector<std::string> paths;  // Trace files or directories (searched for *.trace[.gz]).
   Format format = Format::kText;   // kText or kJson.
   std::string junit;               // Write JUnit XML here when non-empty.
@@ -83,9 +83,9 @@ struct ReplayOptions {
   std::string against;
   std::string allowlist;
 };
-int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+int RunReplay(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err);
 // `replay --against` (tools/replay_against.cc); RunReplay calls it when `against` is set.
-int RunReplayAgainst(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+int RunReplayAgainst(const ReplayCommandOptions& options, std::ostream& out, std::ostream& err);
 
 // --- show / convert / diff / stats ----------------------------------------------------------
 struct ShowOptions {

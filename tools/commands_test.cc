@@ -128,7 +128,7 @@ TEST(CommandsTest, RecordGoldenByName) {
 // --- replay -----------------------------------------------------------------------------------
 
 TEST(CommandsTest, ReplayCleanTraceExitsZeroWithSummary) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {Recorded("linux-boot")};
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitOk) << r.out << r.err;
@@ -139,7 +139,7 @@ TEST(CommandsTest, ReplayCleanTraceExitsZeroWithSummary) {
 }
 
 TEST(CommandsTest, ReplayDivergenceExitsOneAndNamesSeqVcpuMsr) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {DivergentTrace()};
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitDivergence);
@@ -148,16 +148,17 @@ TEST(CommandsTest, ReplayDivergenceExitsOneAndNamesSeqVcpuMsr) {
 }
 
 TEST(CommandsTest, ReplayJsonHasDocumentedKeys) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {DivergentTrace()};
   o.format = Format::kJson;
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitDivergence);
   for (const char* key :
        {"\"traces\":", "\"path\":", "\"status\":\"divergent\"", "\"exit_code\":1", "\"events\":",
-        "\"faults\":", "\"divergence_count\":", "\"divergences\":[{\"kind\":\"value\"", "\"seq\":3",
-        "\"vcpu\":0", "\"msr\":", "\"expected\":", "\"actual\":", "\"reg_diff\":", "\"per_msr\":",
-        "\"end\":\"complete\"", "\"final_digest\":", "\"events_per_second\":", "\"summary\":"}) {
+        "\"faults\":", "\"divergence_count\":", "\"divergences\":[{\"kind\":\"value\"",
+        "\"seq\":\"3\"", "\"vcpu\":0", "\"msr\":", "\"expected\":", "\"actual\":", "\"reg_diff\":",
+        "\"per_msr\":", "\"end\":\"complete\"",
+        "\"final_digest\":", "\"events_per_second\":", "\"summary\":"}) {
     EXPECT_THAT(r.out, HasSubstr(key));
   }
 }
@@ -184,7 +185,7 @@ TEST(CommandsTest, ReplayJsonPrintsMissingDigestAsDocumented) {
 }
 
 TEST(CommandsTest, ReplayWritesJunitWithFailuresPerDivergence) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {DivergentTrace(), Recorded("linux-boot")};
   o.junit = Temp("junit.xml");
   Result r = Call(RunReplay, o);
@@ -203,7 +204,7 @@ TEST(CommandsTest, ReplayDirectoryAndShards) {
               " " + dir + "/sub/b.trace && echo x > " + dir + "/ignored.txt")
                  .c_str()),
       0);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {dir};
   Result all = Call(RunReplay, o);
   EXPECT_EQ(all.code, kExitOk) << all.err;
@@ -218,7 +219,7 @@ TEST(CommandsTest, ReplayDirectoryAndShards) {
 }
 
 TEST(CommandsTest, ReplayIncompleteTraceExitsThree) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {Recorded("torn-tail")};
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitIncomplete) << r.out << r.err;
@@ -232,7 +233,7 @@ TEST(CommandsTest, ReplayIncompleteTraceExitsThree) {
 TEST(CommandsTest, ReplayGarbageIsOneLineErrorExitTwo) {
   const std::string junk = Temp("junk.trace");
   Spit(junk, "this is not a trace at all");
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {junk};
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitBadInput);
@@ -253,7 +254,7 @@ TEST(CommandsTest, ReplayTruncatedEverywhereNeverCrashes) {
   const std::string cut = Temp("cut.trace");
   for (size_t n = 0; n < good.size(); n += 7) {
     Spit(cut, good.substr(0, n));
-    ReplayOptions o;
+    ReplayCommandOptions o;
     o.paths = {cut};
     const int code = Call(RunReplay, o).code;
     EXPECT_TRUE(code == kExitBadInput || code == kExitIncomplete || code == kExitOk)
@@ -262,7 +263,7 @@ TEST(CommandsTest, ReplayTruncatedEverywhereNeverCrashes) {
 }
 
 TEST(CommandsTest, ReplayBadOptionsAreUsageErrors) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {Recorded("linux-boot")};
   o.volatile_policy = "fuzzy";
   EXPECT_EQ(Call(RunReplay, o).code, kExitBadInput);
@@ -374,7 +375,7 @@ TEST(CommandsTest, ConvertRoundTripBinaryTextJsonBinary) {
     d.b = b;
     Result r = Call(RunDiff, d);
     EXPECT_EQ(r.code, kExitOk) << r.out;
-    ReplayOptions o;
+    ReplayCommandOptions o;
     o.paths = {b};
     EXPECT_EQ(Call(RunReplay, o).code, kExitOk);
   }
@@ -419,7 +420,7 @@ TEST(CommandsTest, StatsTextAndJson) {
   EXPECT_THAT(r.out, HasSubstr("MSR_KVM_SYSTEM_TIME_NEW"));
   s.format = Format::kJson;
   r = Call(RunStats, s);
-  for (const char* key : {"\"traces\":[", "\"events\":25",
+  for (const char* key : {"\"traces\":[", "\"events\":\"25\"",
                           "\"retired\":", "\"gp\":", "\"memory_writes\":", "\"per_vcpu\":{",
                           "\"per_msr\":[", "\"end\":\"complete\""}) {
     EXPECT_THAT(r.out, HasSubstr(key));
@@ -442,9 +443,9 @@ TEST(CommandsTest, MsrsTableCsvJsonPerProfile) {
   m.format = Format::kJson;
   m.profile = "amd-zen3";
   r = Call(RunMsrs, m);
-  EXPECT_THAT(r.out, HasSubstr("{\"profiles\": ["));
-  EXPECT_THAT(r.out, HasSubstr("\"profile\": \"amd-zen3\""));
-  EXPECT_THAT(r.out, HasSubstr("\"msrs\": ["));
+  EXPECT_THAT(r.out, HasSubstr("{\"profiles\":["));
+  EXPECT_THAT(r.out, HasSubstr("\"profile\":\"amd-zen3\""));
+  EXPECT_THAT(r.out, HasSubstr("\"msrs\":["));
   m.profile = "pentium";
   r = Call(RunMsrs, m);
   EXPECT_EQ(r.code, kExitBadInput);

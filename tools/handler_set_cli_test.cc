@@ -140,7 +140,7 @@ TEST_F(HandlerSetCliTest, SeedsRecordGoldenWorkloadsAndSweepsOnTheSet) {
   EXPECT_THAT(files, Not(Contains("incomplete-torn-tail.trace")));
   for (const std::string& f : files) EXPECT_EQ(HeaderSet(o.dir + "/" + f), "reference+fifo") << f;
   // Every seed replays clean on the set, twice and resumed.
-  ReplayOptions ro;
+  ReplayCommandOptions ro;
   ro.paths = {o.dir};
   ro.repeat = 2;
   ro.resume_after = 3;

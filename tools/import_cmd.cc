@@ -14,6 +14,7 @@
 #include "harness/importers/kvm_trace_importer.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/output.h"
 
 namespace msrtrace::cli {
 
@@ -63,9 +64,7 @@ int RunImport(const ImportOptions& options, std::ostream& out, std::ostream& err
 
   // Volatile MSRs: the importer's list plus the reference table's volatile rows.
   importers::VolatileMsrSet volatile_msrs = importers::VolatileMsrSet::Builtin();
-  for (const MsrRow& row : MsrTable()) {
-    if (row.volatile_value) volatile_msrs.Add(row.index, row.last);
-  }
+  for (const auto& [first, last] : VolatileRanges(MsrTable())) volatile_msrs.Add(first, last);
 
   ImportConfig config;
   config.inputs = options.inputs;
@@ -92,8 +91,15 @@ int RunImport(const ImportOptions& options, std::ostream& out, std::ostream& err
     err << "msrtrace import: " << s->bad_lines - s->first_bad_lines.size()
         << " more bad lines not shown\n";
   }
-  out << (options.format == "json" ? importers::FormatSummaryJson(*s)
-                                   : importers::FormatSummaryText(*s));
+  if (options.format == "json") {
+    const absl::Status st = PrintJsonReport(importers::SummaryReport(*s), out);
+    if (!st.ok()) {
+      err << "msrtrace import: " << st.message() << "\n";
+      return kExitBadInput;
+    }
+  } else {
+    out << importers::FormatSummaryText(*s);
+  }
   if (options.fail_on_disagreement && s->msrs_disagree > 0) return kExitDivergence;
   return kExitOk;
 }

@@ -1,5 +1,6 @@
-// msrtrace msrs: the handler table per CPU profile (rendering: handlers/table_format.h): the
-// reference table, or with --handler-set the rows a set registers (tools/set_rows.h).
+// msrtrace msrs: the handler table per CPU profile, the reference table or with --handler-set the
+// rows a set registers (tools/set_rows.h). Text and CSV: handlers/table_format.h; JSON:
+// proto/report.proto MsrsReport.
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
 #include "handlers/table_format.h"
+#include "proto/report.pb.h"
 #include "tools/command.h"
 #include "tools/output.h"
 #include "tools/set_rows.h"
@@ -45,7 +47,7 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
         << ", or all)\n";
     return kExitBadInput;
   }
-  if (tf == TableFormat::kJson) out << "{\"profiles\": [";
+  report::MsrsReport json;
   for (size_t i = 0; i < profiles.size(); ++i) {
     const CpuProfile& p = *profiles[i];
     const bool reference = o.handler_set.empty() || o.handler_set == "reference";
@@ -58,7 +60,7 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
       }
     }
     const std::vector<MsrRow> rows = reference ? MsrTable(p) : set_rows->rows;
-    const std::string table = FormatMsrTable(rows, tf);
+    const std::string table = tf == TableFormat::kJson ? "" : FormatMsrTable(rows, tf);
     switch (tf) {
       case TableFormat::kText:
         if (i > 0) out << "\n";
@@ -78,16 +80,40 @@ int RunMsrs(const MsrsOptions& o, std::ostream& out, std::ostream& err) {
         }
         break;
       }
-      case TableFormat::kJson:
-        out << (i > 0 ? ",\n" : "\n") << "{\"profile\": " << JsonString(p.name)
-            << ", \"description\": " << JsonString(p.description)
-            << ", \"vendor\": " << JsonString(VendorName(p.vendor))
-            << ", \"handler_set\": " << JsonString(reference ? "reference" : o.handler_set)
-            << ", \"msrs\": " << table << "}";
+      case TableFormat::kJson: {
+        report::ProfileMsrs* pm = json.add_profiles();
+        pm->set_profile(p.name);
+        pm->set_description(p.description);
+        pm->set_vendor(VendorName(p.vendor));
+        pm->set_handler_set(ValidUtf8(reference ? "reference" : o.handler_set));
+        for (const MsrRow& r : rows) {
+          const MsrRowFields f = RowFields(r);
+          report::MsrRow* m = pm->add_msrs();
+          m->set_index(f.index);
+          m->set_last(f.last);
+          m->set_name(ValidUtf8(r.name));
+          m->set_family(ValidUtf8(r.family));
+          m->set_reset(f.reset);
+          m->set_reserved_mask(f.reserved_mask);
+          m->set_read_only_mask(f.read_only_mask);
+          for (const std::string& c : f.checks) m->add_checks(c);
+          m->set_scope(f.scope);
+          m->set_requires_feature(f.requires_feature);
+          m->set_vendor(f.vendor);
+          m->set_volatile_(r.volatile_value);
+          m->set_note(ValidUtf8(r.note));
+        }
         break;
+      }
     }
   }
-  if (tf == TableFormat::kJson) out << "]}\n";
+  if (tf == TableFormat::kJson) {
+    const absl::Status st = PrintJsonReport(json, out);
+    if (!st.ok()) {
+      err << "msrtrace msrs: " << st.message() << "\n";
+      return kExitBadInput;
+    }
+  }
   return kExitOk;
 }
 

@@ -103,7 +103,7 @@ int Record(const Args& args, bool tty) {
   return RunRecord(o, std::cout, std::cerr);
 }
 
-bool ParseShard(const std::string& s, ReplayOptions* o) {
+bool ParseShard(const std::string& s, ReplayCommandOptions* o) {
   std::vector<std::string> parts = absl::StrSplit(s, '/');
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &o->shard_index) ||
       !absl::SimpleAtoi(parts[1], &o->shard_count)) {
@@ -114,7 +114,7 @@ bool ParseShard(const std::string& s, ReplayOptions* o) {
 }
 
 int Replay(const Args& args, bool tty) {
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.progress = tty;
   std::string format = "text", shard;
   FlagParser p("msrtrace replay", "PATH...",

@@ -4,46 +4,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "harness/core/enum_names.h"
 #include "tools/command.h"
 
 namespace msrtrace::cli {
 
-std::string XmlEscape(absl::string_view in) {
-  const std::string s = ValidUtf8(in);
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') out += c;
-    }
-  }
-  return out;
-}
-
 std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }
 
-std::string JsonDouble(double v) {
-  if (!std::isfinite(v)) return "0";
-  return absl::StrFormat("%.3f", v);
+absl::Status PrintJsonReport(const google::protobuf::Message& report, std::ostream& out) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  const auto st = google::protobuf::util::MessageToJsonString(report, &json, options);
+  if (!st.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot print the JSON report: ", std::string(st.message())));
+  }
+  out << json << "\n";
+  return absl::OkStatus();
 }
 
 CheckedFdBuf::int_type CheckedFdBuf::overflow(int_type c) {

@@ -1,5 +1,5 @@
-// Small output helpers shared by the subcommands: XML escaping (JSON: harness/core/json.h), hex
-// formatting, and the terminal check for progress display.
+// Small output helpers shared by the subcommands: hex formatting, the JSON report printer and
+// checked writes to stdout. (XML: tools/xml_writer.h.)
 #ifndef MSRTRACE_TOOLS_OUTPUT_H_
 #define MSRTRACE_TOOLS_OUTPUT_H_
 
@@ -8,18 +8,20 @@
 #include <streambuf>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "harness/core/json.h"  // JsonString
+#include "google/protobuf/message.h"
+#include "harness/core/utf8.h"  // ValidUtf8: report strings must be UTF-8.
+#include "harness/trace/trace_file.h"
 
 namespace msrtrace::cli {
 
-// `s` with &, <, >, " and ' escaped, control characters other than tab and newline dropped,
-// and bytes that are not valid UTF-8 replaced by U+FFFD (the report declares UTF-8).
-std::string XmlEscape(absl::string_view in);
 // "0x1b" (JSON keys documented as hex strings use this).
 std::string Hex(uint64_t v);
-// A JSON number for a double that is always valid JSON (no inf/nan).
-std::string JsonDouble(double v);
+// Prints a `--format=json` report (a message of proto/report.proto) with protobuf's JSON printer
+// on one line and a newline: proto field names, every field printed even at its default value
+// (fields marked `optional` only when set). Fails only if a string field is not valid UTF-8.
+absl::Status PrintJsonReport(const google::protobuf::Message& report, std::ostream& out);
 
 // A stream buffer over a file descriptor that checks every write(2) and remembers the first
 // error (errno), which std::ostream alone would reduce to a bad bit.

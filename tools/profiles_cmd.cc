@@ -11,9 +11,10 @@
 #include "absl/strings/str_join.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/core/json.h"
+#include "proto/report.pb.h"
 #include "tools/command.h"
 #include "tools/flags.h"
+#include "tools/output.h"
 
 namespace msrtrace::cli {
 namespace {
@@ -46,8 +47,6 @@ std::vector<std::string> MaxPhyAddrUsers(const CpuProfile& p) {
   out.emplace_back("MSR_VM_HSAVE_PA (AMD guest writes)");
   return out;
 }
-
-std::string Hex(uint64_t v) { return absl::StrFormat("0x%x", v); }
 
 std::string PmuText(const CpuProfile& p) {
   if (p.pmu_version == 0) return "none";
@@ -87,38 +86,42 @@ void PrintTable(const CpuProfile& p, std::ostream& out) {
   out << "  MAXPHYADDR -> " << absl::StrJoin(MaxPhyAddrUsers(p), ", ") << "\n";
 }
 
-std::string ProfileJson(const CpuProfile& p) {
+report::Profile ProfileReport(const CpuProfile& p) {
+  report::Profile r;
+  r.set_name(p.name);
+  r.set_description(p.description);
+  r.set_vendor(VendorName(p.vendor));
+  r.set_maxphyaddr(p.maxphyaddr);
+  r.set_canonical_bits(p.canonical_bits());
+  r.set_mce_banks(p.mce_banks);
+  r.set_mcg_cap_extra(Hex(p.mcg_cap_extra));
+  r.set_ucode_rev(Hex(p.ucode_rev));
+  report::Pmu* pmu = r.mutable_pmu();
+  pmu->set_version(p.pmu_version);
+  pmu->set_gp_counters(p.pmu_gp_counters);
+  pmu->set_gp_width(p.pmu_gp_width);
+  pmu->set_fixed_counters(p.pmu_fixed_counters);
+  pmu->set_fixed_width(p.pmu_fixed_width);
+  r.set_perf_capabilities(Hex(p.perf_capabilities));
+  r.set_arch_capabilities(Hex(p.arch_capabilities));
+  r.set_supported_xss(Hex(p.supported_xss));
+  r.set_supported_xfd(Hex(p.supported_xfd));
+  r.set_msr_rows(static_cast<uint32_t>(MsrTable(p).size()));
   const auto users = FeatureUsers(p);
-  std::vector<std::string> features;
   for (Feature f : ProfileFeatures(p)) {
-    std::vector<std::string> names;
+    report::ProfileFeature* feature = r.add_features();
+    feature->set_name(FeatureName(f));
     auto it = users.find(f);
-    if (it != users.end()) {
-      for (const std::string& n : it->second) names.push_back(JsonString(n));
-    }
-    features.push_back(absl::StrCat("{\"name\": ", JsonString(FeatureName(f)), ", \"msrs\": [",
-                                    absl::StrJoin(names, ", "), "]}"));
+    if (it == users.end()) continue;
+    for (const std::string& n : it->second) feature->add_msrs(n);
   }
-  std::vector<std::string> phys;
-  for (const std::string& n : MaxPhyAddrUsers(p)) phys.push_back(JsonString(n));
-  return absl::StrCat(
-      "  {\"name\": ", JsonString(p.name), ", \"description\": ", JsonString(p.description),
-      ", \"vendor\": ", JsonString(VendorName(p.vendor)), ", \"maxphyaddr\": ", p.maxphyaddr,
-      ", \"canonical_bits\": ", p.canonical_bits(), ", \"mce_banks\": ", p.mce_banks,
-      ", \"mcg_cap_extra\": ", JsonString(Hex(p.mcg_cap_extra)),
-      ", \"ucode_rev\": ", JsonString(Hex(p.ucode_rev)), ", \"pmu\": {\"version\": ", p.pmu_version,
-      ", \"gp_counters\": ", p.pmu_gp_counters, ", \"gp_width\": ", p.pmu_gp_width,
-      ", \"fixed_counters\": ", p.pmu_fixed_counters, ", \"fixed_width\": ", p.pmu_fixed_width,
-      "}, \"perf_capabilities\": ", JsonString(Hex(p.perf_capabilities)),
-      ", \"arch_capabilities\": ", JsonString(Hex(p.arch_capabilities)),
-      ", \"supported_xss\": ", JsonString(Hex(p.supported_xss)),
-      ", \"supported_xfd\": ", JsonString(Hex(p.supported_xfd)),
-      ", \"hyperv\": {\"features_eax\": ", JsonString(Hex(p.hv_features_eax)),
-      ", \"features_edx\": ", JsonString(Hex(p.hv_features_edx)),
-      ", \"synic\": ", static_cast<int>(p.hv_synic),
-      ", \"syndbg\": ", p.hv_syndbg ? "true" : "false", "}", ", \"msr_rows\": ", MsrTable(p).size(),
-      ", \"features\": [", absl::StrJoin(features, ", "), "], \"maxphyaddr_msrs\": [",
-      absl::StrJoin(phys, ", "), "]}");
+  report::HypervFeatures* hv = r.mutable_hyperv();
+  hv->set_features_eax(Hex(p.hv_features_eax));
+  hv->set_features_edx(Hex(p.hv_features_edx));
+  hv->set_synic(p.hv_synic);
+  hv->set_syndbg(p.hv_syndbg);
+  for (const std::string& n : MaxPhyAddrUsers(p)) r.add_maxphyaddr_msrs(n);
+  return r;
 }
 
 }  // namespace
@@ -141,10 +144,13 @@ int RunProfiles(const std::string& profile, const std::string& format, std::ostr
     list.push_back(p);
   }
   if (format == "json") {
-    std::vector<std::string> items;
-    items.reserve(list.size());
-    for (const CpuProfile* p : list) items.push_back(ProfileJson(*p));
-    out << "[\n" << absl::StrJoin(items, ",\n") << "\n]\n";
+    report::ProfilesReport json;
+    for (const CpuProfile* p : list) *json.add_profiles() = ProfileReport(*p);
+    const absl::Status st = PrintJsonReport(json, out);
+    if (!st.ok()) {
+      err << "msrtrace profiles: " << st.message() << "\n";
+      return kExitBadInput;
+    }
     return kExitOk;
   }
   for (size_t i = 0; i < list.size(); ++i) {

@@ -23,9 +23,9 @@ TEST(ProfilesCmdTest, TableListsEveryProfileWithFeatureUsers) {
 TEST(ProfilesCmdTest, JsonHasPmuAndFeatures) {
   std::ostringstream out, err;
   ASSERT_EQ(RunProfiles("amd-zen4", "json", out, err), kExitOk) << err.str();
-  EXPECT_THAT(out.str(), HasSubstr("\"name\": \"amd-zen4\""));
-  EXPECT_THAT(out.str(), HasSubstr("\"pmu\": {\"version\": 2, \"gp_counters\": 6"));
-  EXPECT_THAT(out.str(), HasSubstr("{\"name\": \"perfmon-v2\", \"msrs\": ["));
+  EXPECT_THAT(out.str(), HasSubstr("{\"profiles\":[{\"name\":\"amd-zen4\""));
+  EXPECT_THAT(out.str(), HasSubstr("\"pmu\":{\"version\":2,\"gp_counters\":6"));
+  EXPECT_THAT(out.str(), HasSubstr("{\"name\":\"perfmon-v2\",\"msrs\":["));
 }
 
 TEST(ProfilesCmdTest, HypervProfileShowsHyperVCpuidAndGatedRows) {

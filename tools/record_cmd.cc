@@ -11,16 +11,22 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "corpus/golden_traces.h"
 #include "handlers/msr_table.h"
 #include "harness/core/msr_filter.h"
 #include "harness/replay/recorder.h"
 #include "harness/replay/replay.h"
 #include "tools/command.h"
-#include "tools/workloads.h"
+#include "workloads/golden_traces.h"
+#include "workloads/workloads.h"
 
 namespace msrtrace::cli {
 namespace {
+
+using workloads::FindWorkload;
+using workloads::Guest;
+using workloads::WorkloadDef;
+using workloads::WorkloadParams;
+using workloads::Workloads;
 
 constexpr char kProducer[] = "msrtrace record 0.1.0";
 
@@ -36,15 +42,6 @@ void ListWorkloads(std::ostream& out) {
     out << absl::StrFormat("  %-28s workload %s, profile %s, %u vCPU%s\n", g.name, g.workload,
                            g.profile, g.vcpus, g.vcpus == 1 ? "" : "s");
   }
-}
-
-// Volatile MSRs of a profile as sorted [first, last] ranges.
-std::vector<std::pair<uint32_t, uint32_t>> VolatileRanges(const CpuProfile& profile) {
-  std::vector<std::pair<uint32_t, uint32_t>> out;
-  for (const MsrRow& r : MsrTable(profile)) {
-    if (r.volatile_value) out.emplace_back(r.index, r.last);
-  }
-  return out;
 }
 
 }  // namespace
@@ -160,8 +157,8 @@ int RunRecord(const RecordOptions& o, std::ostream& out, std::ostream& err) {
   // Atomic -o: a failed or killed recording leaves an existing file untouched. The deliberately
   // incomplete workloads stop without Close(), so they write in place.
   ro.atomic = def->incomplete.empty();
-  auto ranges =
-      std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(VolatileRanges(*m.profile));
+  auto ranges = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(
+      VolatileRanges(MsrTable(*m.profile)));
   ro.is_volatile = [ranges](uint32_t index) {
     for (const auto& r : *ranges) {
       if (index >= r.first && index <= r.second) return true;

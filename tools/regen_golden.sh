@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates the golden traces of corpus/golden/ (one per GoldenTrace, corpus/golden_traces.h)
+# Regenerates the golden traces of corpus/golden/ (one per GoldenTrace, workloads/golden_traces.h)
 # with `msrtrace record --golden=NAME`, or checks that the committed files equal fresh ones.
 #
 #   tools/regen_golden.sh [MSRTRACE [GOLDEN_DIR]]             rewrite corpus/golden/*.trace

@@ -22,8 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/core/json.h"
 #include "harness/core/test_tmpdir.h"
+#include "harness/core/utf8.h"
 #include "harness/trace/trace_file.h"
 #include "tools/command.h"
 #include "tools/import_cmd.h"
@@ -224,7 +224,7 @@ TEST(ReliabilityTest, EveryByteTruncationOfAGzipTrace) {
   for (size_t missing = 1; missing <= 9; ++missing) {
     const std::string cut = Temp(absl::StrCat("gz_missing_", missing, ".trace.gz"));
     Spit(cut, gz.substr(0, gz.size() - missing));
-    ReplayOptions o;
+    ReplayCommandOptions o;
     o.paths = {cut};
     const Result r = Call(RunReplay, o);
     EXPECT_EQ(r.code, kExitIncomplete) << missing << " bytes missing\n" << r.out << r.err;
@@ -321,7 +321,7 @@ TEST(ReliabilityTest, CorruptTraceExitsTwoAndSkipCorruptExitsThreeNamingEachReco
   bytes[l.starts[rec] + 1] ^= 0x04;  // A length bit of the fourth event.
   const std::string path = Temp("flipped.trace");
   Spit(path, bytes);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {path};
   Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitBadInput) << r.out;
@@ -340,7 +340,7 @@ TEST(ReliabilityTest, CorruptTraceExitsTwoAndSkipCorruptExitsThreeNamingEachReco
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("events ", events - 1, " ")));
   o.format = Format::kJson;
   r = Call(RunReplay, o);
-  EXPECT_THAT(r.out, HasSubstr(absl::StrFormat("\"skipped\":[{\"offset\":%u,\"record\":%u",
+  EXPECT_THAT(r.out, HasSubstr(absl::StrFormat("\"skipped\":[{\"offset\":\"%u\",\"record\":\"%u\"",
                                                l.starts[rec], rec)));
 }
 
@@ -540,7 +540,7 @@ TEST(ReliabilityTest, UnwritableOutputsNameTheOsReason) {
                        "/x.trace: cannot create: No such file or directory\n");
 
   // Item 12: `cannot write --junit file` gave no OS reason.
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {Recorded(20)};
   o.junit = missing_dir + "/junit.xml";
   r = Call(RunReplay, o);
@@ -565,7 +565,7 @@ TEST(ReliabilityTest, StdinIsSpooledForRepeatAndResumeAfter) {
   const int saved = dup(0);
   ASSERT_EQ(dup2(fd, 0), 0);
   close(fd);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {"-"};
   o.repeat = 2;
   o.resume_after = 5;
@@ -586,7 +586,7 @@ TEST(ReliabilityTest, SymlinkCyclesAndAliasesReplayEachTraceOnce) {
   ASSERT_EQ(symlink("..", (d + "/sub/up").c_str()), 0);        // A cycle.
   ASSERT_EQ(symlink("a.trace", (d + "/b.trace").c_str()), 0);  // The same file again.
   ASSERT_EQ(symlink(d.c_str(), (d + "/sub/self").c_str()), 0);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {d, d + "/sub"};
   const Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitOk) << r.err;
@@ -603,7 +603,7 @@ TEST(ReliabilityTest, DanglingSymlinksAndEmptyDirectoriesAreReported) {
   ASSERT_EQ(mkdir(empty.c_str(), 0755), 0);
   Spit(d + "/a.trace", Slurp(Recorded(20)));
   ASSERT_EQ(symlink("gone.trace", (d + "/b.trace").c_str()), 0);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {d, empty};
   const Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitBadInput);
@@ -619,7 +619,7 @@ TEST(ReliabilityTest, JsonOutputIsValidUtf8WhateverTheFileNames) {
   ASSERT_EQ(mkdir(d.c_str(), 0755), 0);
   Spit(d + "/ok\xff\xfe.trace", Slurp(Recorded(20)));
   Spit(d + "/bad\xc3(.trace", "not a trace");
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {d};
   o.format = Format::kJson;
   const Result r = Call(RunReplay, o);
@@ -651,7 +651,7 @@ TEST(ReliabilityTest, EventNamingAMissingVcpuGivesItsByteOffset) {
   }
   const Layout l = Walk(Slurp(path));
   const size_t rec = FirstEvent(l) + 4;
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {path};
   const Result r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitBadInput);
@@ -689,7 +689,7 @@ TEST(ReliabilityTest, CaptureWithVcpu16383ImportsAndReplays) {
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ((*reader)->header().vcpu_count, 16384u);
   EXPECT_EQ((*reader)->header().format_minor, 1u);
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {io.output};
   r = Call(RunReplay, o);
   EXPECT_EQ(r.code, kExitOk) << r.err;

@@ -3,6 +3,7 @@
 // recording. Text, JSON and JUnit reports list the disagreements per trace and per index, and the
 // allowlist's entries with their match counts.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,10 +12,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "harness/core/utf8.h"
 #include "harness/trace/atomic_file.h"
 #include "harness/trace/trace_file.h"
+#include "proto/report.pb.h"
 #include "tools/command.h"
 #include "tools/output.h"
+#include "tools/xml_writer.h"
 #include "triage/differential.h"
 
 namespace msrtrace::cli {
@@ -97,53 +101,61 @@ void PrintText(const TraceOutcome& t, std::ostream& out) {
   }
 }
 
-std::string Json(const TraceOutcome& t) {
+report::AgainstTrace TraceReport(const TraceOutcome& t) {
+  report::AgainstTrace out;
+  out.set_path(ValidUtf8(t.path));
   if (!t.error.empty()) {
-    return absl::StrCat("{\"path\":", JsonString(t.path),
-                        ",\"status\":\"error\",\"error\":", JsonString(t.error), "}");
+    out.set_status("error");
+    out.set_error(ValidUtf8(t.error));
+    return out;
   }
   const DiffResult& r = t.result;
-  std::string s = absl::StrCat(
-      "{\"path\":", JsonString(t.path),
-      ",\"status\":", JsonString(r.findings == 0 ? "agrees" : "disagrees"),
-      ",\"handler_set\":", JsonString(r.team_set), ",\"against\":", JsonString(r.reference_set),
-      ",\"events\":", r.events, ",\"compared\":", r.compared,
-      ",\"disagreement_count\":", r.findings, ",\"allowed\":", r.allowed, ",\"disagreements\":[");
-  for (size_t i = 0; i < r.details.size(); ++i) {
-    const DiffFinding& f = r.details[i];
-    absl::StrAppend(&s, i > 0 ? "," : "", "{\"event\":", f.event, ",\"seq\":", f.seq,
-                    ",\"vcpu\":", f.vcpu_id, ",\"index\":", JsonString(Hex(f.index)),
-                    ",\"msr\":", JsonString(f.msr_name),
-                    ",\"access\":", JsonString(AccessName(f.access)),
-                    ",\"field\":", JsonString(DiffFieldName(f.field)),
-                    ",\"team\":", JsonString(f.team), ",\"reference\":", JsonString(f.reference),
-                    ",\"detail\":", JsonString(f.detail), ",\"kvm\":", JsonString(f.citation), "}");
+  out.set_status(r.findings == 0 ? "agrees" : "disagrees");
+  out.set_handler_set(ValidUtf8(r.team_set));
+  out.set_against(ValidUtf8(r.reference_set));
+  out.set_events(r.events);
+  out.set_compared(r.compared);
+  out.set_disagreement_count(r.findings);
+  out.set_allowed(r.allowed);
+  for (const DiffFinding& f : r.details) {
+    report::AgainstDisagreement* d = out.add_disagreements();
+    d->set_event(f.event);
+    d->set_seq(f.seq);
+    d->set_vcpu(f.vcpu_id);
+    d->set_index(Hex(f.index));
+    d->set_msr(ValidUtf8(f.msr_name));
+    d->set_access(AccessName(f.access));
+    d->set_field(DiffFieldName(f.field));
+    d->set_team(ValidUtf8(f.team));
+    d->set_reference(ValidUtf8(f.reference));
+    d->set_detail(ValidUtf8(f.detail));
+    d->set_kvm(ValidUtf8(f.citation));
   }
-  s += "],\"per_index\":[";
-  for (size_t i = 0; i < r.per_index.size(); ++i) {
-    const DiffIndexCounts& c = r.per_index[i];
-    absl::StrAppend(&s, i > 0 ? "," : "", "{\"index\":", JsonString(Hex(c.index)),
-                    ",\"msr\":", JsonString(c.msr_name));
-    for (int f = 0; f < kNumDiffFields; ++f) {
-      absl::StrAppend(&s, ",", JsonString(DiffFieldName(static_cast<DiffField>(f))), ":",
-                      c.fields[f]);
-    }
-    absl::StrAppend(&s, ",\"allowed\":", c.allowed, "}");
+  for (const DiffIndexCounts& c : r.per_index) {
+    report::AgainstIndexCounts* p = out.add_per_index();
+    p->set_index(Hex(c.index));
+    p->set_msr(ValidUtf8(c.msr_name));
+    p->set_outcome(c.fields[static_cast<int>(DiffField::kOutcome)]);
+    p->set_value(c.fields[static_cast<int>(DiffField::kValue)]);
+    p->set_registers(c.fields[static_cast<int>(DiffField::kRegisters)]);
+    p->set_memory(c.fields[static_cast<int>(DiffField::kMemory)]);
+    p->set_state(c.fields[static_cast<int>(DiffField::kState)]);
+    p->set_allowed(c.allowed);
   }
-  absl::StrAppend(&s, "],\"seconds\":", JsonDouble(t.seconds), "}");
-  return s;
+  out.set_seconds(std::isfinite(t.seconds) ? t.seconds : 0.0);
+  return out;
 }
 
-std::string AllowlistJson(const Allowlist& list) {
-  std::string s = absl::StrCat("{\"path\":", JsonString(list.name()), ",\"entries\":[");
-  for (size_t i = 0; i < list.entries().size(); ++i) {
-    const AllowEntry& e = list.entries()[i];
-    absl::StrAppend(&s, i > 0 ? "," : "", "{\"line\":", e.line,
-                    ",\"index\":", JsonString(RangeText(e)),
-                    ",\"field\":", JsonString(e.any_field ? "any" : DiffFieldName(e.field)),
-                    ",\"reason\":", JsonString(e.reason), ",\"matched\":", e.matched, "}");
+void AllowlistToReport(const Allowlist& list, report::AllowlistReport* out) {
+  out->set_path(ValidUtf8(list.name()));
+  for (const AllowEntry& e : list.entries()) {
+    report::AllowlistEntry* r = out->add_entries();
+    r->set_line(e.line);
+    r->set_index(RangeText(e));
+    r->set_field(e.any_field ? "any" : DiffFieldName(e.field));
+    r->set_reason(ValidUtf8(e.reason));
+    r->set_matched(e.matched);
   }
-  return s + "]}";
 }
 
 // One test suite per trace; one test case per index compared with a disagreement (failed) and
@@ -157,24 +169,27 @@ bool WriteJunit(const std::string& file, const std::vector<TraceOutcome>& traces
     failures += t.result.findings > 0 ? 1 : 0;
     for (const DiffIndexCounts& c : t.result.per_index) failures += c.total() > 0 ? 1 : 0;
   }
-  std::string f = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  absl::StrAppend(&f, "<testsuites name=\"msrtrace replay --against\" tests=\"", tests,
-                  "\" failures=\"", failures, "\" errors=\"", errors, "\">\n");
+  XmlWriter x;
+  x.Open("testsuites", {{"name", "msrtrace replay --against"},
+                        {"tests", absl::StrCat(tests)},
+                        {"failures", absl::StrCat(failures)},
+                        {"errors", absl::StrCat(errors)}});
   for (const TraceOutcome& t : traces) {
     const DiffResult& r = t.result;
-    absl::StrAppend(&f, "  <testsuite name=\"", XmlEscape(t.path), "\" tests=\"",
-                    1 + r.per_index.size(), "\" time=\"", JsonDouble(t.seconds), "\">\n");
-    absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(t.path), "\" name=\"against ",
-                    XmlEscape(r.reference_set), "\" time=\"", JsonDouble(t.seconds), "\">");
+    const std::string time = absl::StrFormat("%.3f", std::isfinite(t.seconds) ? t.seconds : 0.0);
+    x.Open("testsuite",
+           {{"name", t.path}, {"tests", absl::StrCat(1 + r.per_index.size())}, {"time", time}});
+    x.Open("testcase", {{"classname", t.path},
+                        {"name", absl::StrCat("against ", r.reference_set)},
+                        {"time", time}});
     if (!t.error.empty()) {
-      absl::StrAppend(&f, "<error message=\"", XmlEscape(t.error), "\"/>");
+      x.Element("error", {{"message", t.error}});
     } else if (r.findings > 0) {
-      absl::StrAppend(&f, "<failure message=\"", r.findings, " disagreements\"/>");
+      x.Element("failure", {{"message", absl::StrCat(r.findings, " disagreements")}});
     }
-    f += "</testcase>\n";
+    x.Close();  // testcase
     for (const DiffIndexCounts& c : r.per_index) {
-      absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(t.path), "\" name=\"",
-                      Hex(c.index), " ", XmlEscape(c.msr_name), "\">");
+      x.Open("testcase", {{"classname", t.path}, {"name", Hex(c.index) + " " + c.msr_name}});
       if (c.total() > 0) {
         std::string msg = absl::StrCat(c.total(), " disagreements");
         for (const DiffFinding& d : r.details) {
@@ -183,22 +198,22 @@ bool WriteJunit(const std::string& file, const std::vector<TraceOutcome>& traces
             break;
           }
         }
-        absl::StrAppend(&f, "<failure message=\"", XmlEscape(msg), "\"/>");
+        x.Element("failure", {{"message", msg}});
       } else {
-        absl::StrAppend(&f, "<system-out>", c.allowed,
-                        " differences covered by the allowlist</system-out>");
+        x.Element("system-out", {},
+                  absl::StrCat(c.allowed, " differences covered by the allowlist"));
       }
-      f += "</testcase>\n";
+      x.Close();  // testcase
     }
-    f += "  </testsuite>\n";
+    x.Close();  // testsuite
   }
   if (!list.entries().empty()) {
-    f += "  <testsuite name=\"allowlist\" tests=\"0\"><system-out>";
-    f += XmlEscape(FormatAllowlistSummary(list));
-    f += "</system-out></testsuite>\n";
+    x.Open("testsuite", {{"name", "allowlist"}, {"tests", "0"}});
+    x.Element("system-out", {}, FormatAllowlistSummary(list));
+    x.Close();
   }
-  f += "</testsuites>\n";
-  absl::Status s = WriteFileAtomically(file, f);
+  // Atomic and checked: a failed write leaves no half report (and no old report replaced).
+  absl::Status s = WriteFileAtomically(file, x.Finish());
   if (!s.ok()) {
     err << "msrtrace replay: cannot write --junit file " << s.message() << "\n";
     return false;
@@ -208,7 +223,7 @@ bool WriteJunit(const std::string& file, const std::vector<TraceOutcome>& traces
 
 }  // namespace
 
-int RunReplayAgainst(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
+int RunReplayAgainst(const ReplayCommandOptions& o, std::ostream& out, std::ostream& err) {
   if (o.against.empty()) {
     err << "msrtrace replay: --allowlist needs --against=SET\n";
     return kExitBadInput;
@@ -272,12 +287,21 @@ int RunReplayAgainst(const ReplayOptions& o, std::ostream& out, std::ostream& er
     traces.push_back(std::move(t));
   }
   if (o.format == Format::kJson) {
-    out << "{\"traces\":[";
-    for (size_t i = 0; i < traces.size(); ++i) out << (i > 0 ? "," : "") << Json(traces[i]);
-    out << "],\"allowlist\":" << AllowlistJson(allowlist)
-        << ",\"summary\":{\"traces\":" << traces.size() << ",\"events\":" << events
-        << ",\"disagreements\":" << findings << ",\"allowed\":" << allowed
-        << ",\"errors\":" << errors << ",\"exit_code\":" << code << "}}\n";
+    report::AgainstReport rep;
+    for (const TraceOutcome& t : traces) *rep.add_traces() = TraceReport(t);
+    AllowlistToReport(allowlist, rep.mutable_allowlist());
+    report::AgainstSummary* sum = rep.mutable_summary();
+    sum->set_traces(traces.size());
+    sum->set_events(events);
+    sum->set_disagreements(findings);
+    sum->set_allowed(allowed);
+    sum->set_errors(errors);
+    sum->set_exit_code(code);
+    absl::Status st = PrintJsonReport(rep, out);
+    if (!st.ok()) {
+      err << "msrtrace replay: " << st.message() << "\n";
+      code = CombineExitCodes(code, kExitBadInput);
+    }
   } else {
     out << absl::StrFormat(
         "summary: %u traces, %u events against %s, %u disagreements, %u allowed, %u unusable; "

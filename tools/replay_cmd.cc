@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,8 +17,10 @@
 #include "harness/core/dir_walk.h"
 #include "harness/replay/replay.h"
 #include "harness/trace/atomic_file.h"
+#include "proto/report.pb.h"
 #include "tools/command.h"
 #include "tools/output.h"
+#include "tools/xml_writer.h"
 
 namespace msrtrace::cli {
 namespace {
@@ -100,56 +103,66 @@ void PrintText(const ReplayResult& r, std::ostream& out) {
                          r.events_per_second);
 }
 
-std::string Json(const ReplayResult& r) {
-  std::string s = "{";
-  absl::StrAppend(&s, "\"path\":", JsonString(r.name),
-                  ",\"status\":", JsonString(StatusWord(ExitCodeOf(r))),
-                  ",\"exit_code\":", ExitCodeOf(r));
-  absl::StrAppend(&s, ",\"cpu_profile\":", JsonString(r.header.cpu_profile),
-                  ",\"handler_set\":", JsonString(r.header.handler_set), ",\"unknown_msr_policy\":",
-                  JsonString(UnknownMsrPolicyName(r.header.unknown_msr_policy)),
-                  ",\"vcpus\":", r.header.vcpu_count);
-  absl::StrAppend(&s, ",\"events\":", r.events, ",\"reads\":", r.reads, ",\"writes\":", r.writes,
-                  ",\"faults\":", r.faults, ",\"ignored\":", r.ignored,
-                  ",\"vmm_errors\":", r.vmm_errors, ",\"divergence_count\":", r.divergence_count);
-  s += ",\"divergences\":[";
-  for (size_t i = 0; i < r.divergences.size(); ++i) {
-    const Divergence& d = r.divergences[i];
-    if (i > 0) s += ",";
-    absl::StrAppend(&s, "{\"kind\":", JsonString(DivergenceKindName(d.kind)), ",\"seq\":", d.seq,
-                    ",\"vcpu\":", d.vcpu_id, ",\"index\":", JsonString(Hex(d.index)),
-                    ",\"msr\":", JsonString(d.msr_name),
-                    ",\"access\":", JsonString(d.msr_name.empty() ? "" : AccessName(d.access)),
-                    ",\"expected\":", JsonString(d.expected), ",\"actual\":", JsonString(d.actual),
-                    ",\"reg_diff\":", JsonString(d.reg_diff), "}");
+report::TraceReplay ToReport(const ReplayResult& r) {
+  report::TraceReplay t;
+  t.set_path(ValidUtf8(r.name));
+  t.set_status(StatusWord(ExitCodeOf(r)));
+  t.set_exit_code(ExitCodeOf(r));
+  t.set_cpu_profile(ValidUtf8(r.header.cpu_profile));
+  t.set_handler_set(ValidUtf8(r.header.handler_set));
+  t.set_unknown_msr_policy(UnknownMsrPolicyName(r.header.unknown_msr_policy));
+  t.set_vcpus(r.header.vcpu_count);
+  t.set_events(r.events);
+  t.set_reads(r.reads);
+  t.set_writes(r.writes);
+  t.set_faults(r.faults);
+  t.set_ignored(r.ignored);
+  t.set_vmm_errors(r.vmm_errors);
+  t.set_divergence_count(r.divergence_count);
+  for (const Divergence& d : r.divergences) {
+    report::Divergence* p = t.add_divergences();
+    p->set_kind(DivergenceKindName(d.kind));
+    p->set_seq(d.seq);
+    p->set_vcpu(d.vcpu_id);
+    p->set_index(Hex(d.index));
+    p->set_msr(ValidUtf8(d.msr_name));
+    p->set_access(d.msr_name.empty() ? "" : AccessName(d.access));
+    p->set_expected(ValidUtf8(d.expected));
+    p->set_actual(ValidUtf8(d.actual));
+    p->set_reg_diff(ValidUtf8(d.reg_diff));
   }
-  s += "],\"per_msr\":[";
-  for (size_t i = 0; i < r.per_msr.size(); ++i) {
-    const MsrCounts& m = r.per_msr[i];
-    if (i > 0) s += ",";
-    absl::StrAppend(&s, "{\"index\":", JsonString(Hex(m.index)), ",\"name\":", JsonString(m.name),
-                    ",\"reads\":", m.reads, ",\"writes\":", m.writes, ",\"faults\":", m.faults,
-                    ",\"ignored\":", m.ignored, ",\"vmm_errors\":", m.vmm_errors, "}");
+  for (const MsrCounts& m : r.per_msr) {
+    report::MsrCounts* p = t.add_per_msr();
+    p->set_index(Hex(m.index));
+    p->set_name(ValidUtf8(m.name));
+    p->set_reads(m.reads);
+    p->set_writes(m.writes);
+    p->set_faults(m.faults);
+    p->set_ignored(m.ignored);
+    p->set_vmm_errors(m.vmm_errors);
   }
-  s += "],\"skipped\":[";
-  for (size_t i = 0; i < r.skipped.size(); ++i) {
-    const CorruptRegion& c = r.skipped[i];
-    if (i > 0) s += ",";
-    absl::StrAppend(&s, "{\"offset\":", c.offset, ",\"record\":", c.record, ",\"bytes\":", c.bytes,
-                    ",\"message\":", JsonString(c.message), "}");
+  t.set_end(TraceEndName(r.end));
+  for (const CorruptRegion& c : r.skipped) {
+    report::SkippedRegion* p = t.add_skipped();
+    p->set_offset(c.offset);
+    p->set_record(c.record);
+    p->set_bytes(c.bytes);
+    p->set_message(ValidUtf8(c.message));
   }
-  absl::StrAppend(&s, "],\"end\":", JsonString(TraceEndName(r.end)),
-                  ",\"final_digest\":", JsonString(absl::StrFormat("0x%016x", r.final_digest)),
-                  ",\"recorded_final_digest\":",
-                  JsonString(absl::StrFormat("0x%016x", r.recorded_final_digest)),
-                  ",\"seconds\":", JsonDouble(r.seconds),
-                  ",\"events_per_second\":", JsonDouble(r.events_per_second), "}");
-  return s;
+  t.set_final_digest(absl::StrFormat("0x%016x", r.final_digest));
+  t.set_recorded_final_digest(absl::StrFormat("0x%016x", r.recorded_final_digest));
+  t.set_seconds(r.seconds);
+  t.set_events_per_second(r.events_per_second);
+  return t;
 }
 
-std::string JsonError(const std::string& path, absl::string_view message) {
-  return absl::StrCat("{\"path\":", JsonString(path), ",\"status\":\"error\",\"exit_code\":2",
-                      ",\"error\":", JsonString(message), "}");
+report::TraceReplay ErrorReport(const std::string& path, absl::string_view message) {
+  report::TraceReplay t;
+  t.set_path(ValidUtf8(path));
+  t.set_status("error");
+  t.set_exit_code(kExitBadInput);
+  t.set_error(ValidUtf8(message));
+  return t;
 }
 
 // One trace's outcome for the JUnit report.
@@ -170,33 +183,36 @@ bool WriteJunit(const std::string& file, const std::vector<JunitCase>& cases, st
     failures += c.failures.size() + (c.divergence_count > c.failures.size() ? 1 : 0);
     errors += c.error.empty() ? 0 : 1;
   }
-  std::string f;
-  f += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  absl::StrAppend(&f, "<testsuites name=\"msrtrace replay\" tests=\"", tests, "\" failures=\"",
-                  failures, "\" errors=\"", errors, "\">\n");
+  XmlWriter x;
+  x.Open("testsuites", {{"name", "msrtrace replay"},
+                        {"tests", absl::StrCat(tests)},
+                        {"failures", absl::StrCat(failures)},
+                        {"errors", absl::StrCat(errors)}});
   for (const JunitCase& c : cases) {
-    absl::StrAppend(&f, "  <testsuite name=\"", XmlEscape(c.path), "\" tests=\"",
-                    1 + c.failures.size(), "\" failures=\"", c.failures.size(), "\" errors=\"",
-                    c.error.empty() ? 0 : 1, "\" time=\"", JsonDouble(c.seconds), "\">\n");
-    absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(c.path),
-                    "\" name=\"replay\" time=\"", JsonDouble(c.seconds), "\">");
+    const std::string time = absl::StrFormat("%.3f", std::isfinite(c.seconds) ? c.seconds : 0.0);
+    x.Open("testsuite", {{"name", c.path},
+                         {"tests", absl::StrCat(1 + c.failures.size())},
+                         {"failures", absl::StrCat(c.failures.size())},
+                         {"errors", c.error.empty() ? "0" : "1"},
+                         {"time", time}});
+    x.Open("testcase", {{"classname", c.path}, {"name", "replay"}, {"time", time}});
     if (!c.error.empty()) {
-      absl::StrAppend(&f, "<error message=\"", XmlEscape(c.error), "\"/>");
+      x.Element("error", {{"message", c.error}});
     } else if (c.divergence_count > 0) {
-      absl::StrAppend(&f, "<failure message=\"", c.divergence_count, " divergences\"/>");
+      x.Element("failure", {{"message", absl::StrCat(c.divergence_count, " divergences")}});
     } else if (c.incomplete) {
-      absl::StrAppend(&f, "<system-out>incomplete trace (", XmlEscape(c.end),
-                      "): intact part clean</system-out>");
+      x.Element("system-out", {},
+                absl::StrCat("incomplete trace (", c.end, "): intact part clean"));
     }
-    f += "</testcase>\n";
+    x.Close();  // testcase
     for (const std::string& fail : c.failures) {
-      absl::StrAppend(&f, "    <testcase classname=\"", XmlEscape(c.path), "\" name=\"",
-                      XmlEscape(fail), "\"><failure message=\"", XmlEscape(fail),
-                      "\"/></testcase>\n");
+      x.Open("testcase", {{"classname", c.path}, {"name", fail}});
+      x.Element("failure", {{"message", fail}});
+      x.Close();
     }
-    f += "  </testsuite>\n";
+    x.Close();  // testsuite
   }
-  f += "</testsuites>\n";
+  const std::string f = x.Finish();
   // Atomic and checked: a failed write leaves no half report (and no old report replaced).
   absl::Status s = WriteFileAtomically(file, f);
   if (!s.ok()) {
@@ -290,7 +306,7 @@ int ExpandTracePaths(const std::vector<std::string>& paths, std::vector<std::str
   return code;
 }
 
-int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
+int RunReplay(const ReplayCommandOptions& o, std::ostream& out, std::ostream& err) {
   if (!o.against.empty() || !o.allowlist.empty()) return RunReplayAgainst(o, out, err);
   if (o.format != Format::kText && o.format != Format::kJson) {
     err << "msrtrace replay: --format must be text or json\n";
@@ -345,7 +361,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   } unlinker{spooled};
 
   const bool json = o.format == Format::kJson;
-  if (json) out << "{\"traces\":[";
+  report::ReplayReport json_report;
   std::vector<JunitCase> cases;
   uint64_t total_events = 0, total_divergences = 0, errors = 0, incomplete = 0;
   double total_seconds = 0;
@@ -359,7 +375,6 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
     }
     absl::StatusOr<ReplayResult> r = ReplayFile(path, ro);
     if (o.progress) err << "\r\033[K";
-    if (json && i > 0) out << ",";
     const bool is_spool = !spooled.empty() && path == spooled;
     const std::string name = is_spool ? "<stdin>" : path;
     JunitCase jc;
@@ -380,7 +395,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
       if (is_spool) msg = absl::StrReplaceAll(msg, {{spooled, "<stdin>"}});
       if (!absl::StrContains(msg, name)) msg = absl::StrCat(name, ": ", msg);
       err << "msrtrace replay: " << msg << "\n";
-      if (json) out << JsonError(name, msg);
+      if (json) *json_report.add_traces() = ErrorReport(name, msg);
       jc.error = msg;
       cases.push_back(std::move(jc));
       continue;
@@ -394,7 +409,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
       err << "msrtrace replay: skipped " << c.message << "\n";
     }
     if (json) {
-      out << Json(*r);
+      *json_report.add_traces() = ToReport(*r);
     } else {
       PrintText(*r, out);
     }
@@ -409,10 +424,20 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   }
   const double eps = total_seconds > 0 ? static_cast<double>(total_events) / total_seconds : 0;
   if (json) {
-    out << "],\"summary\":{\"traces\":" << files.size() << ",\"events\":" << total_events
-        << ",\"divergences\":" << total_divergences << ",\"errors\":" << errors
-        << ",\"incomplete\":" << incomplete << ",\"seconds\":" << JsonDouble(total_seconds)
-        << ",\"events_per_second\":" << JsonDouble(eps) << ",\"exit_code\":" << code << "}}\n";
+    report::ReplaySummary* sum = json_report.mutable_summary();
+    sum->set_traces(files.size());
+    sum->set_events(total_events);
+    sum->set_divergences(total_divergences);
+    sum->set_errors(errors);
+    sum->set_incomplete(incomplete);
+    sum->set_seconds(total_seconds);
+    sum->set_events_per_second(eps);
+    sum->set_exit_code(code);
+    const absl::Status st = PrintJsonReport(json_report, out);
+    if (!st.ok()) {
+      err << "msrtrace replay: " << st.message() << "\n";
+      code = CombineExitCodes(code, kExitBadInput);
+    }
   } else {
     out << absl::StrFormat(
         "summary: %u traces, %u events, %u divergences, %u unusable, %u incomplete; %.0f "

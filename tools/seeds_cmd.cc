@@ -19,17 +19,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "corpus/golden_traces.h"
 #include "fuzz/dict_format.h"
 #include "handlers/cpu_profile.h"
 #include "harness/replay/recorder.h"
 #include "harness/replay/replay.h"
 #include "tools/command.h"
 #include "tools/set_rows.h"
-#include "tools/workloads.h"
+#include "workloads/golden_traces.h"
+#include "workloads/workloads.h"
 
 namespace msrtrace::cli {
 namespace {
+
+using workloads::Guest;
 
 using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
 

@@ -19,6 +19,7 @@
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_proto.h"
 #include "harness/trace/trace_text.h"
+#include "proto/report.pb.h"
 #include "tools/command.h"
 #include "tools/output.h"
 
@@ -83,7 +84,8 @@ int BadInput(std::ostream& err, const char* cmd, absl::string_view message) {
   return kExitBadInput;
 }
 
-// "binary", "text" (text proto or JSON), or an error for an unreadable file.
+// Whether `path` holds a binary trace (gzip or the MSRTRACE magic) rather than a text form (text
+// proto or JSON); an error for an unreadable file.
 absl::StatusOr<bool> IsBinaryTrace(const std::string& path) {
   FILE* f = path == "-" ? nullptr : fopen(path.c_str(), "rb");
   if (f == nullptr) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
@@ -317,10 +319,20 @@ int RunDiff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::unique_ptr<TraceReader>> b = TraceReader::Open(o.b);
   if (!b.ok()) return BadInput(err, "diff", b.status().message());
   const bool json = o.format == Format::kJson;
+  uint64_t n = 0;  // Events compared equal so far.
+  auto print_json = [&](report::DiffReport r) {
+    r.set_events(n);
+    const absl::Status st = PrintJsonReport(r, out);
+    if (!st.ok()) err << "msrtrace diff: " << st.message() << "\n";
+    return st.ok();
+  };
   auto report = [&](const std::string& where, const std::string& what) {
     if (json) {
-      out << "{\"identical\":false,\"where\":" << JsonString(where)
-          << ",\"difference\":" << JsonString(what) << "}\n";
+      report::DiffReport r;
+      r.set_identical(false);
+      r.set_where(ValidUtf8(where));
+      r.set_difference(ValidUtf8(what));
+      if (!print_json(std::move(r))) return kExitBadInput;
     } else {
       out << "first difference: " << where << ": " << what << "\n";
     }
@@ -354,7 +366,6 @@ int RunDiff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
   }
   ExitEvent ea, eb;
   proto::ExitEvent pa, pb;
-  uint64_t n = 0;
   while (true) {
     absl::StatusOr<bool> ma = (*a)->Next(&ea);
     if (!ma.ok()) return BadInput(err, "diff", ma.status().message());
@@ -394,7 +405,9 @@ int RunDiff(const DiffOptions& o, std::ostream& out, std::ostream& err) {
                                              (*b)->trailer().final_state_digest));
   }
   if (json) {
-    out << "{\"identical\":true,\"events\":" << n << "}\n";
+    report::DiffReport r;
+    r.set_identical(true);
+    if (!print_json(std::move(r))) return kExitBadInput;
   } else {
     out << "traces are identical (" << n << " events)\n";
   }
@@ -409,8 +422,7 @@ int RunStats(const StatsOptions& o, std::ostream& out, std::ostream& err) {
   std::vector<std::string> files;
   int code = ExpandTracePaths(o.paths, &files, err);
   const bool json = o.format == Format::kJson;
-  if (json) out << "{\"traces\":[";
-  bool first = true;
+  report::StatsReport stats;
   for (const std::string& path : files) {
     absl::StatusOr<std::unique_ptr<TraceReader>> reader = TraceReader::Open(path);
     if (!reader.ok()) {
@@ -461,30 +473,31 @@ int RunStats(const StatsOptions& o, std::ostream& out, std::ostream& err) {
     };
     const TraceHeader& h = r.header();
     if (json) {
-      if (!first) out << ",";
-      out << "{\"path\":" << JsonString(path) << ",\"producer\":" << JsonString(h.producer)
-          << ",\"cpu_profile\":" << JsonString(h.cpu_profile)
-          << ",\"handler_set\":" << JsonString(h.handler_set)
-          << ",\"unknown_msr_policy\":" << JsonString(UnknownMsrPolicyName(h.unknown_msr_policy))
-          << ",\"vcpus\":" << h.vcpu_count << ",\"events\":" << events
-          << ",\"retired\":" << kinds[1] << ",\"gp\":" << kinds[2] << ",\"vmm_errors\":" << kinds[3]
-          << ",\"ignored\":" << kinds[4] << ",\"unspecified\":" << kinds[0]
-          << ",\"volatile\":" << volatile_events << ",\"memory_writes\":" << memory_writes
-          << ",\"snapshot_pages\":" << r.snapshot().memory.PageAddresses().size()
-          << ",\"end\":" << JsonString(TraceEndName(r.end())) << ",\"per_vcpu\":{";
-      std::vector<std::pair<uint32_t, uint64_t>> vs(per_vcpu.begin(), per_vcpu.end());
-      std::sort(vs.begin(), vs.end());
-      for (size_t i = 0; i < vs.size(); ++i) {
-        out << (i ? "," : "") << "\"" << vs[i].first << "\":" << vs[i].second;
+      report::TraceStats* t = stats.add_traces();
+      t->set_path(ValidUtf8(path));
+      t->set_producer(ValidUtf8(h.producer));
+      t->set_cpu_profile(ValidUtf8(h.cpu_profile));
+      t->set_handler_set(ValidUtf8(h.handler_set));
+      t->set_unknown_msr_policy(UnknownMsrPolicyName(h.unknown_msr_policy));
+      t->set_vcpus(h.vcpu_count);
+      t->set_events(events);
+      t->set_retired(kinds[1]);
+      t->set_gp(kinds[2]);
+      t->set_vmm_errors(kinds[3]);
+      t->set_ignored(kinds[4]);
+      t->set_unspecified(kinds[0]);
+      t->set_volatile_(volatile_events);
+      t->set_memory_writes(memory_writes);
+      t->set_snapshot_pages(r.snapshot().memory.PageAddresses().size());
+      t->set_end(TraceEndName(r.end()));
+      for (const auto& [vcpu, count] : per_vcpu) (*t->mutable_per_vcpu())[vcpu] = count;
+      for (const auto& [index, c] : sorted) {
+        report::MsrAccessCounts* row = t->add_per_msr();
+        row->set_index(Hex(index));
+        row->set_name(ValidUtf8(name(index)));
+        row->set_reads(c.reads);
+        row->set_writes(c.writes);
       }
-      out << "},\"per_msr\":[";
-      for (size_t i = 0; i < sorted.size(); ++i) {
-        out << (i ? "," : "") << "{\"index\":" << JsonString(Hex(sorted[i].first))
-            << ",\"name\":" << JsonString(name(sorted[i].first))
-            << ",\"reads\":" << sorted[i].second.reads << ",\"writes\":" << sorted[i].second.writes
-            << "}";
-      }
-      out << "]}";
     } else {
       out << path << ": " << events << " events, " << TraceEndName(r.end()) << "\n";
       out << absl::StrFormat("  producer %s; profile %s; handler set %s; policy %s; %u vCPUs\n",
@@ -501,9 +514,14 @@ int RunStats(const StatsOptions& o, std::ostream& out, std::ostream& err) {
                                c.writes);
       }
     }
-    first = false;
   }
-  if (json) out << "]}\n";
+  if (json) {
+    const absl::Status st = PrintJsonReport(stats, out);
+    if (!st.ok()) {
+      err << "msrtrace stats: " << st.message() << "\n";
+      code = CombineExitCodes(code, kExitBadInput);
+    }
+  }
   return code;
 }
 

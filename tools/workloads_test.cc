@@ -1,4 +1,4 @@
-#include "tools/workloads.h"
+#include "workloads/workloads.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "corpus/golden_traces.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handlers/msr_table.h"
@@ -16,6 +15,7 @@
 #include "harness/replay/replay.h"
 #include "harness/trace/trace_file.h"
 #include "tools/command.h"
+#include "workloads/golden_traces.h"
 
 namespace msrtrace::cli {
 namespace {
@@ -148,7 +148,7 @@ TEST(WorkloadsTest, LinuxBootOnAmdUsesSvmExits) {
 }
 
 TEST(WorkloadsTest, EveryWorkloadReplaysClean) {
-  for (const WorkloadDef& w : Workloads()) {
+  for (const workloads::WorkloadDef& w : workloads::Workloads()) {
     RecordOptions o;
     o.workload = w.name;
     o.events = 400;
@@ -184,10 +184,10 @@ TEST(WorkloadsTest, GoldenTraceTableIsInEnumOrderWithKnownWorkloads) {
   for (int i = 0; i < static_cast<int>(GoldenTrace::kCount); ++i) {
     const GoldenTraceDef& d = kGoldenTraces[i];
     EXPECT_EQ(static_cast<int>(d.id), i) << d.name;
-    EXPECT_NE(FindWorkload(d.workload), nullptr) << d.name;
+    EXPECT_NE(workloads::FindWorkload(d.workload), nullptr) << d.name;
     EXPECT_NE(FindProfile(d.profile), nullptr) << d.name;
     const bool incomplete_name = std::string(d.name).rfind("incomplete-", 0) == 0;
-    EXPECT_EQ(incomplete_name, !FindWorkload(d.workload)->incomplete.empty()) << d.name;
+    EXPECT_EQ(incomplete_name, !workloads::FindWorkload(d.workload)->incomplete.empty()) << d.name;
   }
 }
 
@@ -234,7 +234,7 @@ TEST(WorkloadsTest, LinuxBootRetiresEveryExitOnEveryProfile) {
       EXPECT_EQ(e.kind, RecordedKind::kRetired)
           << prof.name << ": msr " << std::hex << e.index() << " " << RecordedKindName(e.kind);
     }
-    ReplayOptions r;
+    ReplayCommandOptions r;
     r.paths = {p};
     std::ostringstream out, err;
     EXPECT_EQ(RunReplay(r, out, err), kExitOk) << prof.name << ": " << out.str() << err.str();

@@ -9,11 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "harness/core/json.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
 #include "harness/replay/replay.h"
+#include "proto/report.pb.h"
 
 namespace msrtrace::triage {
 namespace {
@@ -60,41 +60,26 @@ std::string Hex(uint64_t v) { return absl::StrFormat("%#x", v); }
 
 }  // namespace
 
-const char* CoverageCaseName(CoverageCase c) {
-  switch (c) {
-    case CoverageCase::kReadOk:
-      return "read-ok";
-    case CoverageCase::kWriteOk:
-      return "write-ok";
-    case CoverageCase::kGpReserved:
-      return "gp-reserved";
-    case CoverageCase::kGpReadOnly:
-      return "gp-read-only";
-    case CoverageCase::kGpWriteOnly:
-      return "gp-write-only";
-    case CoverageCase::kGpCanonical:
-      return "gp-canonical";
-    case CoverageCase::kGpLock:
-      return "gp-lock";
-    case CoverageCase::kGpMode:
-      return "gp-mode";
-    case CoverageCase::kGpFeatureAbsent:
-      return "gp-feature-absent";
-    case CoverageCase::kGpOther:
-      return "gp-other";
-    case CoverageCase::kCount:
-      break;
-  }
-  return "unknown";
-}
+constexpr EnumName<CoverageCase> kCoverageCaseNames[] = {
+    {CoverageCase::kReadOk, "read-ok"},
+    {CoverageCase::kWriteOk, "write-ok"},
+    {CoverageCase::kGpReserved, "gp-reserved"},
+    {CoverageCase::kGpReadOnly, "gp-read-only"},
+    {CoverageCase::kGpWriteOnly, "gp-write-only"},
+    {CoverageCase::kGpCanonical, "gp-canonical"},
+    {CoverageCase::kGpLock, "gp-lock"},
+    {CoverageCase::kGpMode, "gp-mode"},
+    {CoverageCase::kGpFeatureAbsent, "gp-feature-absent"},
+    {CoverageCase::kGpOther, "gp-other"},
+};
+static_assert(sizeof(kCoverageCaseNames) / sizeof(kCoverageCaseNames[0]) ==
+                  static_cast<size_t>(CoverageCase::kCount),
+              "every CoverageCase has a name");
+
+const char* CoverageCaseName(CoverageCase c) { return NameOf(kCoverageCaseNames, c, "unknown"); }
 
 absl::optional<CoverageCase> ParseCoverageCase(absl::string_view name) {
-  for (int i = 0; i < kNumCoverageCases; ++i) {
-    if (name == CoverageCaseName(static_cast<CoverageCase>(i))) {
-      return static_cast<CoverageCase>(i);
-    }
-  }
-  return absl::nullopt;
+  return ValueOf(kCoverageCaseNames, name);
 }
 
 uint32_t ApplicableCases(const MsrRow& row, bool present) {
@@ -364,58 +349,67 @@ std::vector<std::pair<std::string, std::vector<size_t>>> ByFamily(const ProfileC
 
 }  // namespace
 
-std::string CoverageJson(const CoverageReport& report) {
-  std::string o = "{\n  \"format\": \"msrtrace-coverage-1\",\n";
-  absl::StrAppend(&o, "  \"traces\": ", report.traces,
-                  ",\n  \"skipped_traces\": ", report.skipped_traces, ",\n  \"cases\": [");
+report::CoverageReport CoverageMessage(const CoverageReport& report) {
+  report::CoverageReport o;
+  o.set_format("msrtrace-coverage-1");
+  o.set_traces(report.traces);
+  o.set_skipped_traces(report.skipped_traces);
   for (int i = 0; i < kNumCoverageCases; ++i) {
-    absl::StrAppend(&o, i ? ", " : "", JsonString(CoverageCaseName(static_cast<CoverageCase>(i))));
+    o.add_cases(CoverageCaseName(static_cast<CoverageCase>(i)));
   }
-  o += "],\n  \"profiles\": [";
-  for (size_t pi = 0; pi < report.profiles.size(); ++pi) {
-    const ProfileCoverage& p = report.profiles[pi];
+  for (const ProfileCoverage& p : report.profiles) {
+    report::CoverageProfile* po = o.add_profiles();
     const int cov = p.covered_count(), app = p.applicable_count();
-    absl::StrAppend(&o, pi ? "," : "", "\n    {\"profile\": ", JsonString(p.profile),
-                    ", \"traces\": ", p.traces, ", \"events\": ", p.events, ", \"covered\": ", cov,
-                    ", \"applicable\": ", app,
-                    absl::StrFormat(", \"percent\": %.1f", Percent(cov, app)),
-                    ",\n     \"unknown\": {\"indices\": ", p.unknown_indices,
-                    ", \"gp\": ", p.unknown_gp, ", \"ignored\": ", p.unknown_ignored,
-                    ", \"retired\": ", p.unknown_retired, "}, \"vmm_errors\": ", p.vmm_errors,
-                    ", \"no_outcome\": ", p.no_outcome, ",\n     \"families\": [");
-    const auto families = ByFamily(p);
-    for (size_t fi = 0; fi < families.size(); ++fi) {
+    po->set_profile(p.profile);
+    po->set_traces(p.traces);
+    po->set_events(p.events);
+    po->set_covered(static_cast<uint32_t>(cov));
+    po->set_applicable(static_cast<uint32_t>(app));
+    po->set_percent(std::round(Percent(cov, app) * 10) / 10);
+    report::CoverageUnknown* u = po->mutable_unknown();
+    u->set_indices(p.unknown_indices);
+    u->set_gp(p.unknown_gp);
+    u->set_ignored(p.unknown_ignored);
+    u->set_retired(p.unknown_retired);
+    po->set_vmm_errors(p.vmm_errors);
+    po->set_no_outcome(p.no_outcome);
+    for (const auto& [family, rows] : ByFamily(p)) {
       int fc = 0, fa = 0;
-      for (size_t i : families[fi].second) {
+      for (size_t i : rows) {
         fc += p.rows[i].covered_count();
         fa += p.rows[i].applicable_count();
       }
-      absl::StrAppend(&o, fi ? ", " : "", "{\"family\": ", JsonString(families[fi].first),
-                      ", \"covered\": ", fc, ", \"applicable\": ", fa, "}");
+      report::CoverageFamily* f = po->add_families();
+      f->set_family(family);
+      f->set_covered(static_cast<uint32_t>(fc));
+      f->set_applicable(static_cast<uint32_t>(fa));
     }
-    o += "],\n     \"rows\": [";
-    for (size_t ri = 0; ri < p.rows.size(); ++ri) {
-      const RowCoverage& r = p.rows[ri];
-      absl::StrAppend(&o, ri ? "," : "", "\n      {\"index\": ", JsonString(Hex(r.row.index)),
-                      ", \"last\": ", JsonString(Hex(r.row.last)),
-                      ", \"name\": ", JsonString(r.row.name),
-                      ", \"family\": ", JsonString(r.row.family),
-                      ", \"present\": ", r.present ? "true" : "false", ", \"cases\": {");
-      bool first = true;
+    for (const RowCoverage& r : p.rows) {
+      report::CoverageRow* ro = po->add_rows();
+      ro->set_index(Hex(r.row.index));
+      ro->set_last(Hex(r.row.last));
+      ro->set_name(r.row.name);
+      ro->set_family(r.row.family);
+      ro->set_present(r.present);
       for (int i = 0; i < kNumCoverageCases; ++i) {
         const bool applicable = ((r.applicable >> i) & 1) != 0;
         if (!applicable && r.counts[i] == 0) continue;
-        absl::StrAppend(&o, first ? "" : ", ",
-                        JsonString(CoverageCaseName(static_cast<CoverageCase>(i))), ": ",
-                        r.counts[i]);
-        first = false;
+        (*ro->mutable_cases())[CoverageCaseName(static_cast<CoverageCase>(i))] = r.counts[i];
       }
-      o += "}}";
     }
-    o += "]}";
   }
-  o += "\n  ]\n}\n";
   return o;
+}
+
+std::string CoverageJson(const CoverageReport& report) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = true;  // A file people diff and read.
+  std::string json;
+  // Cannot fail: every string is an MSR-table or profile name (ASCII).
+  (void)google::protobuf::util::MessageToJsonString(CoverageMessage(report), &json, options);
+  return json;
 }
 
 std::string CoverageSummary(const CoverageReport& report) {
@@ -580,63 +574,45 @@ std::string CoverageHtml(const CoverageReport& report) {
 
 absl::StatusOr<std::vector<std::string>> CoverageDrops(const CoverageReport& report,
                                                        absl::string_view baseline_json) {
-  google::protobuf::Struct baseline;
-  const std::string json(baseline_json);
-  const auto st = google::protobuf::util::JsonStringToMessage(json, &baseline);
+  report::CoverageReport baseline;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // A newer report's additions.
+  const auto st =
+      google::protobuf::util::JsonStringToMessage(std::string(baseline_json), &baseline, options);
   auto bad = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("baseline is not a coverage report: ", why));
   };
   if (!st.ok()) {  // Protobuf's message points at the token on extra lines: keep one line.
     std::string why(st.message());
     why = why.substr(0, why.find('\n'));
-    return bad(absl::StrCat("not JSON (", why, ")"));
+    return bad(absl::StrCat("not JSON of the report's schema (", why, ")"));
   }
-  auto field = [](const google::protobuf::Struct& s, const char* name) {
-    auto it = s.fields().find(name);
-    return it == s.fields().end() ? nullptr : &it->second;
-  };
-  const auto* format = field(baseline, "format");
-  if (format == nullptr || format->string_value() != "msrtrace-coverage-1") {
+  if (baseline.format() != "msrtrace-coverage-1") {
     return bad("no \"format\": \"msrtrace-coverage-1\"");
   }
-  const auto* profiles = field(baseline, "profiles");
-  if (profiles == nullptr || !profiles->has_list_value()) return bad("no \"profiles\" list");
   std::vector<std::string> drops;
-  for (const auto& pv : profiles->list_value().values()) {
-    if (!pv.has_struct_value()) return bad("a profile is not an object");
-    const auto* name = field(pv.struct_value(), "profile");
-    const auto* rows = field(pv.struct_value(), "rows");
-    if (name == nullptr || rows == nullptr || !rows->has_list_value()) {
-      return bad("a profile without \"profile\" or \"rows\"");
-    }
+  for (const report::CoverageProfile& bp : baseline.profiles()) {
+    if (bp.profile().empty()) return bad("a profile without \"profile\"");
     const ProfileCoverage* now = nullptr;
     for (const ProfileCoverage& p : report.profiles) {
-      if (p.profile == name->string_value()) now = &p;
+      if (p.profile == bp.profile()) now = &p;
     }
-    for (const auto& rv : rows->list_value().values()) {
-      if (!rv.has_struct_value()) return bad("a row is not an object");
-      const auto* index = field(rv.struct_value(), "index");
-      const auto* rname = field(rv.struct_value(), "name");
-      const auto* cases = field(rv.struct_value(), "cases");
-      if (index == nullptr || cases == nullptr || !cases->has_struct_value()) {
-        return bad("a row without \"index\" or \"cases\"");
-      }
+    for (const report::CoverageRow& br : bp.rows()) {
+      if (br.index().empty()) return bad("a row without \"index\"");
       const RowCoverage* row = nullptr;
       if (now != nullptr) {
         for (const RowCoverage& r : now->rows) {
-          if (Hex(r.row.index) == index->string_value()) row = &r;
+          if (Hex(r.row.index) == br.index()) row = &r;
         }
       }
       // Sorted case names, so the drops list is deterministic.
-      for (const auto& [c, count] : std::map<std::string, google::protobuf::Value>(
-               cases->struct_value().fields().begin(), cases->struct_value().fields().end())) {
-        if (count.number_value() <= 0) continue;
+      for (const auto& [c, count] :
+           std::map<std::string, uint64_t>(br.cases().begin(), br.cases().end())) {
+        if (count == 0) continue;
         const absl::optional<CoverageCase> cc = ParseCoverageCase(c);
         if (!cc.has_value() || *cc == CoverageCase::kGpOther) continue;
         if (row != nullptr && row->counts[static_cast<size_t>(*cc)] > 0) continue;
-        drops.push_back(absl::StrCat(name->string_value(), " ",
-                                     rname != nullptr ? rname->string_value() : "", " (",
-                                     index->string_value(), ") ", c));
+        drops.push_back(absl::StrCat(bp.profile(), " ", br.name(), " (", br.index(), ") ", c));
       }
     }
   }

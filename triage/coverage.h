@@ -41,6 +41,7 @@
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
 #include "harness/trace/trace_file.h"
+#include "proto/report.pb.h"
 
 namespace msrtrace::triage {
 
@@ -142,6 +143,8 @@ class CoverageBuilder {
 // The report as JSON (docs/triage.md documents the keys), as a self-contained HTML page (inline
 // CSS, no scripts or external resources), and as a short text summary (one line per profile).
 std::string CoverageJson(const CoverageReport& report);
+// The report as the message CoverageJson prints (proto/report.proto CoverageReport).
+report::CoverageReport CoverageMessage(const CoverageReport& report);
 std::string CoverageHtml(const CoverageReport& report);
 std::string CoverageSummary(const CoverageReport& report);
 

@@ -38,7 +38,7 @@ done < "$dir/MANIFEST"
 # The same capture without the ignore policy: KVM's default would #GP the unknown MSR, the
 # capture shows it read as 0, and the report says so.
 "$msrtrace" import "$dir/perf_vmx.txt" --format=json > "$out/perf_default.json" || fail=1
-grep -qF '"gp_here_only":1' "$out/perf_default.json" || { echo "FAIL: perf_vmx default policy"; fail=1; }
+grep -qF '"gp_here_only":"1"' "$out/perf_default.json" || { echo "FAIL: perf_vmx default policy"; fail=1; }
 # Strict mode rejects a capture with a bad line, naming it.
 printf 'qemu-1 [000] d.... 1.0: kvm_msr: msr_read 1b = 0x1\nnot a trace line\n' > "$out/bad.txt"
 if "$msrtrace" import --strict "$out/bad.txt" > /dev/null 2> "$out/bad.err"; then

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
 
 namespace msrtrace {
@@ -50,25 +51,20 @@ absl::optional<Access> MsrAccessOf(const Exit& exit) {
   return absl::nullopt;
 }
 
+// "gp" is an alias the flag parser accepts.
+constexpr EnumName<UnknownMsrPolicy> kUnknownMsrPolicyNames[] = {
+    {UnknownMsrPolicy::kInjectGp, "inject-gp"},
+    {UnknownMsrPolicy::kIgnore, "ignore"},
+    {UnknownMsrPolicy::kFail, "fail"},
+    {UnknownMsrPolicy::kInjectGp, "gp"},
+};
+
 const char* UnknownMsrPolicyName(UnknownMsrPolicy p) {
-  switch (p) {
-    case UnknownMsrPolicy::kInjectGp:
-      return "inject-gp";
-    case UnknownMsrPolicy::kIgnore:
-      return "ignore";
-    case UnknownMsrPolicy::kFail:
-      return "fail";
-    case UnknownMsrPolicy::kUnspecified:
-      break;
-  }
-  return "unspecified";
+  return NameOf(kUnknownMsrPolicyNames, p, "unspecified");
 }
 
 absl::optional<UnknownMsrPolicy> ParseUnknownMsrPolicy(absl::string_view name) {
-  if (name == "inject-gp" || name == "gp") return UnknownMsrPolicy::kInjectGp;
-  if (name == "ignore") return UnknownMsrPolicy::kIgnore;
-  if (name == "fail") return UnknownMsrPolicy::kFail;
-  return absl::nullopt;
+  return ValueOf(kUnknownMsrPolicyNames, name);
 }
 
 const char* OutcomeKindName(Outcome::Kind k) {

@@ -20,6 +20,7 @@
 #include "harness/core/guest_memory.h"
 #include "harness/core/snapshot.h"
 #include "harness/core/status_macros.h"
+#include "harness/core/utf8.h"
 #include "harness/importers/trace_dat_reader.h"
 #include "harness/replay/exit_check.h"
 #include "harness/replay/machine.h"
@@ -195,7 +196,7 @@ class LineReader {
 };
 
 // One input of the capture, reopenable for the second pass.
-struct Input {
+struct CaptureInput {
   std::string name;
   absl::string_view text;  // In-memory input.
   bool in_memory = false;
@@ -214,7 +215,7 @@ bool FileIsTraceDat(const std::string& path) {
   return HasTraceDatMagic(absl::string_view(head, n));
 }
 
-absl::StatusOr<std::unique_ptr<LineReader>> OpenInput(Input& in, int pass) {
+absl::StatusOr<std::unique_ptr<LineReader>> OpenInput(CaptureInput& in, int pass) {
   if (in.in_memory) return std::make_unique<LineReader>(in.text, in.name);
   gzFile f = nullptr;
   FILE* spool = nullptr;
@@ -530,7 +531,7 @@ class LineHandler {
   absl::flat_hash_map<std::string, size_t> other_pos_;
 };
 
-absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& config,
+absl::Status RunPass(int pass, std::vector<CaptureInput>& inputs, const ImportConfig& config,
                      const VolatileMsrSet* volatile_msrs, ExitEventSink* sink, ImportSummary* s,
                      StatsSink* stats) {
   AssemblerOptions aopt;
@@ -542,7 +543,7 @@ absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& c
   LineError error;
   uint64_t next_progress = kProgressEvery;
   uint64_t total_bytes = 0;
-  for (Input& in : inputs) {
+  for (CaptureInput& in : inputs) {
     if (stats != nullptr) stats->set_input(&in.name);
     handler.NewInput();
     if (in.trace_dat) {
@@ -623,7 +624,8 @@ absl::Status RunPass(int pass, std::vector<Input>& inputs, const ImportConfig& c
   return absl::OkStatus();
 }
 
-absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportConfig& config) {
+absl::StatusOr<ImportSummary> Import(std::vector<CaptureInput>& inputs,
+                                     const ImportConfig& config) {
   ImportSummary s;
   VolatileMsrSet builtin;
   const VolatileMsrSet* volatile_msrs = config.volatile_msrs;
@@ -717,7 +719,7 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
     header.unknown_msr_policy = config.unknown_msr_policy;
     header.vcpu_count = nvcpu;
     header.handler_set = config.handler_set_name;
-    for (const Input& in : inputs) header.labels.emplace_back("import.source", in.name);
+    for (const CaptureInput& in : inputs) header.labels.emplace_back("import.source", in.name);
     header.labels.emplace_back("import.rendering", RenderingName(s.rendering));
     for (const VcpuSummary& v : s.per_vcpu) {
       if (v.long_mode) {
@@ -810,28 +812,11 @@ absl::StatusOr<ImportSummary> Import(std::vector<Input>& inputs, const ImportCon
   return s;
 }
 
-void CloseSpools(std::vector<Input>& inputs) {
-  for (Input& in : inputs) {
+void CloseSpools(std::vector<CaptureInput>& inputs) {
+  for (CaptureInput& in : inputs) {
     if (in.spool != nullptr) fclose(in.spool);
     in.spool = nullptr;
   }
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += absl::StrFormat("\\u%04x", u);
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
 }
 
 }  // namespace
@@ -854,10 +839,10 @@ const char* InferredStatusName(InferredValue::Status s) {
 
 absl::StatusOr<ImportSummary> ImportCapture(const ImportConfig& config) {
   if (config.inputs.empty()) return absl::InvalidArgumentError("no input given");
-  std::vector<Input> inputs;
+  std::vector<CaptureInput> inputs;
   int stdin_count = 0;
   for (const std::string& path : config.inputs) {
-    Input in;
+    CaptureInput in;
     in.name = path == "-" ? "<stdin>" : path;
     in.is_stdin = path == "-";
     in.trace_dat = !in.is_stdin && FileIsTraceDat(path);
@@ -872,7 +857,7 @@ absl::StatusOr<ImportSummary> ImportCapture(const ImportConfig& config) {
 
 absl::StatusOr<ImportSummary> ImportFromBuffer(absl::string_view text, const ImportConfig& config,
                                                absl::string_view name) {
-  std::vector<Input> inputs(1);
+  std::vector<CaptureInput> inputs(1);
   inputs[0].name = static_cast<std::string>(name);
   inputs[0].text = text;
   inputs[0].in_memory = true;
@@ -984,95 +969,98 @@ std::string FormatSummaryText(const ImportSummary& s) {
   return out;
 }
 
-std::string FormatSummaryJson(const ImportSummary& s) {
-  std::string o = "{";
-  absl::StrAppend(&o, "\"rendering\":", JsonString(RenderingName(s.rendering)));
-  absl::StrAppend(&o, ",\"bytes\":", s.bytes, ",\"lines\":", s.lines,
-                  ",\"kvm_lines\":", s.kvm_lines, ",\"other_events\":", s.other_events,
-                  ",\"skipped_lines\":", s.skipped_lines, ",\"bad_lines\":", s.bad_lines,
-                  ",\"events\":", s.events, ",\"vcpu_count\":", s.vcpu_count,
-                  ",\"instr_length_known\":", s.assembler.instr_length_known,
-                  ",\"vcpu_from_thread\":", s.assembler.vcpu_from_thread,
-                  ",\"msr_exits_without_kvm_msr\":", s.assembler.msr_exits_without_kvm_msr);
-  o += ",\"lines_by_rendering\":{";
+report::ImportReport SummaryReport(const ImportSummary& s) {
+  report::ImportReport o;
+  o.set_rendering(RenderingName(s.rendering));
+  o.set_bytes(s.bytes);
+  o.set_lines(s.lines);
+  o.set_kvm_lines(s.kvm_lines);
+  o.set_other_events(s.other_events);
+  o.set_skipped_lines(s.skipped_lines);
+  o.set_bad_lines(s.bad_lines);
+  o.set_events(s.events);
+  o.set_vcpu_count(s.vcpu_count);
+  o.set_instr_length_known(s.assembler.instr_length_known);
+  o.set_vcpu_from_thread(s.assembler.vcpu_from_thread);
+  o.set_msr_exits_without_kvm_msr(s.assembler.msr_exits_without_kvm_msr);
   for (int r = 1; r < kNumRenderings; ++r) {
-    absl::StrAppend(&o, r > 1 ? "," : "", JsonString(RenderingName(static_cast<Rendering>(r))), ":",
-                    s.lines_by_rendering[r]);
+    (*o.mutable_lines_by_rendering())[RenderingName(static_cast<Rendering>(r))] =
+        s.lines_by_rendering[r];
   }
-  o += "},\"lines_by_shape\":{";
   for (int b = 0; b < kNumShapes; ++b) {
-    absl::StrAppend(&o, b > 0 ? "," : "", JsonString(ShapeName(static_cast<uint16_t>(1u << b))),
-                    ":", s.lines_by_shape[b]);
+    (*o.mutable_lines_by_shape())[ShapeName(static_cast<uint16_t>(1u << b))] = s.lines_by_shape[b];
   }
-  o += "},\"flags_widths\":[";
-  for (int w = 1, n = 0; w <= 8; ++w) {
-    if (s.flags_widths & (1u << w)) absl::StrAppend(&o, n++ ? "," : "", w);
+  for (uint32_t w = 1; w <= 8; ++w) {
+    if (s.flags_widths & (1u << w)) o.add_flags_widths(w);
   }
-  absl::StrAppend(&o, "],\"format_changes\":", s.format_changes,
-                  ",\"first_format_change\":", JsonString(s.first_format_change),
-                  ",\"gaps\":{\"markers\":", s.assembler.gaps,
-                  ",\"events_lost\":", s.assembler.events_lost,
-                  ",\"unknown_size\":", s.assembler.gaps_unknown,
-                  ",\"events_after_gap\":", s.assembler.events_after_gap,
-                  "},\"truncated\":", s.truncated ? "true" : "false",
-                  ",\"truncation\":", JsonString(s.truncation));
-  o += ",\"bad\":[";
-  for (size_t i = 0; i < s.first_bad_lines.size(); ++i) {
-    const BadLine& b = s.first_bad_lines[i];
-    absl::StrAppend(&o, i ? "," : "", "{\"file\":", JsonString(b.file), ",\"line\":", b.line,
-                    ",\"column\":", b.column + 1, ",\"what\":", JsonString(b.what), "}");
+  o.set_format_changes(s.format_changes);
+  o.set_first_format_change(ValidUtf8(s.first_format_change));
+  report::ImportGaps* gaps = o.mutable_gaps();
+  gaps->set_markers(s.assembler.gaps);
+  gaps->set_events_lost(s.assembler.events_lost);
+  gaps->set_unknown_size(s.assembler.gaps_unknown);
+  gaps->set_events_after_gap(s.assembler.events_after_gap);
+  o.set_truncated(s.truncated);
+  o.set_truncation(ValidUtf8(s.truncation));
+  for (const BadLine& b : s.first_bad_lines) {
+    report::ImportBadLine* p = o.add_bad();
+    p->set_file(ValidUtf8(b.file));
+    p->set_line(b.line);
+    p->set_column(b.column + 1);
+    p->set_what(ValidUtf8(b.what));
   }
-  o += "],\"per_vcpu\":[";
-  for (size_t i = 0; i < s.per_vcpu.size(); ++i) {
-    const VcpuSummary& v = s.per_vcpu[i];
-    absl::StrAppend(&o, i ? "," : "", "{\"id\":", v.id, ",\"reads\":", v.reads,
-                    ",\"writes\":", v.writes, ",\"faults\":", v.faults,
-                    ",\"long_mode_inferred\":", v.long_mode ? "true" : "false", "}");
+  for (const VcpuSummary& v : s.per_vcpu) {
+    report::ImportVcpu* p = o.add_per_vcpu();
+    p->set_id(v.id);
+    p->set_reads(v.reads);
+    p->set_writes(v.writes);
+    p->set_faults(v.faults);
+    p->set_long_mode_inferred(v.long_mode);
   }
-  o += "],\"per_msr\":[";
-  for (size_t i = 0; i < s.per_msr.size(); ++i) {
-    const MsrSummary& m = s.per_msr[i];
-    absl::StrAppend(&o, i ? "," : "", "{\"index\":", JsonString(Hex(m.index)),
-                    ",\"name\":", JsonString(m.name), ",\"reads\":", m.reads,
-                    ",\"writes\":", m.writes, ",\"faults\":", m.faults,
-                    ",\"volatile\":", m.volatile_value ? "true" : "false",
-                    ",\"inferred\":", m.inferred ? "true" : "false");
+  for (const MsrSummary& m : s.per_msr) {
+    report::ImportMsr* p = o.add_per_msr();
+    p->set_index(Hex(m.index));
+    p->set_name(ValidUtf8(m.name));
+    p->set_reads(m.reads);
+    p->set_writes(m.writes);
+    p->set_faults(m.faults);
+    p->set_volatile_(m.volatile_value);
+    p->set_inferred(m.inferred);
     if (s.compared) {
-      absl::StrAppend(&o, ",\"handled\":", m.handled ? "true" : "false",
-                      ",\"gp_production_only\":", m.gp_production_only,
-                      ",\"gp_here_only\":", m.gp_here_only, ",\"value_differs\":", m.value_differs,
-                      ",\"vmm_errors\":", m.vmm_errors);
+      p->set_handled(m.handled);
+      p->set_gp_production_only(m.gp_production_only);
+      p->set_gp_here_only(m.gp_here_only);
+      p->set_value_differs(m.value_differs);
+      p->set_vmm_errors(m.vmm_errors);
     }
-    o += "}";
   }
-  o += "],\"inferred\":[";
-  for (size_t i = 0; i < s.inferred.size(); ++i) {
-    const InferredValue& iv = s.inferred[i];
-    absl::StrAppend(&o, i ? "," : "", "{\"vcpu\":", iv.vcpu,
-                    ",\"index\":", JsonString(Hex(iv.index)),
-                    ",\"value\":", JsonString(Hex(iv.value)), ",\"line\":", iv.line,
-                    ",\"status\":", JsonString(InferredStatusName(iv.status)),
-                    ",\"note\":", JsonString(iv.note), "}");
+  for (const InferredValue& iv : s.inferred) {
+    report::ImportInferred* p = o.add_inferred();
+    p->set_vcpu(iv.vcpu);
+    p->set_index(Hex(iv.index));
+    p->set_value(Hex(iv.value));
+    p->set_line(iv.line);
+    p->set_status(InferredStatusName(iv.status));
+    p->set_note(ValidUtf8(iv.note));
   }
-  o += "]";
   if (s.compared) {
-    absl::StrAppend(&o, ",\"coverage\":{\"msrs_total\":", s.msrs_total,
-                    ",\"msrs_handled\":", s.msrs_handled, ",\"msrs_disagree\":", s.msrs_disagree,
-                    ",\"events_disagree\":", s.events_disagree, "}");
-    o += ",\"disagreements\":[";
-    for (size_t i = 0; i < s.disagreements.size(); ++i) {
-      const Disagreement& d = s.disagreements[i];
-      absl::StrAppend(&o, i ? "," : "", "{\"line\":", d.line, ",\"vcpu\":", d.vcpu,
-                      ",\"index\":", JsonString(Hex(d.index)), ",\"what\":", JsonString(d.what),
-                      "}");
+    report::ImportCoverage* c = o.mutable_coverage();
+    c->set_msrs_total(s.msrs_total);
+    c->set_msrs_handled(s.msrs_handled);
+    c->set_msrs_disagree(s.msrs_disagree);
+    c->set_events_disagree(s.events_disagree);
+    for (const Disagreement& d : s.disagreements) {
+      report::ImportDisagreement* p = o.add_disagreements();
+      p->set_line(d.line);
+      p->set_vcpu(d.vcpu);
+      p->set_index(Hex(d.index));
+      p->set_what(ValidUtf8(d.what));
     }
-    o += "]";
   }
   if (!s.output.empty()) {
-    absl::StrAppend(&o, ",\"output\":", JsonString(s.output),
-                    ",\"events_written\":", s.events_written);
+    o.set_output(ValidUtf8(s.output));
+    o.set_events_written(s.events_written);
   }
-  o += "}\n";
   return o;
 }
 

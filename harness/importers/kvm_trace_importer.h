@@ -36,6 +36,7 @@
 #include "harness/core/controller.h"
 #include "harness/importers/kvm_trace_assembler.h"
 #include "harness/importers/kvm_trace_parser.h"
+#include "proto/report.pb.h"
 
 namespace msrtrace {
 namespace importers {
@@ -170,8 +171,9 @@ struct ImportSummary {
 
 // "N of M production MSRs handled, K disagree" plus per-vCPU and per-MSR tables.
 std::string FormatSummaryText(const ImportSummary& summary);
-// One JSON object with the same content.
-std::string FormatSummaryJson(const ImportSummary& summary);
+// The same content as the JSON report `msrtrace import --format=json` prints
+// (proto/report.proto ImportReport).
+report::ImportReport SummaryReport(const ImportSummary& summary);
 
 }  // namespace importers
 }  // namespace msrtrace

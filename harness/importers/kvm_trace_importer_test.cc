@@ -244,9 +244,12 @@ TEST(KvmTraceImporterTest, JsonSummaryHasCoverageAndPerMsrRows) {
   absl::StatusOr<ImportSummary> s =
       ImportFromBuffer(Line("kvm_msr: msr_read 277 = 0x5"), StubConfig());
   ASSERT_TRUE(s.ok()) << s.status();
-  std::string json = FormatSummaryJson(*s);
-  EXPECT_THAT(json, HasSubstr("\"coverage\":{\"msrs_total\":1,\"msrs_handled\":1"));
-  EXPECT_THAT(json, HasSubstr("\"index\":\"0x277\""));
+  const report::ImportReport r = SummaryReport(*s);
+  EXPECT_EQ(r.coverage().msrs_total(), 1u);
+  EXPECT_EQ(r.coverage().msrs_handled(), 1u);
+  ASSERT_EQ(r.per_msr_size(), 1);
+  EXPECT_EQ(r.per_msr(0).index(), "0x277");
+  EXPECT_TRUE(r.per_msr(0).has_handled());
 }
 
 // A path in this process's private temporary directory (removed at exit).
@@ -415,7 +418,7 @@ TEST(KvmTraceImporterTest, RandomFragmentsAreAccountedLineByLine) {
     uint64_t per_vcpu = 0;
     for (const VcpuSummary& v : s->per_vcpu) per_vcpu += v.reads + v.writes;
     EXPECT_EQ(per_vcpu, s->events) << text;
-    FormatSummaryJson(*s);
+    SummaryReport(*s);
     FormatSummaryText(*s);
   }
 }

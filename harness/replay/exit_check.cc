@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "harness/core/enum_names.h"
 
 namespace msrtrace {
 namespace {
@@ -411,23 +412,16 @@ std::string ExitChecker::FirstSlotChange(const std::vector<uint64_t>& pre,
 
 #undef MSRTRACE_REPORT_DIVERGENCE
 
-const char* VolatilePolicyName(VolatilePolicy p) {
-  switch (p) {
-    case VolatilePolicy::kAuto:
-      return "auto";
-    case VolatilePolicy::kExact:
-      return "exact";
-    case VolatilePolicy::kKindOnly:
-      return "kind-only";
-  }
-  return "auto";
-}
+constexpr EnumName<VolatilePolicy> kVolatilePolicyNames[] = {
+    {VolatilePolicy::kAuto, "auto"},
+    {VolatilePolicy::kExact, "exact"},
+    {VolatilePolicy::kKindOnly, "kind-only"},
+};
+
+const char* VolatilePolicyName(VolatilePolicy p) { return NameOf(kVolatilePolicyNames, p, "auto"); }
 
 absl::optional<VolatilePolicy> ParseVolatilePolicy(absl::string_view name) {
-  if (name == "auto") return VolatilePolicy::kAuto;
-  if (name == "exact") return VolatilePolicy::kExact;
-  if (name == "kind-only") return VolatilePolicy::kKindOnly;
-  return absl::nullopt;
+  return ValueOf(kVolatilePolicyNames, name);
 }
 
 const char* DivergenceKindName(DivergenceKind k) {

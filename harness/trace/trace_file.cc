@@ -30,8 +30,9 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "harness/trace/atomic_file.h"
+#include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
+#include "harness/trace/atomic_file.h"
 #include "harness/trace/trace_framing.h"
 #include "harness/trace/trace_proto.h"
 #include "harness/trace/trace_stream.h"
@@ -635,23 +636,18 @@ absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::FromBytes(std::string 
   return StartReader(std::move(name), Input::FromBytes(std::move(bytes)), options);
 }
 
-const char* TraceEndName(TraceEnd end) {
-  switch (end) {
-    case TraceEnd::kComplete:
-      return "complete";
-    case TraceEnd::kNoTrailer:
-      return "no-trailer";
-    case TraceEnd::kTornTail:
-      return "torn-tail";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumName<TraceEnd> kTraceEndNames[] = {
+    {TraceEnd::kComplete, "complete"},
+    {TraceEnd::kNoTrailer, "no-trailer"},
+    {TraceEnd::kTornTail, "torn-tail"},
+};
+}  // namespace
+
+const char* TraceEndName(TraceEnd end) { return NameOf(kTraceEndNames, end, "unknown"); }
 
 absl::optional<TraceEnd> ParseTraceEnd(absl::string_view name) {
-  for (TraceEnd e : {TraceEnd::kComplete, TraceEnd::kNoTrailer, TraceEnd::kTornTail}) {
-    if (name == TraceEndName(e)) return e;
-  }
-  return absl::nullopt;
+  return ValueOf(kTraceEndNames, name);
 }
 
 }  // namespace msrtrace

@@ -317,9 +317,10 @@ typedef struct msrtrace_fuzz_stats {
 } msrtrace_fuzz_stats;
 
 /* A brief in-process campaign without coverage feedback: runs every seed (files, or directories
- * of *.trace / *.trace.gz files), then `runs` mutants of them chosen by `seed`. Stops at the
- * first finding (MSRTRACE_FINDING, report in `report`). For coverage-guided fuzzing build a
- * libFuzzer binary with msrtrace_add_fuzzer(). `stats` may be NULL. */
+ * searched recursively for *.trace / *.trace.gz files, symlinks followed, each file once), then
+ * `runs` mutants of them chosen by `seed`. Stops at the first finding (MSRTRACE_FINDING, report
+ * in `report`). For coverage-guided fuzzing build a libFuzzer binary with msrtrace_add_fuzzer().
+ * `stats` may be NULL. */
 int msrtrace_fuzzer_run(msrtrace_fuzzer* f, const char* const* seed_paths, size_t seed_count,
                         uint64_t runs, uint64_t seed, msrtrace_fuzz_stats* stats, char* report,
                         size_t report_len);

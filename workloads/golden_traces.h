@@ -39,7 +39,7 @@ enum class GoldenTrace {
 struct GoldenTraceDef {
   GoldenTrace id;
   const char* name;      // File name without ".trace".
-  const char* workload;  // tools/workloads.h.
+  const char* workload;  // workloads/workloads.h.
   const char* profile;
   uint32_t vcpus;
   uint64_t seed;

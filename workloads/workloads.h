@@ -15,12 +15,12 @@
 //   random       --events exits at random indices of the profile's MSR table (and their
 //                neighbours), random values with junk in the upper halves of RAX/RDX, random
 //                instruction lengths, 64-bit and 32-bit modes, several vCPUs; --seed.
-//   scenarios    Small named traces for the golden corpus (corpus/golden_traces.h).
+//   scenarios    Small named traces for the golden corpus (workloads/golden_traces.h).
 //
 // Everything is a pure function of (workload, profile, seed, events, vCPUs): host TSC and wall
 // clock come from a simulated host clock, so recording twice gives identical traces.
-#ifndef MSRTRACE_TOOLS_WORKLOADS_H_
-#define MSRTRACE_TOOLS_WORKLOADS_H_
+#ifndef MSRTRACE_WORKLOADS_WORKLOADS_H_
+#define MSRTRACE_WORKLOADS_WORKLOADS_H_
 
 #include <cstdint>
 #include <functional>
@@ -34,7 +34,7 @@
 #include "harness/replay/recorder.h"
 #include "harness/replay/replay.h"
 
-namespace msrtrace::cli {
+namespace msrtrace::workloads {
 
 struct WorkloadParams {
   std::string profile;  // CPU profile name.
@@ -125,6 +125,6 @@ struct WorkloadDef {
 const std::vector<WorkloadDef>& Workloads();
 const WorkloadDef* FindWorkload(absl::string_view name);
 
-}  // namespace msrtrace::cli
+}  // namespace msrtrace::workloads
 
-#endif  // MSRTRACE_TOOLS_WORKLOADS_H_
+#endif  // MSRTRACE_WORKLOADS_WORKLOADS_H_

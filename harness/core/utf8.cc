@@ -1,6 +1,4 @@
-#include "harness/core/json.h"
-
-#include "absl/strings/str_format.h"
+#include "harness/core/utf8.h"
 
 namespace msrtrace {
 
@@ -51,38 +49,6 @@ std::string ValidUtf8(absl::string_view s) {
       i += n;
     }
   }
-  return out;
-}
-
-std::string JsonString(absl::string_view s_in) {
-  const std::string s = ValidUtf8(s_in);
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
   return out;
 }
 

@@ -1,12 +1,13 @@
-#include "tools/workloads.h"
+#include "workloads/workloads.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "handlers/msr_table.h"
+#include "harness/core/rng.h"
 
-namespace msrtrace::cli {
+namespace msrtrace::workloads {
 namespace {
 
 // MSR indices the workloads use (ref: SDM Vol4 ch. 2; Linux arch/x86/include/asm/msr-index.h;
@@ -86,13 +87,6 @@ constexpr uint64_t kCpuEntryStack = 0xfffffe0000003000ull;
 constexpr uint64_t kLinuxPat = 0x0407050600070106ull;
 constexpr uint64_t kSfmaskLinux = 0x47700;  // TF|DF|IF|IOPL|AC|NT.
 constexpr uint64_t kStarLinux = (0x23ull << 48) | (0x10ull << 32);
-
-uint64_t Mix(uint64_t x) {  // splitmix64.
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 bool Has(const Guest& g, Feature f) { return g.profile().Has(f); }
 bool HasPv(const Guest& g, Feature f) { return g.profile().HasPv(f); }
@@ -906,7 +900,7 @@ std::vector<WorkloadDef> MakeWorkloads() {
                "--events random exits at table indices and neighbours, random values with junk "
                "upper halves, random lengths and modes (--seed)",
                "intel-icx", 4, UnknownMsrPolicy::kInjectGp, nullptr, RunRandom, ""});
-  // Scenarios (corpus/golden_traces.h lists them with one line each).
+  // Scenarios (workloads/golden_traces.h lists them with one line each).
   w.push_back({"empty", "No exits: header, snapshot and trailer only", "intel-icx", 1,
                UnknownMsrPolicy::kInjectGp, nullptr, RunEmpty, ""});
   w.push_back({"table-sweep", "Every MSR table row: read, write back, reset, all-ones, reserved",
@@ -942,10 +936,10 @@ Guest::Guest(Machine& machine, Recorder& recorder, uint64_t seed)
     : machine_(machine),
       recorder_(recorder),
       vendor_(machine.profile->vendor),
-      rng_(Mix(seed ^ 0x6d73727472616365ull)) {}
+      rng_(SplitMix64(seed ^ 0x6d73727472616365ull)) {}
 
 uint64_t Guest::Random() {
-  rng_ = Mix(rng_);
+  rng_ = SplitMix64(rng_);
   return rng_;
 }
 
@@ -1057,4 +1051,4 @@ const WorkloadDef* FindWorkload(absl::string_view name) {
   return nullptr;
 }
 
-}  // namespace msrtrace::cli
+}  // namespace msrtrace::workloads
