@@ -175,7 +175,7 @@ TEST(CommandsTest, ReplayJsonPrintsMissingDigestAsDocumented) {
   ExitEvent e;
   while (*(*r)->Next(&e)) ASSERT_TRUE((*w)->Append(e).ok());
   ASSERT_TRUE((*w)->Close(0).ok());
-  ReplayOptions o;
+  ReplayCommandOptions o;
   o.paths = {path};
   o.format = Format::kJson;
   Result res = Call(RunReplay, o);

@@ -267,7 +267,7 @@ TEST(WorkloadsTest, WindowsBootRetiresEveryExitAndReplaysClean) {
   }
   EXPECT_GT(hv, 40u);
   EXPECT_GE(with_memory, 3u);  // Hypercall page, TSC page, VP assist pages.
-  ReplayOptions r;
+  ReplayCommandOptions r;
   r.paths = {p};
   std::ostringstream out, err;
   EXPECT_EQ(RunReplay(r, out, err), kExitOk) << out.str() << err.str();

@@ -297,6 +297,28 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHan
   return r;
 }
 
+namespace {
+
+// Records a handler's answer in `out`: retired (with the value read) or #GP. False when the
+// handler does not support the access, which the caller's unknown-MSR rules then decide.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ReflectResult(const MsrResult& r, Access access,
+                                                       Outcome& out) {
+  switch (r.kind) {
+    case MsrResult::Kind::kOk:
+      out.kind = Outcome::Kind::kRetired;
+      if (access == Access::kRead) out.value = r.value;
+      return true;
+    case MsrResult::Kind::kGp:
+      out.kind = Outcome::Kind::kGpInjected;
+      return true;
+    case MsrResult::Kind::kUnsupported:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
 absl::Status Controller::ApplyUnknownPolicy(Access access, uint32_t index, uint64_t value,
                                             const Vcpu& vcpu, Outcome& out) const {
   out.unknown_msr = true;
@@ -338,17 +360,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
   absl::StatusOr<MsrResult> r =
       RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated);
   if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  switch (r->kind) {
-    case MsrResult::Kind::kOk:
-      out.kind = Outcome::Kind::kRetired;
-      if (access == Access::kRead) out.value = r->value;
-      return absl::OkStatus();
-    case MsrResult::Kind::kGp:
-      out.kind = Outcome::Kind::kGpInjected;
-      return absl::OkStatus();
-    case MsrResult::Kind::kUnsupported:
-      break;
-  }
+  if (ReflectResult(*r, access, out)) return absl::OkStatus();
   if (defer_unknown && options_.unknown_msr_policy != UnknownMsrPolicy::kIgnore) {
     // kvm_do_msr_access turns an unsupported access into a success under ignore_msrs before
     // the userspace decision; every other policy is decided by the router.
@@ -399,17 +411,7 @@ absl::Status Controller::Route(Access access, uint32_t index, uint64_t value, co
   absl::StatusOr<MsrResult> r = RunHandler(FindUserspace(index), access, index, value, exit, vcpu,
                                            memory, /*host_initiated=*/false);
   if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  switch (r->kind) {
-    case MsrResult::Kind::kOk:
-      out.kind = Outcome::Kind::kRetired;
-      if (access == Access::kRead) out.value = r->value;
-      return absl::OkStatus();
-    case MsrResult::Kind::kGp:
-      out.kind = Outcome::Kind::kGpInjected;
-      return absl::OkStatus();
-    case MsrResult::Kind::kUnsupported:
-      break;
-  }
+  if (ReflectResult(*r, access, out)) return absl::OkStatus();
   return ApplyUnknownPolicy(access, index, value, vcpu, out);
 }
 
