@@ -142,6 +142,7 @@ const std::vector<MsrRow>& Rows() {
       Hv(kHvMsrSint0, "HV_X64_MSR_SINT")
           .Last(kHvMsrSint15)
           .Reset(kHvSintMasked)
+          .Checks(kCheckValueRules)
           .Note("SINT0-15, reset MASKED (bit 16). A guest write of an unmasked vector below 16 "
                 "#GPs (host writes may); otherwise the whole value is stored. hyperv.c "
                 "synic_set_sint"),
@@ -154,11 +155,13 @@ const std::vector<MsrRow>& Rows() {
                 "modelled. hyperv.c stimer_set_{config,count}"),
       Hv(kHvMsrSyndbgControl, "HV_X64_MSR_SYNDBG")
           .Last(kHvMsrSyndbgPendingBuffer)
+          .Checks(kCheckValueRules)
           .Scope(MsrScope::kVm)
           .Note("SYNDBG_CONTROL, STATUS, SEND/RECV/PENDING_BUFFER: partition-wide, stored. Guest "
                 "access needs kernel debugging in CPUID 0x40000080 (and, enforced, "
                 "HV_FEATURE_DEBUG_MSRS_AVAILABLE), else #GP. hyperv.c syndbg_{get,set}_msr"),
       Hv(kHvMsrSyndbgOptions, "HV_X64_MSR_SYNDBG_OPTIONS")
+          .Checks(kCheckValueRules)
           .Scope(MsrScope::kVm)
           .Note("As the other SYNDBG MSRs. hyperv.c syndbg_{get,set}_msr"),
       Hv(kHvMsrCrashP0, "HV_X64_MSR_CRASH_P")
@@ -182,6 +185,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Partition-wide, any value stored; while non-zero KVM keeps a set TSC page "
                 "(tsc_page_update_unsafe). hyperv.c kvm_hv_set_msr_pw"),
       Hv(kHvMsrTscEmulationStatus, "HV_X64_MSR_TSC_EMULATION_STATUS")
+          .Checks(kCheckValueRules)
           .Scope(MsrScope::kVm)
           .Note("Partition-wide; guest writes of non-zero #GP, 0 and host values stored. "
                 "hyperv.c kvm_hv_set_msr_pw"),

@@ -36,7 +36,7 @@ TEST(ProfilesCmdTest, HypervProfileShowsHyperVCpuidAndGatedRows) {
   EXPECT_THAT(out.str(), HasSubstr("hyperv  -> HV_X64_MSR_GUEST_OS_ID"));
   std::ostringstream json;
   ASSERT_EQ(RunProfiles("hyperv", "json", json, err), kExitOk) << err.str();
-  EXPECT_THAT(json.str(), HasSubstr("\"hyperv\": {\"features_eax\": \"0xaaff\""));
+  EXPECT_THAT(json.str(), HasSubstr("\"hyperv\":{\"features_eax\":\"0xaaff\""));
 }
 
 TEST(ProfilesCmdTest, UnknownProfileOrFormatIsBadInput) {
