@@ -26,12 +26,12 @@
 //                         on), the outcome equals the recording, by replay's rule and volatile
 //                         policy (the engine's comparison, ExitCheckOptions::compare_recording).
 //   table-conformance     every exit at an index with a declared row (Controller::
-//                         declared_rows(), harness/core/declared_rows.h) obeys the row: reserved bits,
-//                         canonical values, lock bit, read-only / write-only access, host-only
-//                         writes, a change of a read_only_mask bit -> no retire; a retired write
-//                         leaves the read_only_mask and ignored_mask bits (every bit of a
-//                         writes-ignored row) as the vCPU read them just before; the BSP's first
-//                         read after reset returns the row's reset value.
+//                         declared_rows(), harness/core/declared_rows.h) obeys the row: reserved
+//                         bits, canonical values, lock bit, read-only / write-only access,
+//                         host-only writes, a change of a read_only_mask bit -> no retire; a
+//                         retired write leaves the read_only_mask and ignored_mask bits (every bit
+//                         of a writes-ignored row) as the vCPU read them just before; the BSP's
+//                         first read after reset returns the row's reset value.
 //   index-routing         the index the controller handed to the handler (Controller::
 //                         set_dispatch_trace) is ECX (RCX[31:0]) and is dispatched once; the
 //                         outcome names ECX; an index no handler is registered at gives an

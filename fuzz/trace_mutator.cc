@@ -8,10 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
+#include "harness/core/vcpu.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_framing.h"
 #include "harness/trace/trace_proto.h"
-#include "harness/core/vcpu.h"
 #include "proto/trace.pb.h"
 
 namespace msrtrace {

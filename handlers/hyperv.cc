@@ -590,9 +590,9 @@ class HypervHandler : public TableHandler {
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<HypervHandler>(controller.layout(), profile,
-                                                             RowsToInstall(HypervFamily(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<HypervHandler>(controller.layout(), profile,
+                                                  RowsToInstall(HypervFamily(), profile)));
 }
 
 }  // namespace

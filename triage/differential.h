@@ -10,9 +10,10 @@
 // reference reserves them, and handler states for the leading handlers of the same type in both
 // sets (the team's extra handlers and their slots stay the team's own).
 //
-// Per event, both machines run it through the one exit-checking engine (harness/replay/exit_check.h,
-// ExitChecker with neither the architectural checks nor the recording comparison: here the
-// reference is the expectation). When both sets implement ECX's index, the fields compared are
+// Per event, both machines run it through the one exit-checking engine
+// (harness/replay/exit_check.h, ExitChecker with neither the architectural checks nor the recording
+// comparison: here the reference is the expectation). When both sets implement ECX's index, the
+// fields compared are
 //   outcome    the outcome kind (retired / #GP / ignored / VMM error);
 //   value      RDMSR retired on both: the value read;
 //   registers  the vCPU's registers after the exit (RIP, GPRs, EFER, pending exception...), when
@@ -58,9 +59,9 @@
 #include "absl/types/optional.h"
 #include "absl/types/span.h"
 #include "handlers/msr_table.h"
+#include "harness/core/snapshot.h"
 #include "harness/replay/exit_check.h"
 #include "harness/replay/machine.h"
-#include "harness/core/snapshot.h"
 #include "harness/trace/trace_types.h"
 
 namespace msrtrace {

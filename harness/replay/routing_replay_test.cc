@@ -9,10 +9,10 @@
 #include "gtest/gtest.h"
 #include "handlers/fifo.h"
 #include "harness/core/kvm_save_list.h"
+#include "harness/core/test_tmpdir.h"
 #include "harness/replay/machine.h"
 #include "harness/replay/recorder.h"
 #include "harness/replay/replay.h"
-#include "harness/core/test_tmpdir.h"
 #include "harness/trace/trace_file.h"
 
 namespace msrtrace {

@@ -1,6 +1,7 @@
 // Reading and writing trace files. The on-disk format (magic, version, framed checksummed
 // records, optional gzip) is specified in docs/trace-format.md; the framing is
-// harness/trace/trace_framing.h, the text forms harness/trace/trace_text.h, the schema proto/trace.proto.
+// harness/trace/trace_framing.h, the text forms harness/trace/trace_text.h, the schema
+// proto/trace.proto.
 //
 // Both sides stream: the writer appends records and never holds more than one; the reader
 // yields one event at a time from a reused buffer, so traces of any size use constant memory.

@@ -1,7 +1,7 @@
 // The framing of the binary trace format (docs/trace-format.md): prelude, record header, record
 // types, checksums, and the encoding of whole records. Shared by the streaming writer and reader
-// (harness/trace/trace_file.h) and by in-memory producers that build trace images directly (the fuzz
-// mutator), so every writer emits the same bytes.
+// (harness/trace/trace_file.h) and by in-memory producers that build trace images directly (the
+// fuzz mutator), so every writer emits the same bytes.
 //
 //   file     := prelude record*            (the whole file may be gzip-compressed)
 //   prelude  := "MSRTRACE" u16le(major) u16le(minor) u32le(flags)          16 bytes

@@ -24,8 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "harness/trace/atomic_file.h"
 #include "harness/core/status_macros.h"
+#include "harness/trace/atomic_file.h"
 
 namespace msrtrace {
 
