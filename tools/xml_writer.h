@@ -14,12 +14,12 @@
 
 namespace msrtrace::cli {
 
-// `s` escaped for XML 1.0 character data or a double-quoted attribute value: & < > " ' as
+// `in` escaped for XML 1.0 character data or a double-quoted attribute value: & < > " ' as
 // entities; tab, newline and carriage return as character references when `attribute` (an
 // attribute value would otherwise have them normalized to spaces), kept as they are in text;
 // other control characters, which XML 1.0 cannot hold at all, dropped; bytes that are not valid
 // UTF-8 replaced by U+FFFD (the document declares UTF-8).
-std::string XmlEscape(absl::string_view s, bool attribute);
+std::string XmlEscape(absl::string_view in, bool attribute);
 
 class XmlWriter {
  public:

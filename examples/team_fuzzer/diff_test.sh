@@ -24,8 +24,8 @@ for entry in "${classes[@]}"; do
   read -r class msr <<<"$entry"
   wd=$workdir/$class
   mkdir -p "$wd"
-  ACME_DEVIATION=$class bash "$here/../../fuzz/run_fuzzer.sh" "$fuzzer" -seed=1 -runs=2000 \
-    -max_total_time=60 -artifact_prefix="$wd/" -corpus="$wd/corpus" -- "$seeds" >"$wd/log" 2>&1
+  ACME_DEVIATION=$class bash "$here/../../fuzz/run_fuzzer.sh" "$fuzzer" -seed=1 -runs=20000 \
+    -max_total_time=120 -artifact_prefix="$wd/" -corpus="$wd/corpus" -- "$seeds" >"$wd/log" 2>&1
   grep -q "FAILED: differential" "$wd/log" || { tail -20 "$wd/log"; fail "$class: not found"; }
   finding=$(grep -A1 "FAILED: differential" "$wd/log" | tail -1)
   grep -q "$msr" <<<"$finding" || fail "$class: the finding does not name $msr: $finding"
