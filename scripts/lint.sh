@@ -13,7 +13,7 @@ if [[ ! -f $db/compile_commands.json ]]; then
   cmake --preset default >/dev/null
 fi
 # Generated protobuf headers must exist for clang-tidy to parse the sources that include them.
-cmake --build "$db" --target msrtrace_trace_proto >/dev/null 2>&1 || true
+cmake --build "$db" --target msrtrace_trace_proto msrtrace_report_proto >/dev/null 2>&1 || true
 mapfile -t srcs < <(git ls-files '*.cc' | grep -v -e '^build/' -e '^fuzz/oss-fuzz/')
 echo "lint: clang-tidy on ${#srcs[@]} translation units"
 log=$(mktemp)

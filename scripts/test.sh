@@ -14,14 +14,14 @@
 # In these stages each GoogleTest binary is one ctest (MSRTRACE_CTEST_PER_BINARY): the suite
 # runs in ~40 processes instead of ~800, which keeps .ci/run under 25 minutes on 2 cores.
 #
-#   scripts/test.sh            # asan-ubsan gcc lint oss-fuzz
+#   scripts/test.sh            # lint asan-ubsan gcc oss-fuzz
 #   scripts/test.sh default    # one stage only (default | gcc | asan-ubsan | lint | oss-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 stages=("$@")
-((${#stages[@]})) || stages=(asan-ubsan gcc lint oss-fuzz)
+((${#stages[@]})) || stages=(lint asan-ubsan gcc oss-fuzz)
 jobs=${MSRTRACE_JOBS:-$(nproc)}
 failed=()
 

@@ -24,7 +24,7 @@ absl::Status PrintJsonReport(const google::protobuf::Message& report, std::ostre
   const auto st = google::protobuf::util::MessageToJsonString(report, &json, options);
   if (!st.ok()) {
     return absl::InternalError(
-        absl::StrCat("cannot print the JSON report: ", std::string(st.message())));
+        absl::StrCat("cannot print the JSON report: ", st.message().ToString()));
   }
   out << json << "\n";
   return absl::OkStatus();

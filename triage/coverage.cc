@@ -577,8 +577,9 @@ absl::StatusOr<std::vector<std::string>> CoverageDrops(const CoverageReport& rep
   report::CoverageReport baseline;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // A newer report's additions.
-  const auto st =
-      google::protobuf::util::JsonStringToMessage(std::string(baseline_json), &baseline, options);
+  const auto st = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(baseline_json.data(), baseline_json.size()), &baseline,
+      options);
   auto bad = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("baseline is not a coverage report: ", why));
   };
