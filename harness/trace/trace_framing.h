@@ -16,14 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/message_lite.h"
 #include "harness/core/snapshot.h"
 #include "harness/trace/trace_types.h"
-
-namespace google {
-namespace protobuf {
-class MessageLite;
-}  // namespace protobuf
-}  // namespace google
 
 namespace msrtrace {
 namespace proto {
