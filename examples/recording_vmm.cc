@@ -1,7 +1,7 @@
 // A VMM adopting the Recorder: the only changes to its exit loop are the three lines marked
 // "(+)". It then replays its own trace, which a CI job would do with `msrtrace replay`.
 //
-//   recording_vmm [TRACE]   (default /tmp/recording_vmm.trace)
+//   recording_vmm [TRACE]   (default recording_vmm.trace in the current directory)
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -69,7 +69,7 @@ absl::Status RunVmm(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string path = argc > 1 ? argv[1] : "/tmp/recording_vmm.trace";
+  const std::string path = argc > 1 ? argv[1] : "recording_vmm.trace";
   absl::Status st = RunVmm(path);
   if (!st.ok()) {
     std::fprintf(stderr, "recording_vmm: %s\n", static_cast<std::string>(st.message()).c_str());
