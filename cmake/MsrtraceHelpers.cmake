@@ -28,6 +28,19 @@ if(MSRTRACE_SANITIZERS)
   target_link_options(msrtrace_copts INTERFACE -fsanitize=${_msrtrace_san})
 endif()
 
+# The presets link with LLVM's lld: a full build links ~150 executables (every test binary is
+# statically linked against protobuf-using libraries), which lld does about three times faster
+# than GNU ld. Only msrtrace's own build: consumers keep their linker.
+if(MSRTRACE_LINKER)
+  include(CheckLinkerFlag)
+  check_linker_flag(CXX "-fuse-ld=${MSRTRACE_LINKER}" MSRTRACE_HAVE_LINKER)
+  if(NOT MSRTRACE_HAVE_LINKER)
+    message(FATAL_ERROR "MSRTRACE_LINKER=${MSRTRACE_LINKER}: the compiler cannot link with "
+                        "-fuse-ld=${MSRTRACE_LINKER} (Debian: apt-get install lld)")
+  endif()
+  target_link_options(msrtrace_copts INTERFACE "$<BUILD_INTERFACE:-fuse-ld=${MSRTRACE_LINKER}>")
+endif()
+
 # msrtrace_cc_library(NAME foo SRCS a.cc HDRS a.h DEPS x y [PUBLIC_DEPS])
 # Declares msrtrace_foo with the alias msrtrace::foo.
 function(msrtrace_cc_library)

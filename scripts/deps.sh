@@ -5,7 +5,7 @@ set -euo pipefail
 
 # chromium: headless render of the coverage map (triage/coverage_test.cc, docs/coverage-map.png).
 PACKAGES=(
-  cmake ninja-build clang-14 libclang-rt-14-dev llvm-14 clang-format-14 clang-tidy-14 g++
+  cmake ninja-build clang-14 libclang-rt-14-dev llvm-14 lld clang-format-14 clang-tidy-14 g++
   libprotobuf-dev protobuf-compiler libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev linux-libc-dev zip unzip python3 time pkg-config libtracecmd-dev libtraceevent-dev
   afl++ python3-yaml  # fuzz/oss-fuzz/check_build.sh (AFL++ build), check_config.py (YAML)
