@@ -1,4 +1,4 @@
-#include "harness/importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_importer.h"
 
 #include <zlib.h>
 
