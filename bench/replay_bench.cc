@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "harness/replay/exit_check.h"
 #include "harness/replay/replay.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_types.h"
@@ -383,18 +384,7 @@ void BM_ReferenceHandle(benchmark::State& state) {
     const ExitEvent& e = events[i];
     if (++i == events.size()) i = 0;
     Vcpu* v = machine.FindVcpu(e.vcpu_id);
-    VcpuRegs& r = v->regs;
-    r.pending = PendingException{};
-    r.reg(Gpr::kRcx) = e.rcx;
-    r.reg(Gpr::kRax) = e.rax;
-    r.reg(Gpr::kRdx) = e.rdx;
-    r.rip = e.rip;
-    r.rflags = e.rflags;
-    r.cr0 = e.cr0;
-    r.cr4 = e.cr4;
-    r.efer = e.efer;
-    r.cs_l = e.cs_l;
-    r.interruptibility = e.interruptibility;
+    ApplyEventInputs(e, &v->regs);
     absl::StatusOr<Outcome> out = ctl.Handle(e.exit, *v, machine.memory);
     if (!out.ok()) {
       ++errors;
