@@ -92,6 +92,7 @@ absl::StatusOr<RecordSummary> RecordWorkload(const RecordRequest& request) {
                    {"seed", absl::StrCat(params.seed)},
                    {"events", absl::StrCat(params.events)}};
   header.routing = request.routing;
+  header.host_events = request.host_save_restore != 0;  // Format 1.2 (docs/trace-format.md).
 
   absl::StatusOr<std::unique_ptr<Machine>> machine = BuildMachine(header);
   if (!machine.ok()) return machine.status();
