@@ -9,8 +9,8 @@
 #include "benchmark/benchmark.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/handler_set.h"
-#include "harness/importers/kvm_trace_importer.h"
-#include "harness/importers/kvm_trace_parser.h"
+#include "importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_parser.h"
 
 namespace {
 

@@ -5,8 +5,9 @@
 //       --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true  (one line)
 //
 // Traces are recorded once at start-up by the same code as `msrtrace record --workload=random
-// --seed=1 --events=N` (tools/command.h RunRecord) into a temporary directory, as a plain and a
-// gzip file; the in-memory benchmarks read the plain file's bytes through TraceReader::FromBytes.
+// --seed=1 --events=N` (workloads/record.h RecordWorkload) into a temporary directory, as a plain
+// and a gzip file; the in-memory benchmarks read the plain file's bytes through
+// TraceReader::FromBytes.
 //
 // Counters:
 //   events/s          events replayed (or read, or exits handled) per second of process CPU
@@ -34,11 +35,12 @@
 
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
+#include "harness/replay/exit_check.h"
 #include "harness/replay/replay.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_types.h"
 #include "proto/trace.pb.h"
-#include "tools/command.h"
+#include "workloads/record.h"
 
 // --- Counting operator new (this binary only) --------------------------------------------------
 
@@ -122,15 +124,15 @@ std::string ReadAll(const std::string& path) {
 }
 
 bool Record(const std::string& workload, uint64_t events, const std::string& path) {
-  cli::RecordOptions o;
-  o.output = path;
-  o.workload = workload;
-  o.seed = 1;
-  o.events = events;
-  std::ostringstream out, err;
-  if (cli::RunRecord(o, out, err) != 0) {
-    fprintf(stderr, "replay_bench: msrtrace record %s failed: %s\n", workload.c_str(),
-            err.str().c_str());
+  workloads::RecordRequest r;
+  r.output = path;
+  r.workload = workload;
+  r.seed = 1;
+  r.events = events;
+  absl::StatusOr<workloads::RecordSummary> s = workloads::RecordWorkload(r);
+  if (!s.ok()) {
+    fprintf(stderr, "replay_bench: recording %s failed: %s\n", workload.c_str(),
+            s.status().ToString().c_str());
     return false;
   }
   CreatedFiles().push_back(path);
@@ -382,18 +384,7 @@ void BM_ReferenceHandle(benchmark::State& state) {
     const ExitEvent& e = events[i];
     if (++i == events.size()) i = 0;
     Vcpu* v = machine.FindVcpu(e.vcpu_id);
-    VcpuRegs& r = v->regs;
-    r.pending = PendingException{};
-    r.reg(Gpr::kRcx) = e.rcx;
-    r.reg(Gpr::kRax) = e.rax;
-    r.reg(Gpr::kRdx) = e.rdx;
-    r.rip = e.rip;
-    r.rflags = e.rflags;
-    r.cr0 = e.cr0;
-    r.cr4 = e.cr4;
-    r.efer = e.efer;
-    r.cs_l = e.cs_l;
-    r.interruptibility = e.interruptibility;
+    ApplyEventInputs(e, &v->regs);
     absl::StatusOr<Outcome> out = ctl.Handle(e.exit, *v, machine.memory);
     if (!out.ok()) {
       ++errors;

@@ -1,4 +1,4 @@
-// Fuzzer for the production-trace importer end to end (harness/importers/kvm_trace_importer.h
+// Fuzzer for the production-trace importer end to end (importers/kvm_trace_importer.h
 // ImportFromBuffer): parse, assemble, infer the initial MSR values, build the reference
 // machine, write a trace and compare. Arbitrary text must give an error or a summary, never a
 // crash; a trace the importer writes must read back.
@@ -15,7 +15,7 @@
 #include "fuzz/trace_mutator.h"
 #include "handlers/cpu_profile.h"
 #include "handlers/msr_table.h"
-#include "harness/importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_importer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int out_fd = memfd_create("msrtrace-fuzz-import-out", MFD_CLOEXEC);

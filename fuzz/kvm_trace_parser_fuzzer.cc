@@ -1,4 +1,4 @@
-// Fuzzer for the production-trace importer's line parser (harness/importers/kvm_trace_parser.h):
+// Fuzzer for the production-trace importer's line parser (importers/kvm_trace_parser.h):
 // every line of the input through ParseLine. It must never read outside the line or crash, and
 // an error must point inside the line.
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/string_view.h"
-#include "harness/importers/kvm_trace_parser.h"
+#include "importers/kvm_trace_parser.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using msrtrace::importers::LineError;

@@ -103,15 +103,7 @@ int CoverageMain(const std::vector<std::string>& args, bool) {
   p.String("html", &o.html, "Write the HTML heat map (one self-contained page) to this file.");
   p.String("baseline", &o.baseline,
            "A previous JSON report: exit 1 when a case it covers is no longer covered.");
-  absl::Status st = p.Parse(args);
-  if (!st.ok()) {
-    std::cerr << "msrtrace: " << st.message() << "\n";
-    return kExitBadInput;
-  }
-  if (p.help_requested()) {
-    std::cout << p.Help();
-    return kExitOk;
-  }
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   return RunCoverage(o, std::cout, std::cerr);
 }
 

@@ -1,10 +1,12 @@
 #include "tools/flags.h"
 
+#include <iostream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tools/command.h"
 
 namespace msrtrace::cli {
 
@@ -158,6 +160,19 @@ std::string FlagParser::Help() const {
   }
   s.append("  -h, --help\n      Show this help.\n");
   return s;
+}
+
+int FlagParser::ParseOrExit(const std::vector<std::string>& args) {
+  const absl::Status st = Parse(args);
+  if (!st.ok()) {
+    std::cerr << "msrtrace: " << st.message() << "\n";
+    return kExitBadInput;
+  }
+  if (help_requested()) {
+    std::cout << Help();
+    return kExitOk;
+  }
+  return -1;
 }
 
 }  // namespace msrtrace::cli

@@ -37,6 +37,10 @@ class FlagParser {
   [[nodiscard]] absl::Status Parse(const std::vector<std::string>& args);
   bool help_requested() const { return help_; }
   std::string Help() const;
+  // Parse() for a subcommand's entry point: on an error prints "msrtrace: <error>" to stderr and
+  // returns kExitBadInput; after --help prints Help() to stdout and returns kExitOk; else -1
+  // (go on).
+  int ParseOrExit(const std::vector<std::string>& args);
 
  private:
   enum class Type : uint8_t { kString, kUint, kBool };

@@ -10,8 +10,8 @@
 #include "handlers/handler_set.h"
 #include "handlers/msr_table.h"
 #include "harness/core/controller.h"
-#include "harness/importers/kvm_trace_assembler.h"
-#include "harness/importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_assembler.h"
+#include "importers/kvm_trace_importer.h"
 #include "tools/command.h"
 #include "tools/flags.h"
 #include "tools/output.h"
@@ -133,15 +133,7 @@ int ImportMain(const std::vector<std::string>& args, bool tty) {
          "Exit 1 when a handled MSR disagrees with production.");
   p.String("format", &o.format, "Summary format: text or json.");
   p.Uint("max-bad-lines", &o.max_bad_lines, "Bad lines reported one by one.");
-  absl::Status st = p.Parse(args);
-  if (!st.ok()) {
-    std::cerr << "msrtrace: " << st.message() << "\n";
-    return kExitBadInput;
-  }
-  if (p.help_requested()) {
-    std::cout << p.Help();
-    return kExitOk;
-  }
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   o.compare = !no_compare;
   return RunImport(o, std::cout, std::cerr);
 }

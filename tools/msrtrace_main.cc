@@ -31,20 +31,6 @@ const CliConfig& Config(const CliConfig* set = nullptr) {
   return *config;
 }
 
-// Parses flags; on error or --help returns the exit code to stop with, else -1.
-int ParseOrExit(FlagParser& p, const Args& args) {
-  absl::Status st = p.Parse(args);
-  if (!st.ok()) {
-    std::cerr << "msrtrace: " << st.message() << "\n";
-    return kExitBadInput;
-  }
-  if (p.help_requested()) {
-    std::cout << p.Help();
-    return kExitOk;
-  }
-  return -1;
-}
-
 bool ParseFormat(const std::string& s, Format* f) {
   if (s == "text" || s == "table") {
     *f = s == "text" ? Format::kText : Format::kTable;
@@ -99,7 +85,7 @@ int Record(const Args& args, bool tty) {
   p.String("userspace-handler-set", &o.userspace_handler_set,
            "Handler set that answers userspace MSR exits (default: none).");
   p.Bool("list", &o.list, "List workloads and golden traces.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   return RunRecord(o, std::cout, std::cerr);
 }
 
@@ -140,7 +126,7 @@ int Replay(const Args& args, bool tty) {
            "Run every event also on this handler set (e.g. reference) and report where the "
            "trace's own set disagrees with it (outcome, value, registers, memory, state).");
   p.String("allowlist", &o.allowlist, "With --against: the intended deviations (one per line).");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   if (!shard.empty() && !ParseShard(shard, &o)) return kExitBadInput;
   return RunReplay(o, std::cout, std::cerr);
@@ -160,7 +146,7 @@ int Show(const Args& args, bool) {
   p.Uint("tail", &o.tail, "Only the last N events.");
   p.Bool("events-only", &o.events_only, "Omit header, snapshot and trailer.");
   p.Bool("no-memory", &o.no_memory, "Omit the snapshot's guest-memory pages.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   o.path = paths[0];
   return RunShow(o, std::cout, std::cerr);
@@ -175,7 +161,7 @@ int Convert(const Args& args, bool) {
                "(.json, .textproto/.txtpb/.pbtxt, else binary).");
   p.Positional("INPUT OUTPUT", &paths, "Input and output files (\"-\" = stdin/stdout).", 2, 2);
   p.String("to", &o.to, "binary, textproto or json.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   o.input = paths[0];
   o.output = paths[1];
   return RunConvert(o, std::cout, std::cerr);
@@ -190,7 +176,7 @@ int Diff(const Args& args, bool) {
                "prints the first difference. Exit 0 identical, 1 different, 2 unusable input.");
   p.Positional("A B", &paths, "The two traces.", 2, 2);
   p.String("format", &format, "text or json.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   o.a = paths[0];
   o.b = paths[1];
@@ -204,7 +190,7 @@ int Stats(const Args& args, bool) {
                "Counts a trace's events per outcome, vCPU and MSR without replaying it.");
   p.Positional("PATH...", &o.paths, "Trace files or directories.", 1);
   p.String("format", &format, "text or json.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   return RunStats(o, std::cout, std::cerr);
 }
@@ -222,7 +208,7 @@ int Msrs(const Args& args, bool) {
            "Handler set: the reference table's rows it registers, plus a row per index range of "
            "its own.");
   p.String("format", &format, "table, csv or json.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   if (!ParseFormat(format, &o.format)) return kExitBadInput;
   return RunMsrs(o, std::cout, std::cerr);
 }
@@ -240,7 +226,7 @@ int Seeds(const Args& args, bool) {
   o.handler_set = Config().default_handler_set;
   p.String("handler-set", &o.handler_set, "Handler set to record with.");
   p.String("dict", &o.dict, "Also write a libFuzzer dictionary to this file.");
-  if (int c = ParseOrExit(p, args); c >= 0) return c;
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   o.dir = dirs[0];
   return RunSeeds(o, std::cout, std::cerr);
 }

@@ -168,15 +168,7 @@ int ProfilesMain(const std::vector<std::string>& args, bool) {
                "vPMU, feature MSR values, CPUID features and the MSR rows each one gates.");
   p.String("profile", &profile, "One profile (default: all).");
   p.String("format", &format, "table or json.");
-  absl::Status st = p.Parse(args);
-  if (!st.ok()) {
-    std::cerr << "msrtrace: " << st.message() << "\n";
-    return kExitBadInput;
-  }
-  if (p.help_requested()) {
-    std::cout << p.Help();
-    return kExitOk;
-  }
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   return RunProfiles(profile, format, std::cout, std::cerr);
 }
 

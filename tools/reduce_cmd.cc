@@ -146,15 +146,7 @@ int ReduceMain(const std::vector<std::string>& args, bool tty) {
   p.Uint("max-seconds", &o.max_seconds, "Stop after N seconds with the smallest trace so far.");
   p.Bool("no-snapshot", &o.no_snapshot, "Do not reduce the snapshot.");
   p.Bool("no-values", &o.no_values, "Do not simplify values.");
-  absl::Status st = p.Parse(args);
-  if (!st.ok()) {
-    std::cerr << "msrtrace: " << st.message() << "\n";
-    return kExitBadInput;
-  }
-  if (p.help_requested()) {
-    std::cout << p.Help();
-    return kExitOk;
-  }
+  if (int c = p.ParseOrExit(args); c >= 0) return c;
   o.input = paths[0];
   return RunReduce(o, std::cout, std::cerr);
 }

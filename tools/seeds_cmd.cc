@@ -11,7 +11,6 @@
 #include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "tools/command.h"
 #include "tools/set_rows.h"
 #include "workloads/golden_traces.h"
+#include "workloads/record.h"
 #include "workloads/workloads.h"
 
 namespace msrtrace::cli {
@@ -152,12 +152,14 @@ int RunSeeds(const SeedsOptions& o, std::ostream& out, std::ostream& err) {
   // Golden workloads on the set (the deliberately incomplete ones add nothing to fuzz).
   for (const GoldenTraceDef& g : kGoldenTraces) {
     if (absl::StartsWith(g.name, "incomplete-")) continue;
-    RecordOptions ro;
-    ro.golden = g.name;
-    ro.handler_set = set;
-    ro.output = absl::StrCat(o.dir, "/", g.name, ".trace");
-    std::ostringstream quiet;
-    if (int code = RunRecord(ro, quiet, err); code != kExitOk) return code;
+    workloads::RecordRequest r;
+    r.golden = g.name;
+    r.handler_set = set;
+    r.output = absl::StrCat(o.dir, "/", g.name, ".trace");
+    if (absl::StatusOr<workloads::RecordSummary> s = workloads::RecordWorkload(r); !s.ok()) {
+      err << "msrtrace seeds: " << r.output << ": " << s.status().message() << "\n";
+      return kExitBadInput;
+    }
     ++files;
   }
   // Sweeps of the set's own indices: all in one trace, and each range alone.

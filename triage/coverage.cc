@@ -12,6 +12,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "harness/core/enum_names.h"
 #include "harness/core/status_macros.h"
+#include "harness/replay/exit_check.h"
 #include "harness/replay/replay.h"
 #include "proto/report.pb.h"
 
@@ -206,7 +207,7 @@ ptrdiff_t FindRow(const std::vector<RowCoverage>& rows, const std::vector<size_t
   return index <= rows[*it].row.last ? static_cast<ptrdiff_t>(*it) : -1;
 }
 
-// Runs `e` on `machine` with the event's inputs set as replay sets them (harness/replay/replay.h);
+// Runs `e` on `machine` with the event's inputs set as replay sets them (ApplyEventInputs);
 // returns the outcome it gets.
 absl::StatusOr<RecordedKind> RunEvent(Machine& machine, const ExitEvent& e) {
   Vcpu* v = machine.FindVcpu(e.vcpu_id);
@@ -214,22 +215,7 @@ absl::StatusOr<RecordedKind> RunEvent(Machine& machine, const ExitEvent& e) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "event seq %u names vCPU %u, which the snapshot does not have", e.seq, e.vcpu_id));
   }
-  VcpuRegs& r = v->regs;
-  r.pending = PendingException{};
-  r.reg(Gpr::kRcx) = e.rcx;
-  if ((e.known & kFieldRaxRdxIn) != 0) {
-    r.reg(Gpr::kRax) = e.rax;
-    r.reg(Gpr::kRdx) = e.rdx;
-  }
-  if ((e.known & kFieldRip) != 0) r.rip = e.rip;
-  if ((e.known & kFieldMode) != 0) {
-    r.rflags = e.rflags;
-    r.cr0 = e.cr0;
-    r.cr4 = e.cr4;
-    r.efer = e.efer;
-    r.cs_l = e.cs_l;
-    r.interruptibility = e.interruptibility;
-  }
+  ApplyEventInputs(e, &v->regs);
   const absl::StatusOr<Outcome> out = machine.controller->Handle(e.exit, *v, machine.memory);
   return out.ok() ? RecordedKindOf(out->kind) : RecordedKind::kVmmError;
 }

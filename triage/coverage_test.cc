@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tools/command.h"
 #include "triage/reduce.h"
+#include "workloads/record.h"
 
 namespace msrtrace::triage {
 namespace {
@@ -93,12 +92,12 @@ class CoverageTest : public ::testing::Test {
 
   // A trace of the default profile with exactly `events` (header and snapshot from a recording).
   std::string Trace(const std::string& name, std::vector<ExitEvent> events) {
-    cli::RecordOptions o;
+    workloads::RecordRequest o;
     o.workload = "random";
     o.events = 1;
     o.output = dir_ + "/" + name;
-    std::ostringstream out, err;
-    EXPECT_EQ(cli::RunRecord(o, out, err), cli::kExitOk) << err.str();
+    const absl::StatusOr<workloads::RecordSummary> s = workloads::RecordWorkload(o);
+    EXPECT_TRUE(s.ok()) << s.status();
     absl::StatusOr<TraceModel> t = LoadTrace(o.output);
     EXPECT_TRUE(t.ok()) << t.status();
     for (size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;

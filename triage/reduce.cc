@@ -575,8 +575,10 @@ absl::Status WriteTraceAtomically(const TraceModel& trace, const std::string& pa
   TraceWriterOptions wo;
   wo.gzip = absl::EndsWith(path, ".gz");
   absl::Status st = [&]() -> absl::Status {
+    TraceHeader header = trace.header;  // Host events from a writer before format 1.2 too.
+    for (const ExitEvent& e : trace.events) header.host_events |= e.host_initiated;
     ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> w,
-                     TraceWriter::Create(tmp, trace.header, trace.snapshot, wo));
+                     TraceWriter::Create(tmp, header, trace.snapshot, wo));
     for (const ExitEvent& e : trace.events) RETURN_IF_ERROR(w->Append(e));
     return w->Close(trace.trailer.final_state_digest);
   }();

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,7 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/replay/replay.h"
-#include "tools/command.h"
+#include "workloads/record.h"
 
 namespace msrtrace::triage {
 namespace {
@@ -61,13 +60,13 @@ class ReduceTest : public ::testing::Test {
   }
 
   TraceModel Random(uint64_t events, uint64_t seed = 3) {
-    cli::RecordOptions o;
+    workloads::RecordRequest o;
     o.workload = "random";
     o.events = events;
     o.seed = seed;
     o.output = dir_ + "/random.trace";
-    std::ostringstream out, err;
-    EXPECT_EQ(cli::RunRecord(o, out, err), cli::kExitOk) << err.str();
+    const absl::StatusOr<workloads::RecordSummary> s = workloads::RecordWorkload(o);
+    EXPECT_TRUE(s.ok()) << s.status();
     absl::StatusOr<TraceModel> t = LoadTrace(o.output);
     EXPECT_TRUE(t.ok()) << t.status();
     return *std::move(t);

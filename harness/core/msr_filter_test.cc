@@ -13,6 +13,7 @@
 #include "harness/core/controller.h"
 #include "harness/core/guest_memory.h"
 #include "harness/core/msr_handler.h"
+#include "harness/core/test_handlers.h"
 
 namespace msrtrace {
 namespace {
@@ -158,23 +159,6 @@ TEST(MsrFilterTest, ExitReasonsText) {
 
 // --- Routing on a controller -------------------------------------------------------------
 
-// A register that faults on bit 63.
-class Reg : public MsrHandler {
- public:
-  explicit Reg(SlotId slot) : slot_(slot) {}
-  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext& ctx) override {
-    return MsrResult::Ok(ctx.slot(slot_));
-  }
-  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t v, ExitContext& ctx) override {
-    if ((v >> 63) != 0) return MsrResult::Gp();
-    ctx.slot(slot_) = v;
-    return MsrResult::Ok();
-  }
-
- private:
-  SlotId slot_;
-};
-
 constexpr uint32_t kKernelMsr = 0x277;   // In-kernel and userspace handlers.
 constexpr uint32_t kUserOnlyMsr = 0x35;  // Userspace handler only.
 constexpr uint32_t kNobodyMsr = 0x36;    // No handler.
@@ -184,11 +168,11 @@ class RoutingTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const SlotId k = ctl_.layout().AddVcpuSlot("pat", 0x0007040600070406ull);
-    ASSERT_TRUE(ctl_.Insert(kKernelMsr, std::make_unique<Reg>(k)));
-    ASSERT_TRUE(ctl_.Insert(kX2ApicMsr, std::make_unique<Reg>(k)));
+    ASSERT_TRUE(ctl_.Insert(kKernelMsr, std::make_unique<testing_util::RegisterMsr>(k)));
+    ASSERT_TRUE(ctl_.Insert(kX2ApicMsr, std::make_unique<testing_util::RegisterMsr>(k)));
     ctl_.BeginUserspaceInstall();
     const SlotId u = ctl_.layout().AddVcpuSlot("pat", 0x1234);  // Stored as "user:pat".
-    MsrHandler* user = ctl_.Adopt(std::make_unique<Reg>(u));
+    MsrHandler* user = ctl_.Adopt(std::make_unique<testing_util::RegisterMsr>(u));
     ASSERT_TRUE(ctl_.Insert(kKernelMsr, user));
     ASSERT_TRUE(ctl_.Insert(kUserOnlyMsr, user));
     ctl_.EndUserspaceInstall();

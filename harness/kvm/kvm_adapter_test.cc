@@ -11,29 +11,14 @@
 #include "harness/core/controller.h"
 #include "harness/core/guest_memory.h"
 #include "harness/core/msr_handler.h"
+#include "harness/core/test_handlers.h"
 
 namespace msrtrace {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// A per-vCPU register that faults on bit 63 (stands in for a real handler family).
-class RegisterMsr : public MsrHandler {
- public:
-  explicit RegisterMsr(SlotId slot) : slot_(slot) {}
-  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext& ctx) override {
-    return MsrResult::Ok(ctx.slot(slot_));
-  }
-  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t value, ExitContext& ctx) override {
-    if (value >> 63) return MsrResult::Gp();
-    ctx.slot(slot_) = value;
-    return MsrResult::Ok();
-  }
-
- private:
-  SlotId slot_;
-};
+using testing_util::RegisterMsr;
 
 class KvmAdapterTest : public ::testing::Test {
  protected:

@@ -1,6 +1,6 @@
 // The exit-checking engine: the one place that runs a recorded or generated MSR exit on a
 // machine and judges the result. Replay (harness/replay/replay.h), the fuzzing oracles
-// (fuzz/oracles.h) and the importer's comparison (harness/importers) are loops around it.
+// (fuzz/oracles.h) and the importer's comparison (importers) are loops around it.
 //
 // ExitChecker::Run(event), per event:
 //   1. applies the event's inputs to its vCPU (ApplyEventInputs): RCX; RAX/RDX when known; RIP

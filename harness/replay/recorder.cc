@@ -25,6 +25,17 @@ void ApplyToModel(const VcpuRegs& actual, VcpuRegs& model) {
   model.pending = actual.pending;
 }
 
+// The vCPU state an event records besides the register inputs (RCX, RAX, RDX).
+void CopyMachineState(const VcpuRegs& r, ExitEvent& ev) {
+  ev.rip = r.rip;
+  ev.rflags = r.rflags;
+  ev.cr0 = r.cr0;
+  ev.cr4 = r.cr4;
+  ev.efer = r.efer;
+  ev.cs_l = r.cs_l;
+  ev.interruptibility = r.interruptibility;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Start(
@@ -91,13 +102,7 @@ absl::StatusOr<Outcome> Recorder::Handle(const Exit& exit, Vcpu& vcpu, GuestMemo
     ev.rcx = r.reg(Gpr::kRcx);
     ev.rax = r.reg(Gpr::kRax);
     ev.rdx = r.reg(Gpr::kRdx);
-    ev.rip = r.rip;
-    ev.rflags = r.rflags;
-    ev.cr0 = r.cr0;
-    ev.cr4 = r.cr4;
-    ev.efer = r.efer;
-    ev.cs_l = r.cs_l;
-    ev.interruptibility = r.interruptibility;
+    CopyMachineState(r, ev);
   }
 
   absl::StatusOr<Outcome> out = controller_.Handle(exit, vcpu, memory);
@@ -185,13 +190,7 @@ absl::StatusOr<Outcome> Recorder::HostAccess(Access access, uint32_t index, uint
   ev.rcx = index;
   ev.rax = access == Access::kWrite ? (value & 0xffffffffull) : 0;
   ev.rdx = access == Access::kWrite ? (value >> 32) : 0;
-  ev.rip = r.rip;
-  ev.rflags = r.rflags;
-  ev.cr0 = r.cr0;
-  ev.cr4 = r.cr4;
-  ev.efer = r.efer;
-  ev.cs_l = r.cs_l;
-  ev.interruptibility = r.interruptibility;
+  CopyMachineState(r, ev);
   Finish(out, vcpu);
   return out;
 }

@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "handlers/fifo.h"
 #include "harness/core/kvm_save_list.h"
 #include "harness/core/test_tmpdir.h"
 #include "harness/replay/machine.h"
@@ -20,6 +19,9 @@ namespace {
 
 constexpr uint32_t kPat = 0x277;
 constexpr uint32_t kEfer = 0xc0000080;
+// The "reference+fifo" set's FIFO device (handlers/fifo.h); an index the in-kernel reference
+// set does not know. (harness/ includes no handlers/ header: the sets come from the registry.)
+constexpr uint32_t kFifoMsr = 0xabc;
 
 TraceHeader Header() {
   TraceHeader h;
@@ -54,6 +56,13 @@ struct Session {
     return o.ok() ? *o : Outcome();
   }
 };
+
+// Header() for a recording with host events (format 1.2).
+TraceHeader HostHeader() {
+  TraceHeader h = Header();
+  h.host_events = true;
+  return h;
+}
 
 Session Start(const TraceHeader& h, const std::string& name) {
   Session s;
@@ -124,7 +133,7 @@ TEST(RoutingReplayTest, RoutedTraceReplaysCleanWithItsRoutes) {
   ASSERT_NE(s.recorder, nullptr);
   EXPECT_EQ(s.Wrmsr(kPat, 0x0606060606060606ull).route, MsrRoute::kUserspaceFilter);
   EXPECT_EQ(s.Rdmsr(kPat).value, 0x0606060606060606ull);
-  EXPECT_EQ(s.Wrmsr(kFifoMsrIndex, 7).route, MsrRoute::kUserspaceUnknown);
+  EXPECT_EQ(s.Wrmsr(kFifoMsr, 7).route, MsrRoute::kUserspaceUnknown);
   EXPECT_EQ(s.Rdmsr(kEfer).route, MsrRoute::kKernel);
   // The in-kernel PAT is untouched: the userspace set keeps its own state.
   absl::StatusOr<uint64_t> pat =
@@ -162,7 +171,7 @@ TEST(RoutingReplayTest, ReplayReportsAnotherRoute) {
 // KVM_GET_MSRS/KVM_SET_MSRS of the save list in the kernel's order (msrs_to_save, then
 // emulated_msrs) is a round trip: the guest-visible state afterwards is what it was.
 TEST(HostEventsTest, SaveRestoreRoundTripLeavesGuestStateUnchanged) {
-  Session s = Start(Header(), "save_restore.trace");
+  Session s = Start(HostHeader(), "save_restore.trace");
   ASSERT_NE(s.recorder, nullptr);
   s.Wrmsr(kPat, 0x0000000000070406ull);
   s.Wrmsr(0x174, 0x10);  // SYSENTER_CS
@@ -181,7 +190,7 @@ TEST(HostEventsTest, SaveRestoreRoundTripLeavesGuestStateUnchanged) {
 // A refused host write is a failed KVM_SET_MSRS entry (HOST_FAILED): no register effect, no
 // #GP queued, no state change; replay reproduces it.
 TEST(HostEventsTest, FailedHostWriteIsRecordedAsHostFailed) {
-  Session s = Start(Header(), "host_failed.trace");
+  Session s = Start(HostHeader(), "host_failed.trace");
   ASSERT_NE(s.recorder, nullptr);
   Vcpu& v = s.machine->vcpus[0];
   const VcpuRegs regs = v.regs;
@@ -205,7 +214,7 @@ TEST(HostEventsTest, FailedHostWriteIsRecordedAsHostFailed) {
 // A host event whose recorded value disagrees with the handler is a value divergence (the
 // host path is compared like a guest exit's).
 TEST(HostEventsTest, HostReadValueIsCompared) {
-  Session s = Start(Header(), "host_value.trace");
+  Session s = Start(HostHeader(), "host_value.trace");
   ASSERT_NE(s.recorder, nullptr);
   ASSERT_TRUE(
       s.recorder->HostAccess(Access::kRead, kPat, 0, s.machine->vcpus[0], s.machine->memory).ok());
@@ -214,6 +223,34 @@ TEST(HostEventsTest, HostReadValueIsCompared) {
   EXPECT_TRUE(Check(Header(), ev).empty());
   ev.rax_out ^= 1;
   EXPECT_THAT(Check(Header(), ev), ::testing::ElementsAre(DivergenceKind::kValue));
+}
+
+// A recording started without host_events refuses a host event (a reader before format 1.2
+// would take it for a guest exit): the recording fails and says why.
+TEST(HostEventsTest, RecordingNotDeclaringHostEventsRefusesThem) {
+  Session s = Start(Header(), "undeclared.trace");
+  ASSERT_NE(s.recorder, nullptr);
+  (void)s.recorder->HostAccess(Access::kRead, kPat, 0, s.machine->vcpus[0], s.machine->memory);
+  const absl::Status st = s.recorder->Close(s.machine->vcpus);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("host-initiated"));
+}
+
+// The version a recording is written with: 1.2 with routing or host events, else 1.0.
+TEST(HostEventsTest, RoutedAndHostRecordingsAreFormat12) {
+  TraceHeader routed = Header();
+  routed.routing.user_space_msr_mask = kMsrExitReasonUnknown;
+  for (const auto& [h, minor] : {std::pair<TraceHeader, uint32_t>{Header(), 0},
+                                 {routed, kHostEventsMinor},
+                                 {HostHeader(), kHostEventsMinor}}) {
+    Session s = Start(h, "version.trace");
+    ASSERT_NE(s.recorder, nullptr);
+    s.Rdmsr(kEfer);
+    ASSERT_TRUE(s.recorder->Close(s.machine->vcpus).ok());
+    absl::StatusOr<std::unique_ptr<TraceReader>> reader = TraceReader::Open(s.path);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_EQ((*reader)->header().format_minor, minor);
+  }
 }
 
 }  // namespace

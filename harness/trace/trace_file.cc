@@ -62,6 +62,7 @@ class TraceWriterImpl : public TraceWriter {
 
   absl::Status Start(const TraceHeader& header, const Snapshot& snapshot) {
     record_.clear();
+    host_events_ = UsesHostEventsFormat(header);
     absl::Status st = AppendTraceStart(header, snapshot, &record_);
     if (!st.ok()) return absl::Status(st.code(), absl::StrCat(path_, ": ", st.message()));
     RETURN_IF_ERROR(sink_->Write(record_.data(), record_.size()));
@@ -74,6 +75,13 @@ class TraceWriterImpl : public TraceWriter {
     if (events_ > 0 && event.seq <= last_seq_) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: event seq %u is not greater than the previous seq %u", path_, event.seq, last_seq_));
+    }
+    if (event.host_initiated && !host_events_) {
+      // A reader before format 1.2 would take it for a guest exit.
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: event seq %u is host-initiated, but the trace was started without "
+                          "TraceHeader::host_events (format 1.2)",
+                          path_, event.seq));
     }
     record_.clear();
     absl::Status st = AppendEventRecord(event, &event_proto_, &record_);
@@ -128,6 +136,7 @@ class TraceWriterImpl : public TraceWriter {
   std::string record_;            // Reused record buffer.
   uint64_t events_ = 0;
   uint64_t last_seq_ = 0;
+  bool host_events_ = false;  // Format 1.2: host events may be appended.
   bool closed_ = false;
   absl::Status failed_;
 };

@@ -423,6 +423,82 @@ TEST(TraceFileTest, WriterRejectsNonIncreasingSeq) {
   EXPECT_EQ((*writer)->Append(SampleEvent(7)).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Format 1.2 (docs/trace-format.md, Versioning): a trace that uses MSR routing or host events
+// says so in its version, in the prelude and the header record; every other trace stays 1.0.
+TEST(TraceFileTest, RoutingOrHostEventsAreWrittenAsFormat12OtherTracesStay10) {
+  struct Case {
+    const char* what;
+    TraceHeader header;
+    uint16_t minor;
+  };
+  std::vector<Case> cases = {{"plain", SampleHeader(), 0},
+                             {"exit reasons", SampleHeader(), 2},
+                             {"filter", SampleHeader(), 2},
+                             {"userspace set", SampleHeader(), 2},
+                             {"host events", SampleHeader(), 2}};
+  cases[1].header.routing.user_space_msr_mask = kMsrExitReasonUnknown;
+  ASSERT_TRUE(DenyListFilter({0x277}, &cases[2].header.routing.filter).ok());
+  cases[3].header.routing.userspace_handler_set = "reference+fifo";
+  cases[4].header.host_events = true;
+  for (const Case& c : cases) {
+    std::string bytes;
+    auto writer = TraceWriter::CreateInMemory(&bytes, c.header, SampleSnapshot(0));
+    ASSERT_TRUE(writer.ok()) << c.what << ": " << writer.status();
+    ASSERT_TRUE((*writer)->Close(0).ok()) << c.what;
+    ASSERT_GT(bytes.size(), 12u);
+    EXPECT_EQ(static_cast<uint8_t>(bytes[8]) | static_cast<uint8_t>(bytes[9]) << 8, 1) << c.what;
+    EXPECT_EQ(static_cast<uint8_t>(bytes[10]) | static_cast<uint8_t>(bytes[11]) << 8, c.minor)
+        << c.what;
+    auto reader = TraceReader::FromBytes(bytes);
+    ASSERT_TRUE(reader.ok()) << c.what << ": " << reader.status();
+    EXPECT_EQ((*reader)->header().format_minor, c.minor) << c.what;
+    EXPECT_EQ((*reader)->header().host_events, c.minor == kHostEventsMinor) << c.what;
+  }
+}
+
+// A reader before 1.2 would take a host event for a guest exit: a writer writes one only into a
+// trace whose version announces it.
+TEST(TraceFileTest, WriterRefusesAHostEventInATraceThatDoesNotDeclareThem) {
+  ExitEvent host = SampleEvent(1);
+  host.host_initiated = true;
+  std::string bytes;
+  auto writer = TraceWriter::CreateInMemory(&bytes, SampleHeader(), SampleSnapshot(0));
+  ASSERT_TRUE(writer.ok());
+  const absl::Status s = (*writer)->Append(host);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("event seq 1 is host-initiated"));
+  EXPECT_TRUE((*writer)->Append(SampleEvent(2)).ok());  // Guest exits still go in.
+
+  TraceHeader declared = SampleHeader();
+  declared.host_events = true;
+  writer = TraceWriter::CreateInMemory(&bytes, declared, SampleSnapshot(0));
+  ASSERT_TRUE(writer.ok());
+  EXPECT_TRUE((*writer)->Append(host).ok());
+}
+
+// The reader accepts host events in a 1.2 trace and, from writers that predate 1.2, in a 1.0
+// trace (built here with the framing functions, as such a writer did).
+TEST(TraceFileTest, ReaderAcceptsHostEventsInFormat10And12) {
+  ExitEvent host = SampleEvent(1);
+  host.host_initiated = true;
+  for (const bool declared : {false, true}) {
+    TraceHeader h = SampleHeader();
+    h.host_events = declared;
+    std::string bytes;
+    ASSERT_TRUE(AppendTraceStart(h, SampleSnapshot(0), &bytes).ok());
+    proto::ExitEvent scratch;
+    ASSERT_TRUE(AppendEventRecord(host, &scratch, &bytes).ok());
+    AppendTrailerRecord(TraceTrailer{1, kDigest}, &bytes);
+    const ReadResult r = ReadBytes(bytes);
+    ASSERT_TRUE(r.open.ok()) << r.open;
+    ASSERT_TRUE(r.next.ok()) << r.next;
+    EXPECT_EQ(r.end, TraceEnd::kComplete);
+    ASSERT_EQ(r.events.size(), 1u);
+    EXPECT_TRUE(r.events[0].host_initiated);
+    EXPECT_EQ(static_cast<uint8_t>(bytes[10]), declared ? kHostEventsMinor : 0u);
+  }
+}
+
 TEST(TraceFileTest, InPlaceWriterDestroyedWithoutCloseLeavesNoTrailer) {
   const std::string path = TempPath(".bin");
   {

@@ -140,7 +140,9 @@ absl::Status AppendTraceStart(const TraceHeader& header, const Snapshot& snapsho
   std::vector<proto::Snapshot> parts(1);
   SnapshotCoreToProto(snapshot, &parts[0]);
   if (parts[0].ByteSizeLong() > kMaxRecordPayload) RETURN_IF_ERROR(SplitVcpus(&parts));
-  const uint32_t minor = parts.size() > 1 ? kSplitSnapshotMinor : kTraceFormatMinor;
+  const uint32_t minor = UsesHostEventsFormat(header) ? kHostEventsMinor
+                         : parts.size() > 1           ? kSplitSnapshotMinor
+                                                      : kTraceFormatMinor;
 
   char prelude[kPreludeSize];
   std::memcpy(prelude, kTraceMagic, sizeof(kTraceMagic));

@@ -39,6 +39,8 @@ inline constexpr size_t kSnapshotPartBudget = kMaxRecordPayload - (64 << 10);
 // every other trace stays 1.0, byte for byte. A 1.0 reader stops at the second snapshot record
 // ("expected a page record, found a snapshot record").
 inline constexpr uint32_t kSplitSnapshotMinor = 1;
+// Format 1.2 (kHostEventsMinor, trace_types.h) is written by traces that use MSR routing or
+// host events, split snapshot or not.
 
 enum RecordType : uint8_t {
   kRecordHeader = 1,

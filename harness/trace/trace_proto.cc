@@ -281,6 +281,7 @@ absl::StatusOr<TraceHeader> FromProto(const proto::TraceHeader& p) {
   TraceHeader h;
   h.format_major = p.format_major();
   h.format_minor = p.format_minor();
+  h.host_events = h.format_minor >= kHostEventsMinor;
   h.producer = p.producer();
   h.cpu_profile = p.cpu_profile();
   h.unknown_msr_policy = static_cast<UnknownMsrPolicy>(p.unknown_msr_policy());

@@ -337,6 +337,8 @@ absl::Status ReadTraceText(const std::string& in_path, const std::string& out_pa
     digest = trace.trailer().final_state_digest();
   }
 
+  // Host events make the output format 1.2, whatever version the text says.
+  for (const proto::ExitEvent& pe : trace.events()) header->host_events |= pe.host_initiated();
   ASSIGN_OR_RETURN(std::unique_ptr<TraceWriter> writer,
                    TraceWriter::Create(out_path, *header, *snapshot));
   for (const proto::ExitEvent& pe : trace.events()) {

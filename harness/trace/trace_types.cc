@@ -2,6 +2,10 @@
 
 namespace msrtrace {
 
+bool UsesHostEventsFormat(const TraceHeader& h) {
+  return h.host_events || h.routing != MsrRouting{};
+}
+
 const char* RecordedKindName(RecordedKind k) {
   switch (k) {
     case RecordedKind::kRetired:

@@ -21,6 +21,11 @@ namespace msrtrace {
 // fields are skipped) and reject a newer major version.
 inline constexpr uint32_t kTraceFormatMajor = 1;
 inline constexpr uint32_t kTraceFormatMinor = 0;
+// Format 1.2: MSR routing in the header (fields 10-12), host-initiated events
+// (ExitEvent.host_initiated, RECORDED_KIND_HOST_FAILED) and Outcome.route. Written only by traces
+// that use them (UsesHostEventsFormat), so every other trace keeps its 1.0/1.1 bytes
+// (docs/trace-format.md, Versioning).
+inline constexpr uint32_t kHostEventsMinor = 2;
 
 struct TraceHeader {
   uint32_t format_major = kTraceFormatMajor;
@@ -34,7 +39,13 @@ struct TraceHeader {
   std::vector<std::pair<std::string, std::string>> labels;
   // KVM_CAP_X86_USER_SPACE_MSR reasons, KVM_X86_SET_MSR_FILTER and the userspace handler set.
   MsrRouting routing;
+  // The trace may hold host-initiated events (ExitEvent::host_initiated). Not a proto field: the
+  // format version says it (1.2, kHostEventsMinor); set when a 1.2 trace is read. A writer
+  // refuses a host event when it is false.
+  bool host_events = false;
 };
+// Whether `h` uses what format 1.2 adds: MSR routing (header fields 10-12) or host events.
+bool UsesHostEventsFormat(const TraceHeader& h);
 
 // What the recording says happened. `kVmmError` is an exit that failed in the VMM (a handler
 // error, an unknown MSR under kFail): registers unchanged, the VM stopped.

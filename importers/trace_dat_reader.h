@@ -16,8 +16,8 @@
 //
 // Built only when CMake finds libtracecmd (MSRTRACE_HAVE_TRACECMD); otherwise ReadTraceDat
 // returns kUnimplemented saying so, and text import works as before.
-#ifndef MSRTRACE_HARNESS_IMPORTERS_TRACE_DAT_READER_H_
-#define MSRTRACE_HARNESS_IMPORTERS_TRACE_DAT_READER_H_
+#ifndef MSRTRACE_IMPORTERS_TRACE_DAT_READER_H_
+#define MSRTRACE_IMPORTERS_TRACE_DAT_READER_H_
 
 #include <cstdint>
 #include <string>
@@ -25,7 +25,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "harness/importers/kvm_trace_parser.h"
+#include "importers/kvm_trace_parser.h"
 
 namespace msrtrace {
 namespace importers {
@@ -60,4 +60,4 @@ absl::Status RenderTraceDatText(const std::string& path, std::string* text);
 }  // namespace importers
 }  // namespace msrtrace
 
-#endif  // MSRTRACE_HARNESS_IMPORTERS_TRACE_DAT_READER_H_
+#endif  // MSRTRACE_IMPORTERS_TRACE_DAT_READER_H_

@@ -1,4 +1,4 @@
-#include "harness/importers/trace_dat_reader.h"
+#include "importers/trace_dat_reader.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-#include "harness/importers/kvm_trace_assembler.h"
+#include "importers/kvm_trace_assembler.h"
 
 #include <algorithm>
 

@@ -20,8 +20,8 @@
 // max_reported_bad_lines of them) and skipped; with `strict`, the first one is an error.
 //
 // Thread-safety: none; each call is independent.
-#ifndef MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_IMPORTER_H_
-#define MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_IMPORTER_H_
+#ifndef MSRTRACE_IMPORTERS_KVM_TRACE_IMPORTER_H_
+#define MSRTRACE_IMPORTERS_KVM_TRACE_IMPORTER_H_
 
 #include <cstdint>
 #include <functional>
@@ -34,8 +34,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "harness/core/controller.h"
-#include "harness/importers/kvm_trace_assembler.h"
-#include "harness/importers/kvm_trace_parser.h"
+#include "importers/kvm_trace_assembler.h"
+#include "importers/kvm_trace_parser.h"
 #include "proto/report.pb.h"
 
 namespace msrtrace {
@@ -178,4 +178,4 @@ report::ImportReport SummaryReport(const ImportSummary& summary);
 }  // namespace importers
 }  // namespace msrtrace
 
-#endif  // MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_IMPORTER_H_
+#endif  // MSRTRACE_IMPORTERS_KVM_TRACE_IMPORTER_H_

@@ -1,4 +1,4 @@
-#include "harness/importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_importer.h"
 
 #include <zlib.h>
 
@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "harness/core/controller.h"
 #include "harness/core/msr_handler.h"
+#include "harness/core/test_handlers.h"
 #include "harness/core/test_tmpdir.h"
 #include "harness/trace/trace_file.h"
 
@@ -25,25 +26,10 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::StartsWith;
+using testing_util::RegisterMsr;
 
 // A stub handler set (the importer must not depend on the reference set): a plain register
-// per vCPU that faults on bit 63, and a read-only MSR.
-class RegisterMsr : public MsrHandler {
- public:
-  explicit RegisterMsr(SlotId slot) : slot_(slot) {}
-  absl::StatusOr<MsrResult> Read(uint32_t, ExitContext& ctx) override {
-    return MsrResult::Ok(ctx.slot(slot_));
-  }
-  absl::StatusOr<MsrResult> Write(uint32_t, uint64_t value, ExitContext& ctx) override {
-    if (value >> 63) return MsrResult::Gp();
-    ctx.slot(slot_) = value;
-    return MsrResult::Ok();
-  }
-
- private:
-  SlotId slot_;
-};
-
+// per vCPU that faults on bit 63 (testing_util::RegisterMsr), and a read-only MSR.
 class ReadOnlyMsr : public MsrHandler {
  public:
   absl::StatusOr<MsrResult> Read(uint32_t, ExitContext&) override { return MsrResult::Ok(0x1234); }

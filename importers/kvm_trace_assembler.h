@@ -30,8 +30,8 @@
 // (unknown). Lines without a CPU column are not mapped to CPUs.
 //
 // Thread-safety: none. Memory: O(threads) (bounded by kMaxThreads), no per-event allocation.
-#ifndef MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
-#define MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
+#ifndef MSRTRACE_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
+#define MSRTRACE_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
 
 #include <cstdint>
 #include <vector>
@@ -39,8 +39,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "harness/core/exit.h"
-#include "harness/importers/kvm_trace_parser.h"
 #include "harness/trace/trace_types.h"
+#include "importers/kvm_trace_parser.h"
 
 namespace msrtrace {
 namespace importers {
@@ -170,4 +170,4 @@ class Assembler {
 }  // namespace importers
 }  // namespace msrtrace
 
-#endif  // MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_ASSEMBLER_H_
+#endif  // MSRTRACE_IMPORTERS_KVM_TRACE_ASSEMBLER_H_

@@ -13,8 +13,8 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/importers/kvm_trace_importer.h"
 #include "harness/trace/trace_file.h"
+#include "importers/kvm_trace_importer.h"
 
 namespace msrtrace {
 namespace importers {

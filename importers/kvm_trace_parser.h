@@ -23,8 +23,8 @@
 //
 // The parser never allocates: string_views in ParsedLine point into the caller's line.
 // Thread-safety: stateless functions.
-#ifndef MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_PARSER_H_
-#define MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_PARSER_H_
+#ifndef MSRTRACE_IMPORTERS_KVM_TRACE_PARSER_H_
+#define MSRTRACE_IMPORTERS_KVM_TRACE_PARSER_H_
 
 #include <cstdint>
 
@@ -143,4 +143,4 @@ bool ParsePayload(absl::string_view event, absl::string_view payload, ParsedLine
 }  // namespace importers
 }  // namespace msrtrace
 
-#endif  // MSRTRACE_HARNESS_IMPORTERS_KVM_TRACE_PARSER_H_
+#endif  // MSRTRACE_IMPORTERS_KVM_TRACE_PARSER_H_

@@ -1,4 +1,4 @@
-#include "harness/importers/kvm_trace_importer.h"
+#include "importers/kvm_trace_importer.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -21,11 +21,11 @@
 #include "harness/core/snapshot.h"
 #include "harness/core/status_macros.h"
 #include "harness/core/utf8.h"
-#include "harness/importers/trace_dat_reader.h"
 #include "harness/replay/exit_check.h"
 #include "harness/replay/machine.h"
 #include "harness/trace/trace_file.h"
 #include "harness/trace/trace_types.h"
+#include "importers/trace_dat_reader.h"
 
 namespace msrtrace {
 namespace importers {

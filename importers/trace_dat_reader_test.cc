@@ -4,7 +4,7 @@
 // (trace-cmd 3.1.6) ships the writer (tracecmd_output_create ...) in the library but not in
 // its public header trace-cmd/trace-cmd.h, so a test cannot use it without declaring private
 // API; and recording a real one needs trace-cmd and /dev/kvm, which CI does not have.
-#include "harness/importers/trace_dat_reader.h"
+#include "importers/trace_dat_reader.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "harness/importers/kvm_trace_importer.h"
 #include "harness/trace/trace_file.h"
+#include "importers/kvm_trace_importer.h"
 
 namespace msrtrace {
 namespace importers {
