@@ -113,14 +113,14 @@ absl::StatusOr<MsrResult> TableHandler::Read(uint32_t index, ExitContext& ctx) {
   const Entry* e = FindEntry(index);
   if (e == nullptr) return MsrResult::Unsupported();
   if (e->row.read_hook != nullptr) return e->row.read_hook(*this, *e, index, ctx);
-  return ReadMsr(*e, index, ctx);
+  return GenericRead(*e, index, ctx);
 }
 
 absl::StatusOr<MsrResult> TableHandler::Write(uint32_t index, uint64_t value, ExitContext& ctx) {
   const Entry* e = FindEntry(index);
   if (e == nullptr) return MsrResult::Unsupported();
   if (e->row.write_hook != nullptr) return e->row.write_hook(*this, *e, index, value, ctx);
-  return WriteMsr(*e, index, value, ctx);
+  return GenericWrite(*e, index, value, ctx);
 }
 
 absl::string_view TableHandler::MsrName(uint32_t index) const {

@@ -24,9 +24,10 @@
 //          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
 // Where KVM has a rule beyond these, the row carries a hook (MsrRow::read_hook/write_hook) that
 // the handler calls instead of the generic path, and where an index's reset value depends on
-// its position in a range or on the vCPU, a reset hook (MsrRow::reset_hook). Families do not
-// subclass the table handler: its Read/Write are final and have no other dispatch. Every path
-// is check-then-commit (fault-atomic).
+// its position in a range or on the vCPU, a reset hook (MsrRow::reset_hook). The class is final:
+// a family is its rows, and its hooks are the only code it adds (a hook reaches other rows with
+// FindEntry and family or borrowed state with State). Every path is check-then-commit
+// (fault-atomic).
 //
 // Thread-safety: none (the controller serializes exits).
 #ifndef MSRTRACE_HANDLERS_TABLE_HANDLER_H_
@@ -192,7 +193,7 @@ struct TableEntry {
   size_t first_name = 0;                  // Index into names_.
 };
 
-class TableHandler : public MsrHandler {
+class TableHandler final : public MsrHandler {
  public:
   using Entry = TableEntry;
 
@@ -202,8 +203,8 @@ class TableHandler : public MsrHandler {
   TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
                IndexNameFn index_name = nullptr, absl::Span<const TableStateDef> state = {});
 
-  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) final;
-  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) final;
+  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) override;
+  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) override;
   absl::string_view MsrName(uint32_t index) const override;
   // Applies the BSP reset values of the state slots (TableStateDef::bsp_reset) and the rows'
   // reset hooks (MsrRow::reset_hook).
@@ -236,15 +237,6 @@ class TableHandler : public MsrHandler {
   uint64_t& State(size_t i, ExitContext& ctx) const {
     const StateRef& s = state_[i];
     return s.vm ? ctx.vm_slot(s.id) : ctx.slot(s.id);
-  }
-
- protected:
-  virtual absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) {
-    return GenericRead(e, index, ctx);
-  }
-  virtual absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                             ExitContext& ctx) {
-    return GenericWrite(e, index, value, ctx);
   }
 
  private:
