@@ -249,6 +249,7 @@ class TableHandler final : public MsrHandler {
   };
   CpuProfile profile_;
   std::vector<Entry> entries_;        // Sorted by row.index, non-overlapping.
+  std::vector<uint32_t> firsts_;      // entries_[i].row.index, packed for FindEntry's search.
   std::vector<size_t> reset_hooked_;  // Entries with a reset hook and per-vCPU slots.
   std::vector<std::string> names_;
   std::vector<StateRef> state_;
