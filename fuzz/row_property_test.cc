@@ -1,22 +1,19 @@
-// Property tests over the whole declared table: for every CPU profile and every row the reference
-// set declares (Controller::declared_rows, harness/core/declared_rows.h), generated guest exits
-// check that the handler does what the row says:
-//   - a WRMSR of the current value with one reserved bit set #GPs (each bit of the mask, which
-//     for MAXPHYADDR rows includes the profile's bits at and above MAXPHYADDR: the handler and
-//     the row share MaxPhyAddrReservedBits);
-//   - a WRMSR of a non-canonical value to a canonical row #GPs;
-//   - a WRMSR to a read-only or host-write-only row #GPs; an RDMSR of a write-only row #GPs;
-//   - a WRMSR that changes a read_only_mask bit #GPs; one that changes an ignored_mask bit
-//     retires and the bit reads back unchanged;
-// and the acceptance half:
+// Property tests over the whole declared table, the controller-level acceptance half of the row
+// x profile sweep (handlers/row_sweep.h): for every CPU profile and every row the reference set
+// declares (DeclaredRowOf; the sweep first checks that these are Controller::declared_rows(),
+// harness/core/declared_rows.h), generated guest exits check that what a row allows retires:
 //   - from the reset value, a WRMSR flipping any one bit that is neither reserved nor read-only
 //     retires (for a canonical row: when the result is canonical), unless the row declares value
 //     rules beyond its masks (kRowValueRules: memory types, CPU mode, other MSRs' state);
+//   - a WRMSR that changes an ignored_mask bit retires and the bit reads back unchanged;
 //   - on a writes-ignored row every WRMSR retires and the value reads back unchanged;
-//   - a canonical row accepts canonical values at the top of both halves.
-// The rows' own masks drive the tests, so a family added to the table is covered without a test
-// of its own. Everything goes through the controller (guest exits and host reads), never through
-// a handler's internals, so the tests hold however a family computes its masks.
+//   - a canonical row accepts canonical values at the top of both halves;
+//   - the handler and the row agree on MAXPHYADDR.
+// What a row refuses (reserved, read-only, non-canonical bits, access kinds, lock bit: #GP with
+// the state unchanged) is checked once, by handlers/row_conformance_test.cc. The rows' own masks
+// drive the tests, so a family added to the table is covered without a test of its own.
+// Everything goes through the controller (guest exits and host reads), never through a
+// handler's internals, so the tests hold however a family computes its masks.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +23,7 @@
 #include "fuzz/fuzz_setup.h"
 #include "gtest/gtest.h"
 #include "handlers/cpu_profile.h"
+#include "handlers/row_sweep.h"
 #include "harness/core/declared_rows.h"
 #include "harness/replay/exit_check.h"
 #include "harness/replay/machine.h"
@@ -33,6 +31,8 @@
 namespace msrtrace {
 namespace fuzz {
 namespace {
+
+using row_sweep::SweptRow;
 
 class RowPropertyTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -85,75 +85,42 @@ class RowPropertyTest : public ::testing::TestWithParam<std::string> {
     return v.ok() ? *v : 0;
   }
 
+  std::vector<SweptRow> Rows() const { return row_sweep::RowsOf(*machine_->profile); }
+
   TraceModel trace_;
   std::unique_ptr<Machine> machine_;
 };
 
-TEST_P(RowPropertyTest, EveryReservedBitFaults) {
-  int checked = 0;
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
-    if ((row.flags & kRowWritesIgnored) != 0) continue;
-    for (uint32_t index : {row.first, row.last}) {
-      const uint64_t base = ResetValue(index) & ~row.reserved_mask;
-      for (int b = 0; b < 64; ++b) {
-        if (((row.reserved_mask >> b) & 1) == 0) continue;
-        const uint64_t value = base | (1ull << b);
-        EXPECT_EQ(Guest(Access::kWrite, index, value), Outcome::Kind::kGpInjected)
-            << absl::StrFormat("%s: WRMSR %#x <- %#x (reserved bit %d) did not #GP",
-                               machine_->controller->MsrName(index), index, value, b);
-        ++checked;
-      }
-    }
-  }
-  EXPECT_GT(checked, 0);
-}
-
-TEST_P(RowPropertyTest, NonCanonicalValuesFaultOnCanonicalRows) {
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
-    if ((row.flags & kRowCanonical) == 0) continue;
-    for (uint64_t value : {1ull << (row.canonical_bits - 1), 1ull << 62, 0x8000000000000000ull}) {
-      EXPECT_EQ(Guest(Access::kWrite, row.first, value), Outcome::Kind::kGpInjected)
-          << absl::StrFormat("%s <- %#x", machine_->controller->MsrName(row.first), value);
-    }
+// The sweep's rows are what the installed set declared to the controller, in the same order.
+TEST_P(RowPropertyTest, SweepIsTheDeclaredTable) {
+  const std::vector<SweptRow> rows = Rows();
+  const std::vector<DeclaredRow>& declared = machine_->controller->declared_rows();
+  ASSERT_EQ(rows.size(), declared.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const DeclaredRow& a = rows[i].declared;
+    const DeclaredRow& b = declared[i];
+    EXPECT_TRUE(a.first == b.first && a.last == b.last && a.reset == b.reset &&
+                a.reserved_mask == b.reserved_mask && a.read_only_mask == b.read_only_mask &&
+                a.ignored_mask == b.ignored_mask && a.flags == b.flags &&
+                a.canonical_bits == b.canonical_bits)
+        << rows[i].row.name;
   }
 }
 
-TEST_P(RowPropertyTest, AccessRestrictionsFault) {
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
-    const std::string name = machine_->controller->MsrName(row.first);
-    const bool no_write =
-        (row.flags & kRowReadOnly) != 0 ||
-        ((row.flags & kRowHostOnlyWrite) != 0 && (row.flags & kRowWritesIgnored) == 0);
-    if (no_write) {
-      EXPECT_EQ(Guest(Access::kWrite, row.first, ResetValue(row.first)), Outcome::Kind::kGpInjected)
-          << name << ": a guest write retired";
-    }
-    if ((row.flags & kRowWriteOnly) != 0) {
-      EXPECT_EQ(Guest(Access::kRead, row.first, 0), Outcome::Kind::kGpInjected)
-          << name << ": a guest read retired";
-    }
-  }
-}
-
-TEST_P(RowPropertyTest, ReadOnlyBitsFaultAndIgnoredBitsAreKept) {
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
-    for (uint32_t index : {row.first, row.last}) {
+TEST_P(RowPropertyTest, IgnoredBitsRetireAndAreKept) {
+  for (const SweptRow& s : Rows()) {
+    const DeclaredRow& row = s.declared;
+    for (uint32_t index : s.Indices()) {
       const std::string name = machine_->controller->MsrName(index);
       const uint64_t base = GuestBase(index) & ~row.reserved_mask;
       for (int b = 0; b < 64; ++b) {
         const uint64_t bit = 1ull << b;
-        if ((row.read_only_mask & bit) != 0 && (row.reserved_mask & bit) == 0) {
-          EXPECT_EQ(Guest(Access::kWrite, index, base ^ bit), Outcome::Kind::kGpInjected)
-              << absl::StrFormat("%s <- %#x changes read-only bit %d, yet retired", name,
-                                 base ^ bit, b);
-        }
-        if ((row.ignored_mask & bit) != 0 && (row.reserved_mask & bit) == 0) {
-          const absl::optional<uint64_t> back = WriteThenRead(index, base ^ bit);
-          ASSERT_TRUE(back.has_value())
-              << absl::StrFormat("%s <- %#x (ignored bit %d) did not retire", name, base ^ bit, b);
-          EXPECT_EQ(*back & bit, base & bit)
-              << absl::StrFormat("%s: ignored bit %d changed (read back %#x)", name, b, *back);
-        }
+        if ((row.ignored_mask & bit) == 0 || (row.reserved_mask & bit) != 0) continue;
+        const absl::optional<uint64_t> back = WriteThenRead(index, base ^ bit);
+        ASSERT_TRUE(back.has_value())
+            << absl::StrFormat("%s <- %#x (ignored bit %d) did not retire", name, base ^ bit, b);
+        EXPECT_EQ(*back & bit, base & bit)
+            << absl::StrFormat("%s: ignored bit %d changed (read back %#x)", name, b, *back);
       }
     }
   }
@@ -168,11 +135,12 @@ bool AcceptedByMasks(const DeclaredRow& row, uint64_t value) {
 
 TEST_P(RowPropertyTest, EveryBitNotReservedOrReadOnlyIsAccepted) {
   int checked = 0;
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+  for (const SweptRow& s : Rows()) {
+    const DeclaredRow& row = s.declared;
     const bool no_write =
         (row.flags & (kRowReadOnly | kRowHostOnlyWrite | kRowValueRules | kRowWritesIgnored)) != 0;
     if (no_write) continue;
-    for (uint32_t index : {row.first, row.last}) {
+    for (uint32_t index : s.Indices()) {
       const std::string name = machine_->controller->MsrName(index);
       const uint64_t base = GuestBase(index);
       ASSERT_TRUE(AcceptedByMasks(row, base))
@@ -195,7 +163,8 @@ TEST_P(RowPropertyTest, EveryBitNotReservedOrReadOnlyIsAccepted) {
 }
 
 TEST_P(RowPropertyTest, WritesIgnoredRowsRetireAndKeepTheirValue) {
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+  for (const SweptRow& s : Rows()) {
+    const DeclaredRow& row = s.declared;
     if ((row.flags & kRowWritesIgnored) == 0 || (row.flags & kRowWriteOnly) != 0) continue;
     const std::string name = machine_->controller->MsrName(row.first);
     const uint64_t before = GuestBase(row.first);
@@ -208,7 +177,8 @@ TEST_P(RowPropertyTest, WritesIgnoredRowsRetireAndKeepTheirValue) {
 }
 
 TEST_P(RowPropertyTest, CanonicalRowsAcceptCanonicalValues) {
-  for (const DeclaredRow& row : machine_->controller->declared_rows()) {
+  for (const SweptRow& s : Rows()) {
+    const DeclaredRow& row = s.declared;
     if ((row.flags & kRowCanonical) == 0 || (row.flags & kRowValueRules) != 0) continue;
     const uint64_t top_low = (1ull << (row.canonical_bits - 1)) - 1;  // 0x00007fffffffffff.
     for (uint64_t value :
@@ -231,10 +201,12 @@ TEST_P(RowPropertyTest, HandlerAndRowAgreeOnMaxPhyAddr) {
   const uint64_t top = 1ull << (maxphy - 1);
   int checked = 0;
   for (uint32_t index : {0x1bu, 0x200u, 0x201u}) {  // APIC_BASE, MTRR_PHYSBASE0/PHYSMASK0.
-    const DeclaredRow* row = nullptr;
-    for (const DeclaredRow& r : machine_->controller->declared_rows()) {
-      if (index >= r.first && index <= r.last) row = &r;
+    const SweptRow* swept = nullptr;
+    const std::vector<SweptRow> rows = Rows();
+    for (const SweptRow& s : rows) {
+      if (index >= s.row.index && index <= s.row.last) swept = &s;
     }
+    const DeclaredRow* row = swept != nullptr ? &swept->declared : nullptr;
     if (row == nullptr) continue;  // The profile has no such MSR.
     const std::string name = machine_->controller->MsrName(index);
     EXPECT_EQ(row->reserved_mask & above, above) << name << ": row mask misses MAXPHYADDR bits";
@@ -251,20 +223,8 @@ TEST_P(RowPropertyTest, HandlerAndRowAgreeOnMaxPhyAddr) {
   EXPECT_EQ(checked, 3) << "APIC_BASE and the first variable MTRR pair are on every profile";
 }
 
-std::vector<std::string> ProfileNames() {
-  std::vector<std::string> names;
-  for (const CpuProfile& p : BuiltinProfiles()) names.push_back(p.name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(EveryProfile, RowPropertyTest, ::testing::ValuesIn(ProfileNames()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name) {
-                             if (c == '-' || c == '.') c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(EveryProfile, RowPropertyTest,
+                         ::testing::ValuesIn(row_sweep::ProfileNames()), &row_sweep::ParamName);
 
 }  // namespace
 }  // namespace fuzz

@@ -58,6 +58,7 @@ inline constexpr uint32_t kHvMsrEom = 0x40000084;
 inline constexpr uint32_t kHvMsrSint0 = 0x40000090;
 inline constexpr uint32_t kHvMsrSint15 = 0x4000009f;
 inline constexpr uint32_t kHvMsrStimer0Config = 0x400000b0;  // CONFIGn at b0+2n, COUNTn b1+2n.
+inline constexpr uint32_t kHvMsrStimer0Count = 0x400000b1;
 inline constexpr uint32_t kHvMsrStimer3Count = 0x400000b7;
 inline constexpr uint32_t kHvMsrSyndbgControl = 0x400000f1;
 inline constexpr uint32_t kHvMsrSyndbgPendingBuffer = 0x400000f5;

@@ -326,58 +326,58 @@ const std::vector<MsrRow>& Rows() {
                 "0 and writes are ignored; reads 0 once the deadline <= guest TSC (fired) "
                 "(lapic.c kvm_{get,set}_lapic_tscdeadline_msr; KUT apic tsc_deadline_timer)"),
       X2None(0x800, 0x801, "X2APIC_RESERVED_800", kNoteReserved),
-      X2Ro<&ReadId>(0x802, 0x802, "X2APIC_APICID",
+      X2Ro<&ReadId>(kMsrX2ApicId, kMsrX2ApicId, "X2APIC_APICID",
                     "x2APIC ID = vCPU id; write #GP in x2APIC mode (kvm_lapic_reg_write APIC_ID)"),
-      X2Ro<>(0x803, 0x803, "X2APIC_VERSION",
+      X2Ro<>(kMsrX2ApicLvr, kMsrX2ApicLvr, "X2APIC_VERSION",
              "0x14 | (nr_lvt - 1) << 16 (kvm_apic_set_version; 0x60014 with CMCI)")
           .Reset(0x50014),
       X2None(0x804, 0x807, "X2APIC_RESERVED_804", kNoteReserved),
-      X2Rw<&WriteTpr>(0x808, "X2APIC_TPR", "APIC.TPR",
+      X2Rw<&WriteTpr>(kMsrX2ApicTpr, "X2APIC_TPR", "APIC.TPR",
                       "Stores bits 7:0 (apic_set_tpr(val & 0xff)); bits 63:32 #GP"),
       X2None(0x809, 0x809, "X2APIC_ARBPRI",
              "ARBPRI is not valid in x2APIC mode: #GP (kvm_lapic_readable_reg_mask)"),
       X2Ro<&ReadPpr>(0x80a, 0x80a, "X2APIC_PPR",
                      "PPR = TPR (no in-service vector in the model); write #GP"),
-      X2(0x80b, 0x80b, "X2APIC_EOI", nullptr)
+      X2(kMsrX2ApicEoi, kMsrX2ApicEoi, "X2APIC_EOI", nullptr)
           .Checks(kX2 | kCheckWriteOnly)
           .OnRead(&X2Read<>)
           .OnWrite(&X2Write<>)
           .Note("Write-only; any 32-bit value accepted (KVM does not check it); read #GP"),
       X2None(0x80c, 0x80c, "X2APIC_RESERVED_80C", kNoteReserved),
-      X2Ro<&ReadLdr>(0x80d, 0x80d, "X2APIC_LDR",
+      X2Ro<&ReadLdr>(kMsrX2ApicLdr, kMsrX2ApicLdr, "X2APIC_LDR",
                      "LDR = ((id >> 4) << 16) | (1 << (id & 0xf)); write #GP in x2APIC mode"),
       X2None(0x80e, 0x80e, "X2APIC_DFR", "DFR is not valid in x2APIC mode: #GP on read and write"),
-      X2Rw<&WriteSpiv>(0x80f, "X2APIC_SIVR", "APIC.SPIV",
+      X2Rw<&WriteSpiv>(kMsrX2ApicSpiv, "X2APIC_SIVR", "APIC.SPIV",
                        "Stores bits 9:0 (no directed EOI); clearing bit 8 masks every LVT "
                        "(kvm_lapic_reg_write APIC_SPIV)")
           .Reset(0xff),
       X2Ro<>(0x810, 0x817, "X2APIC_ISR", kNoteReadOnly),
       X2Ro<>(0x818, 0x81f, "X2APIC_TMR", kNoteReadOnly),
       X2Ro<>(0x820, 0x827, "X2APIC_IRR", kNoteReadOnly),
-      X2Rw<nullptr>(0x828, "X2APIC_ESR", nullptr,
+      X2Rw<nullptr>(kMsrX2ApicEsr, "X2APIC_ESR", nullptr,
                     "Reads 0; a non-zero write #GP in x2APIC mode (kvm_lapic_reg_write APIC_ESR)")
           .Reserved(kHigh32 | 0xffffffffull),
       X2None(0x829, 0x82e, "X2APIC_RESERVED_829", kNoteReserved),
       Lvt(0x82f, "X2APIC_LVT_CMCI", kLvtCmci, kLvtMasked,
           "Exists only with MCG_CAP.CMCI_P (nr_lvt = 7), else #GP; mask 0x117ff"),
-      X2Rw<&WriteIcr>(0x830, "X2APIC_ICR", "APIC.ICR",
+      X2Rw<&WriteIcr>(kMsrX2ApicIcr, "X2APIC_ICR", "APIC.ICR",
                       "64-bit (destination in 63:32). Bits 13, 17:16, 31:20 #GP; BUSY (12) "
                       "cleared; the IPI is recorded, not delivered (lapic.c "
                       "__kvm_x2apic_icr_write)")
           .Reserved(kX2ApicIcrReserved),
       X2None(0x831, 0x831, "X2APIC_ICR2",
              "ICR2 is not valid in x2APIC mode: #GP on read and write"),
-      X2Rw<&WriteLvtt>(0x832, "X2APIC_LVT_TIMER", kLvtSlotNames[kLvtTimer],
+      X2Rw<&WriteLvtt>(kMsrX2ApicLvtt, "X2APIC_LVT_TIMER", kLvtSlotNames[kLvtTimer],
                        "Mask 0x110ff | timer mode (bits 18:17 with TSC-deadline, else 17); "
                        "masked while the APIC is software-disabled; a TSC-deadline mode change "
                        "clears TMICT and the deadline")
           .Reset(kLvtMasked),
       Lvt(0x833, "X2APIC_LVT_THERMAL", kLvtThermal, kLvtMasked, "Mask 0x117ff"),
       Lvt(0x834, "X2APIC_LVT_PMI", kLvtPerf, kLvtMasked, "Mask 0x117ff"),
-      Lvt(0x835, "X2APIC_LVT_LINT0", kLvtLint0, kApicModeExtInt,
+      Lvt(kMsrX2ApicLvt0, "X2APIC_LVT_LINT0", kLvtLint0, kApicModeExtInt,
           "Mask 0x1f7ff; BSP reset ExtINT unmasked (KVM_X86_QUIRK_LINT0_REENABLED), APs masked"),
-      Lvt(0x836, "X2APIC_LVT_LINT1", kLvtLint1, kLvtMasked, "Mask 0x1f7ff"),
-      Lvt(0x837, "X2APIC_LVT_ERROR", kLvtError, kLvtMasked, "Mask 0x110ff"),
+      Lvt(kMsrX2ApicLvt1, "X2APIC_LVT_LINT1", kLvtLint1, kLvtMasked, "Mask 0x1f7ff"),
+      Lvt(kMsrX2ApicLvtErr, "X2APIC_LVT_ERROR", kLvtError, kLvtMasked, "Mask 0x110ff"),
       X2Rw<&WriteTmict>(0x838, "X2APIC_INIT_COUNT", "APIC.TMICT",
                         "Writes ignored in TSC-deadline mode; otherwise starts the APIC timer"),
       X2Ro<&ReadTmcct>(0x839, 0x839, "X2APIC_CUR_COUNT",
@@ -386,7 +386,7 @@ const std::vector<MsrRow>& Rows() {
           .Volatile(),
       X2None(0x83a, 0x83d, "X2APIC_RESERVED_83A", kNoteReserved),
       X2Rw<&WriteTdcr>(0x83e, "X2APIC_DIV_CONF", "APIC.TDCR", "Stores bits 0, 1 and 3 (0xb)"),
-      X2(0x83f, 0x83f, "X2APIC_SELF_IPI", nullptr)
+      X2(kMsrX2ApicSelfIpi, kMsrX2ApicSelfIpi, "X2APIC_SELF_IPI", nullptr)
           .Reserved(~0xffull)
           .Checks(kX2 | kCheckWriteOnly)
           .OnRead(&X2Read<>)

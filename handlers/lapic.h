@@ -37,6 +37,20 @@ inline constexpr uint32_t kMsrIa32ApicBase = 0x1b;
 inline constexpr uint32_t kMsrIa32TscDeadline = 0x6e0;
 inline constexpr uint32_t kMsrX2ApicFirst = 0x800;
 inline constexpr uint32_t kMsrX2ApicLast = 0x8ff;
+// x2APIC register MSRs (0x800 + APIC register offset / 16; ref: asm/apicdef.h).
+inline constexpr uint32_t kMsrX2ApicId = 0x802;
+inline constexpr uint32_t kMsrX2ApicLvr = 0x803;
+inline constexpr uint32_t kMsrX2ApicTpr = 0x808;
+inline constexpr uint32_t kMsrX2ApicEoi = 0x80b;
+inline constexpr uint32_t kMsrX2ApicLdr = 0x80d;
+inline constexpr uint32_t kMsrX2ApicSpiv = 0x80f;
+inline constexpr uint32_t kMsrX2ApicEsr = 0x828;
+inline constexpr uint32_t kMsrX2ApicIcr = 0x830;
+inline constexpr uint32_t kMsrX2ApicLvtt = 0x832;
+inline constexpr uint32_t kMsrX2ApicLvt0 = 0x835;
+inline constexpr uint32_t kMsrX2ApicLvt1 = 0x836;
+inline constexpr uint32_t kMsrX2ApicLvtErr = 0x837;
+inline constexpr uint32_t kMsrX2ApicSelfIpi = 0x83f;
 
 // IA32_APIC_BASE bits (ref: SDM Vol3 §10.4.4, lapic.h).
 inline constexpr uint64_t kApicBaseBsp = 1ull << 8;

@@ -14,6 +14,87 @@ namespace {
 
 constexpr char kFamily[] = "mce";
 
+// Other families' state the hooks read: FEATURE_CONTROL (misc, VMX only) and HWCR (misc).
+enum MceState : size_t { kFeatureControl = 0, kHwcr };
+constexpr TableStateDef kMceState[] = {
+    {"IA32_FEATURE_CONTROL", 0, MsrScope::kVcpu, /*shared=*/false, /*borrowed=*/true},
+    {"MSR_K7_HWCR", 0, MsrScope::kVcpu, /*shared=*/false, /*borrowed=*/true},
+};
+
+// --- Hooks: msrs.c get_msr_mce / set_msr_mce -------------------------------------------------
+uint64_t McgCapOf(const TableHandler& t) { return McgCap(t.profile()); }
+uint32_t Banks(const TableHandler& t) { return static_cast<uint32_t>(McgCapOf(t) & 0xff); }
+
+// VMX: guest accesses need FEATURE_CONTROL.LMCE_ENABLED.
+bool LmceEnabled(TableHandler& t, ExitContext& ctx) {
+  return t.HasState(kFeatureControl) && (t.State(kFeatureControl, ctx) & kFeatCtlLmce) != 0;
+}
+// ref: msrs.c can_set_mci_status(): AMD-compatible guest CPUID and HWCR[18].
+bool CanSetMciStatus(TableHandler& t, ExitContext& ctx) {
+  return t.profile().amd() && t.HasState(kHwcr) && (t.State(kHwcr, ctx) & kHwcrMcStatusWrEn) != 0;
+}
+
+// Without MCG_CAP.MCG_CTL_P: guest reads #GP (the host reads the slot).
+MsrResult ReadMcgCtl(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (!(McgCapOf(t) & kMcgCtlP) && !ctx.host_initiated()) return MsrResult::Gp();
+  return t.GenericRead(e, index, ctx);
+}
+// Only 0 or all-ones; without MCG_CTL_P only a host write of 0.
+MsrResult WriteMcgCtl(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                      ExitContext& ctx) {
+  if (!(McgCapOf(t) & kMcgCtlP) && (value != 0 || !ctx.host_initiated())) return MsrResult::Gp();
+  if (value != 0 && value != ~0ull) return MsrResult::Gp();
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// MCi_CTL2: banks >= MCG_CAP[7:0] #GP (host too); without CMCI_P guest reads #GP.
+MsrResult ReadMciCtl2(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (index - kMsrMc0Ctl2 >= Banks(t)) return MsrResult::Gp();
+  if (!(McgCapOf(t) & kMcgCmciP) && !ctx.host_initiated()) return MsrResult::Gp();
+  return t.GenericRead(e, index, ctx);
+}
+// Without CMCI_P only a host write of 0.
+MsrResult WriteMciCtl2(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                       ExitContext& ctx) {
+  if (index - kMsrMc0Ctl2 >= Banks(t)) return MsrResult::Gp();
+  if (!(McgCapOf(t) & kMcgCmciP) && (value != 0 || !ctx.host_initiated())) return MsrResult::Gp();
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// MCi_CTL/STATUS/ADDR/MISC: banks >= MCG_CAP[7:0] #GP (host too).
+MsrResult ReadMciBank(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (index - kMsrMc0Ctl >= 4 * Banks(t)) return MsrResult::Gp();
+  return t.GenericRead(e, index, ctx);
+}
+// MCi_CTL: 0 or all-ones, bits 10 and 0 may be clear. MCi_STATUS: guest writes only 0 unless
+// can_set_mci_status().
+MsrResult WriteMciBank(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                       ExitContext& ctx) {
+  const uint32_t off = index - kMsrMc0Ctl;
+  if (off >= 4 * Banks(t)) return MsrResult::Gp();
+  if (off % 4 == 0 && value != 0 && (value | (1ull << 10) | 1ull) != ~0ull) return MsrResult::Gp();
+  if (off % 4 == 1 && !ctx.host_initiated() && value != 0 && !CanSetMciStatus(t, ctx)) {
+    return MsrResult::Gp();
+  }
+  return t.GenericWrite(e, index, value, ctx);
+}
+// KVM_X86_SETUP_MCE: every present bank's MCi_CTL starts all-ones.
+uint64_t ResetMciBank(const TableHandler& t, const TableEntry& e, uint32_t index, uint32_t) {
+  const uint32_t off = index - kMsrMc0Ctl;
+  return off % 4 == 0 && off / 4 < Banks(t) ? ~0ull : e.row.reset;
+}
+
+// VMX: guest accesses #GP unless FEATURE_CONTROL.LMCE_ENABLED.
+MsrResult ReadMcgExtCtl(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (!ctx.host_initiated() && !LmceEnabled(t, ctx)) return MsrResult::Gp();
+  return t.GenericRead(e, index, ctx);
+}
+MsrResult WriteMcgExtCtl(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                         ExitContext& ctx) {
+  if (!ctx.host_initiated() && !LmceEnabled(t, ctx)) return MsrResult::Gp();
+  return t.GenericWrite(e, index, value, ctx);
+}
+
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
       MsrRowBuilder(0x0, "IA32_P5_MC_ADDR", kFamily)
@@ -33,6 +114,8 @@ const std::vector<MsrRow>& Rows() {
           .Note("Any value, no checks. msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMcgCtl, "IA32_MCG_CTL", kFamily)
           .Checks(kCheckResetVaries | kCheckValueRules)
+          .OnRead(&ReadMcgCtl)
+          .OnWrite(&WriteMcgCtl)
           .Note("Guest #GP without MCG_CAP.MCG_CTL_P (host may read it and write 0). Only 0 or "
                 "all-ones, else #GP. Reset all-ones with MCG_CTL_P (KVM_X86_SETUP_MCE). msrs.c "
                 "set_msr_mce/get_msr_mce"),
@@ -40,11 +123,16 @@ const std::vector<MsrRow>& Rows() {
           .Last(kMsrMc0Ctl2 + kKvmMaxMceBanks - 1)
           .Reserved(~kMciCtl2Valid)
           .Checks(kCheckValueRules)
+          .OnRead(&ReadMciCtl2)
+          .OnWrite(&WriteMciCtl2)
           .Note("Banks >= MCG_CAP[7:0] #GP (host too). Without MCG_CAP.CMCI_P: guest #GP, host "
                 "may write 0. Only CMCI_EN (30) and threshold (14:0). msrs.c set_msr_mce"),
       MsrRowBuilder(kMsrMc0Ctl, "IA32_MCi_CTL/STATUS/ADDR/MISC", kFamily)
           .Last(kMsrMc0Ctl + 4 * kKvmMaxMceBanks - 1)
           .Checks(kCheckValueRules)
+          .OnRead(&ReadMciBank)
+          .OnWrite(&WriteMciBank)
+          .OnReset(&ResetMciBank)
           .Note("Banks >= MCG_CAP[7:0] #GP (host too). MCi_CTL: 0 or all-ones, bits 10 and 0 "
                 "may be clear (K8 GART / UnixWare workarounds), else #GP (host too); reset "
                 "all-ones for present banks (KVM_X86_SETUP_MCE). MCi_STATUS: guest writes only 0 "
@@ -54,6 +142,8 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(~kMcgExtCtlLmceEn)
           .Checks(kCheckValueRules)
           .Only(Vendor::kIntelVmx)
+          .OnRead(&ReadMcgExtCtl)
+          .OnWrite(&WriteMcgExtCtl)
           .Note("VMX only. Guest #GP unless FEATURE_CONTROL.LMCE_ENABLED (bit 20) is set; only "
                 "LMCE_EN (bit 0), else #GP (host too). vmx.c"),
   };
@@ -70,106 +160,13 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
   return row.name;
 }
 
-class MceHandler : public TableHandler {
- public:
-  MceHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName),
-        mcg_cap_(McgCap(profile)),
-        banks_(static_cast<uint32_t>(McgCap(profile) & 0xff)),
-        feature_control_slot_(layout.FindVcpuSlot("IA32_FEATURE_CONTROL")),
-        hwcr_slot_(layout.FindVcpuSlot("MSR_K7_HWCR")) {}
-
-  void OnVcpuReset(Vcpu& vcpu) override {
-    // KVM_X86_SETUP_MCE: MCG_CTL and every present bank's MCi_CTL start all-ones.
-    for (const Entry& e : entries()) {
-      if (e.row.index == kMsrMcgCtl && (mcg_cap_ & kMcgCtlP)) vcpu.slots[e.first_slot] = ~0ull;
-      if (e.row.index == kMsrMc0Ctl) {
-        for (uint32_t b = 0; b < banks_ && b < kKvmMaxMceBanks; ++b) {
-          vcpu.slots[e.first_slot + 4 * b] = ~0ull;
-        }
-      }
-    }
-  }
-
-  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    switch (e.row.index) {
-      case kMsrMcgCap:
-        return MsrResult::Ok(mcg_cap_);
-      case kMsrMcgCtl:
-        if (!(mcg_cap_ & kMcgCtlP) && !host) return MsrResult::Gp();
-        break;
-      case kMsrMc0Ctl2:
-        if (index - kMsrMc0Ctl2 >= banks_) return MsrResult::Gp();
-        if (!(mcg_cap_ & kMcgCmciP) && !host) return MsrResult::Gp();
-        break;
-      case kMsrMc0Ctl:
-        if (index - kMsrMc0Ctl >= 4 * banks_) return MsrResult::Gp();
-        break;
-      case kMsrMcgExtCtl:
-        if (!host && !LmceEnabled(ctx)) return MsrResult::Gp();
-        break;
-      default:
-        break;
-    }
-    return GenericRead(e, index, ctx);
-  }
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    switch (e.row.index) {
-      case kMsrMcgCtl:
-        if (!(mcg_cap_ & kMcgCtlP) && (value != 0 || !host)) return MsrResult::Gp();
-        if (value != 0 && value != ~0ull) return MsrResult::Gp();
-        break;
-      case kMsrMc0Ctl2:
-        if (index - kMsrMc0Ctl2 >= banks_) return MsrResult::Gp();
-        if (!(mcg_cap_ & kMcgCmciP) && (value != 0 || !host)) return MsrResult::Gp();
-        break;
-      case kMsrMc0Ctl: {
-        const uint32_t off = index - kMsrMc0Ctl;
-        if (off >= 4 * banks_) return MsrResult::Gp();
-        if (off % 4 == 0 && value != 0 && (value | (1ull << 10) | 1ull) != ~0ull) {
-          return MsrResult::Gp();
-        }
-        if (off % 4 == 1 && !host && value != 0 && !CanSetMciStatus(ctx)) {
-          return MsrResult::Gp();
-        }
-        break;
-      }
-      case kMsrMcgExtCtl:
-        if (!host && !LmceEnabled(ctx)) return MsrResult::Gp();
-        break;
-      default:
-        break;
-    }
-    return GenericWrite(e, index, value, ctx);
-  }
-
- private:
-  bool LmceEnabled(ExitContext& ctx) const {
-    return feature_control_slot_ >= 0 &&
-           (ctx.slot(static_cast<SlotId>(feature_control_slot_)) & kFeatCtlLmce) != 0;
-  }
-  // ref: msrs.c can_set_mci_status(): AMD-compatible guest CPUID and HWCR[18].
-  bool CanSetMciStatus(ExitContext& ctx) const {
-    return profile().amd() && hwcr_slot_ >= 0 &&
-           (ctx.slot(static_cast<SlotId>(hwcr_slot_)) & kHwcrMcStatusWrEn) != 0;
-  }
-
-  uint64_t mcg_cap_;
-  uint32_t banks_;
-  int feature_control_slot_;
-  int hwcr_slot_;
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<MceHandler>(controller.layout(), profile,
-                                                          RowsToInstall(MceFamily(), profile)));
+  return InstallTableHandler(
+      controller,
+      std::make_unique<TableHandler>(controller.layout(), profile,
+                                     RowsToInstall(MceFamily(), profile), &IndexName, kMceState));
 }
 
 }  // namespace

@@ -12,6 +12,97 @@ namespace {
 
 constexpr char kFamily[] = "misc";
 
+// --- Hooks: KVM's rules beyond the rows' checks (msrs.c kvm_set_msr_common; vmx.c) ----------
+
+// ref: vmx.c is_vmx_feature_control_msr_valid: the guest may not write once LOCK is set; the
+// valid bits differ for the host.
+MsrResult WriteFeatureControl(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                              ExitContext& ctx) {
+  const bool host = ctx.host_initiated();
+  uint64_t& slot = t.Slot(e, index, ctx);
+  if (!host && (slot & kFeatCtlLocked)) return MsrResult::Gp();
+  if (value & ~FeatureControlValidBits(t.profile(), host)) return MsrResult::Gp();
+  slot = value;
+  return MsrResult::Ok();
+}
+
+// ref: msrs.c: guest_has_pred_cmd_msr() gates guest writes.
+MsrResult WritePredCmd(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                       ExitContext& ctx) {
+  const CpuProfile& p = t.profile();
+  if (!ctx.host_initiated() && !p.Has(Feature::kSpecCtrl) && !p.Has(Feature::kAmdIbpb) &&
+      !p.Has(Feature::kSbpb)) {
+    return MsrResult::Gp();
+  }
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// ref: msrs.c: !boot_cpu_has(X86_FEATURE_FLUSH_L1D) -> 1 for host writes too (the profile stands
+// for the host as well).
+MsrResult WriteFlushCmd(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                        ExitContext& ctx) {
+  if (!t.profile().Has(Feature::kFlushL1d)) return MsrResult::Gp();
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// The stored value of the single-index row `index` of the family, `fallback` without one.
+uint64_t RowValue(TableHandler& t, uint32_t index, ExitContext& ctx, uint64_t fallback) {
+  const TableEntry* e = t.FindEntry(index);
+  return e != nullptr ? t.Slot(*e, index, ctx) : fallback;
+}
+
+// Host only; clearing CPUID_FAULT while MISC_FEATURES_ENABLES.CPUID_FAULT is set #GPs.
+MsrResult WritePlatformInfo(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                            ExitContext& ctx) {
+  if (!ctx.host_initiated()) return MsrResult::Gp();
+  if (!(value & kPlatformInfoCpuidFault) &&
+      (RowValue(t, kMsrMiscFeaturesEnables, ctx, 0) & kMiscFeaturesCpuidFault)) {
+    return MsrResult::Gp();
+  }
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
+// CPUID_FAULT only while PLATFORM_INFO.CPUID_FAULT is set (host too).
+MsrResult WriteMiscFeaturesEnables(TableHandler& t, const TableEntry& e, uint32_t index,
+                                   uint64_t value, ExitContext& ctx) {
+  if (value & e.row.reserved_mask) return MsrResult::Gp();
+  if ((value & kMiscFeaturesCpuidFault) &&
+      !(RowValue(t, kMsrPlatformInfo, ctx, kPlatformInfoCpuidFault) & kPlatformInfoCpuidFault)) {
+    return MsrResult::Gp();
+  }
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
+// ref: msrs.c case MSR_IA32_MISC_ENABLE: guest writes may not change BTS/PEBS_UNAVAIL and keep
+// EMON; MWAIT toggles need SSE3 only without the default-on quirk.
+MsrResult WriteMiscEnable(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                          ExitContext& ctx) {
+  uint64_t& slot = t.Slot(e, index, ctx);
+  const uint64_t old = slot;
+  if (!ctx.host_initiated()) {
+    if ((old ^ value) & (kMiscEnableBtsUnavail | kMiscEnablePebsUnavail)) return MsrResult::Gp();
+    value = (value & ~kMiscEnableEmon) | (old & kMiscEnableEmon);
+  }
+  if (!kMiscEnableNoMwaitQuirk && ((old ^ value) & kMiscEnableMwait) &&
+      !t.profile().Has(Feature::kSse3)) {
+    return MsrResult::Gp();
+  }
+  slot = value;
+  return MsrResult::Ok();
+}
+
+// Bits 3, 6 and 8 (flush-filter disable, IGNNE emulation, TLB cache disable) are cleared before
+// the reserved check.
+MsrResult WriteHwcr(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                    ExitContext& ctx) {
+  value &= ~0x148ull;
+  if (value & ~(kHwcrMcStatusWrEn | kHwcrTscFreqSel)) return MsrResult::Gp();
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
       MsrRowBuilder(0x17, "IA32_PLATFORM_ID", kFamily)
@@ -32,6 +123,7 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(~kKvmSupportedFeatureControl)
           .Checks(kCheckLockBit)
           .Only(Vendor::kIntelVmx)
+          .OnWrite(&WriteFeatureControl)
           .Note("VMX only. Guest: #GP once LOCK (bit 0) is set, #GP for bits outside "
                 "msr_ia32_feature_control_valid_bits (LOCK; VMX bits 1/2 with nested VMX; "
                 "SGX_LC 17/SGX 18 with SGX; LMCE 20 with MCG_CAP.LMCE_P). Host may write any "
@@ -49,6 +141,7 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(~0x81ull)
           .Checks(kCheckWriteOnly)
           .Scope(MsrScope::kNone)
+          .OnWrite(&WritePredCmd)
           .Note("Write-only: reads are KVM_MSR_RET_UNSUPPORTED. Guest needs SPEC_CTRL, "
                 "AMD_IBPB or SBPB CPUID (else #GP); IBPB (bit 0) with SPEC_CTRL/AMD_IBPB, SBPB "
                 "(bit 7) with SBPB, other bits #GP; 0 is a no-op. The host is assumed to have "
@@ -67,6 +160,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrPlatformInfo, "MSR_PLATFORM_INFO", kFamily)
           .Reset(kPlatformInfoCpuidFault)
           .Checks(kCheckHostOnlyWrite)
+          .OnWrite(&WritePlatformInfo)
           .Note("Reset CPUID_FAULT (bit 31) (kvm_vcpu_reset). Guest writes #GP; host writes "
                 "#GP when clearing CPUID_FAULT while MISC_FEATURES_ENABLES.CPUID_FAULT is set. "
                 "Guest reads allowed (guest_can_read_msr_platform_info defaults to true). "
@@ -76,6 +170,7 @@ const std::vector<MsrRow>& Rows() {
           .Checks(kCheckWriteOnly)
           .Scope(MsrScope::kNone)
           .Requires(Feature::kFlushL1d)
+          .OnWrite(&WriteFlushCmd)
           .Note("Write-only: reads are KVM_MSR_RET_UNSUPPORTED. Guest without FLUSH_L1D: #GP; "
                 "only bit 0 (L1D_FLUSH); 0 is a no-op. The host is assumed to have the "
                 "profile's features (host writes #GP without FLUSH_L1D). msrs.c"),
@@ -86,6 +181,7 @@ const std::vector<MsrRow>& Rows() {
           .Note("Legacy MSR: fixed 0xbe702111, writes dropped (no #GP). msrs.c"),
       MsrRowBuilder(kMsrMiscFeaturesEnables, "MSR_MISC_FEATURES_ENABLES", kFamily)
           .Reserved(~kMiscFeaturesCpuidFault)
+          .OnWrite(&WriteMiscFeaturesEnables)
           .Note("Only CPUID_FAULT (bit 0), and only while PLATFORM_INFO.CPUID_FAULT is set; "
                 "else #GP (host too). msrs.c"),
       MsrRowBuilder(0x198, "IA32_PERF_STATUS", kFamily)
@@ -96,6 +192,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrMiscEnable, "IA32_MISC_ENABLE", kFamily)
           .Reset(kMiscEnableReset)
           .ReadOnly(kMiscEnableBtsUnavail | kMiscEnablePebsUnavail)
+          .OnWrite(&WriteMiscEnable)
           .Note("Reset 0x1800. Guest: changing bits 11/12 (PMU_RO_MASK) #GPs; EMON (bit 7) "
                 "writes are ignored (old value kept, no #GP); no other reserved bits. MWAIT "
                 "(bit 18) toggles need SSE3 only without the default-on quirk "
@@ -103,6 +200,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(0x1fc, "MSR_IA32_POWER_CTL", kFamily).Note("Plain storage, any value. msrs.c"),
       MsrRowBuilder(kMsrHwcr, "MSR_K7_HWCR", kFamily)
           .Reserved(~(kHwcrMcStatusWrEn | kHwcrTscFreqSel | 0x148ull))
+          .OnWrite(&WriteHwcr)
           .Note("Bits 3, 6, 8 are silently cleared; then only McStatusWrEn (18) and "
                 "TscFreqSel (24) may be set, else #GP (host too). Handled for both vendors "
                 "(kvm_set_msr_common). McStatusWrEn gates AMD MCi_STATUS writes. msrs.c"),
@@ -116,99 +214,12 @@ const std::vector<MsrRow>& Rows() {
   return *rows;
 }
 
-class MiscHandler : public TableHandler {
- public:
-  using TableHandler::TableHandler;
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    switch (index) {
-      case kMsrFeatureControl: {
-        // ref: vmx.c is_vmx_feature_control_msr_valid.
-        uint64_t& slot = Slot(e, index, ctx);
-        if (!host && (slot & kFeatCtlLocked)) return MsrResult::Gp();
-        if (value & ~FeatureControlValidBits(profile(), host)) return MsrResult::Gp();
-        slot = value;
-        return MsrResult::Ok();
-      }
-      case kMsrPredCmd:
-        // ref: msrs.c: guest_has_pred_cmd_msr() gates guest writes.
-        if (!host && !profile().Has(Feature::kSpecCtrl) && !profile().Has(Feature::kAmdIbpb) &&
-            !profile().Has(Feature::kSbpb)) {
-          return MsrResult::Gp();
-        }
-        return GenericWrite(e, index, value, ctx);
-      case kMsrFlushCmd:
-        // ref: msrs.c: !boot_cpu_has(X86_FEATURE_FLUSH_L1D) -> 1 for host writes too (the
-        // profile stands for the host as well).
-        if (!profile().Has(Feature::kFlushL1d)) return MsrResult::Gp();
-        return GenericWrite(e, index, value, ctx);
-      case kMsrPlatformInfo: {
-        if (!host) return MsrResult::Gp();
-        if (!(value & kPlatformInfoCpuidFault) && CpuidFaultEnabled(ctx)) return MsrResult::Gp();
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      }
-      case kMsrMiscFeaturesEnables: {
-        if (value & e.row.reserved_mask) return MsrResult::Gp();
-        if ((value & kMiscFeaturesCpuidFault) && !(PlatformInfo(ctx) & kPlatformInfoCpuidFault)) {
-          return MsrResult::Gp();
-        }
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      }
-      case kMsrMiscEnable: {
-        // ref: msrs.c case MSR_IA32_MISC_ENABLE.
-        uint64_t& slot = Slot(e, index, ctx);
-        const uint64_t old = slot;
-        if (!host) {
-          if ((old ^ value) & (kMiscEnableBtsUnavail | kMiscEnablePebsUnavail)) {
-            return MsrResult::Gp();
-          }
-          value = (value & ~kMiscEnableEmon) | (old & kMiscEnableEmon);
-        }
-        if (!kMiscEnableNoMwaitQuirk && ((old ^ value) & kMiscEnableMwait) &&
-            !profile().Has(Feature::kSse3)) {
-          return MsrResult::Gp();
-        }
-        slot = value;
-        return MsrResult::Ok();
-      }
-      case kMsrHwcr: {
-        value &= ~0x148ull;  // Flush-filter disable, IGNNE emulation, TLB cache disable.
-        if (value & ~(kHwcrMcStatusWrEn | kHwcrTscFreqSel)) return MsrResult::Gp();
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      }
-      default:
-        return GenericWrite(e, index, value, ctx);
-    }
-  }
-
- private:
-  uint64_t PlatformInfo(ExitContext& ctx) {
-    const Entry* e = FindEntry(kMsrPlatformInfo);
-    return e != nullptr ? Slot(*e, kMsrPlatformInfo, ctx) : kPlatformInfoCpuidFault;
-  }
-  bool CpuidFaultEnabled(ExitContext& ctx) {
-    const Entry* e = FindEntry(kMsrMiscFeaturesEnables);
-    return e != nullptr && (Slot(*e, kMsrMiscFeaturesEnables, ctx) & kMiscFeaturesCpuidFault);
-  }
-  const Entry* FindEntry(uint32_t index) const {
-    for (const Entry& e : entries()) {
-      if (e.row.index == index) return &e;
-    }
-    return nullptr;
-  }
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(controller,
-                             std::make_unique<MiscHandler>(controller.layout(), profile,
-                                                           RowsToInstall(MiscFamily(), profile)));
+                             std::make_unique<TableHandler>(controller.layout(), profile,
+                                                            RowsToInstall(MiscFamily(), profile)));
 }
 
 }  // namespace

@@ -76,6 +76,11 @@ using MsrReadHook = MsrResult (*)(TableHandler& table, const TableEntry& e, uint
                                   ExitContext& ctx);
 using MsrWriteHook = MsrResult (*)(TableHandler& table, const TableEntry& e, uint32_t index,
                                    uint64_t value, ExitContext& ctx);
+// The value of `index` when vCPU `vcpu_id` resets, where it differs per index of a range or per
+// vCPU (the present MCE banks' MCi_CTL, Hyper-V's VP_INDEX); TableHandler::OnVcpuReset stores it
+// over the row's `reset`.
+using MsrResetHook = uint64_t (*)(const TableHandler& table, const TableEntry& e, uint32_t index,
+                                  uint32_t vcpu_id);
 
 // MsrRow::state of a row that keeps no slot of its own (its value is computed, or lives
 // elsewhere, e.g. EFER in VcpuRegs).
@@ -107,6 +112,7 @@ struct MsrRow {
   const char* state = nullptr;
   MsrReadHook read_hook = nullptr;    // nullptr = the generic read.
   MsrWriteHook write_hook = nullptr;  // nullptr = the generic write.
+  MsrResetHook reset_hook = nullptr;  // nullptr = every index resets to `reset`.
 };
 
 // The row as it applies to a profile: reset values and masks KVM derives from CPUID, MCG_CAP...

@@ -19,6 +19,52 @@ namespace {
 
 constexpr char kFamily[] = "nested";
 
+// --- Hooks: vmx.c / svm.c rules beyond the rows' checks --------------------------------------
+
+// The profile's nested_vmx_setup_ctls_msrs() values (vmx_get_vmx_msr).
+MsrResult ReadVmx(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (t.FeatureGated(e, ctx)) return MsrResult::Gp();
+  return MsrResult::Ok(t.profile().vmx_msrs[index - kMsrVmxBasic]);
+}
+// Guest writes #GP; host writes (vmx_set_vmx_msr restore) only of the current value.
+MsrResult WriteVmx(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                   ExitContext& ctx) {
+  if (t.FeatureGated(e, ctx) || !ctx.host_initiated()) return MsrResult::Gp();
+  return value == t.profile().vmx_msrs[index - kMsrVmxBasic] ? MsrResult::Ok() : MsrResult::Gp();
+}
+
+// ref: svm.c svm_set_vm_cr: once SVMDIS is set, LOCK and SVMDIS keep their values; SVMDIS with
+// EFER.SVME #GPs (fault-atomic here).
+MsrResult WriteVmCr(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                    ExitContext& ctx) {
+  if (value & e.row.reserved_mask) return MsrResult::Gp();
+  uint64_t& slot = t.Slot(e, index, ctx);
+  uint64_t chg = kVmCrValid;
+  if (slot & kVmCrSvmDis) chg &= ~(kVmCrSvmLock | kVmCrSvmDis);
+  const uint64_t next = (slot & ~chg) | (value & chg);
+  if ((next & kVmCrSvmDis) && (ctx.regs().efer & kEferSvme)) return MsrResult::Gp();
+  slot = next;
+  return MsrResult::Ok();
+}
+
+// ref: svm.c: guests need page_address_valid(); the host may write anything. Stored & PAGE_MASK.
+MsrResult WriteVmHsavePa(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                         ExitContext& ctx) {
+  if (!ctx.host_initiated() && (value & e.row.reserved_mask)) return MsrResult::Gp();
+  t.Slot(e, index, ctx) = value & ~0xfffull;
+  return MsrResult::Ok();
+}
+
+// Without TSCRATEMSR the host may write only the default ratio.
+MsrResult WriteTscRatio(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                        ExitContext& ctx) {
+  if (!t.profile().Has(Feature::kTscRateMsr) &&
+      (!ctx.host_initiated() || value != kTscRatioDefault)) {
+    return MsrResult::Gp();
+  }
+  return t.GenericWrite(e, index, value, ctx);
+}
+
 MsrRowBuilder ZeroRead(uint32_t index, const char* name, const char* note) {
   return MsrRowBuilder(index, name, kFamily).Scope(MsrScope::kNone).Note(note);
 }
@@ -38,6 +84,8 @@ const std::vector<MsrRow>& Rows() {
           .Scope(MsrScope::kNone)
           .Requires(Feature::kNestedVmx)
           .Only(Vendor::kIntelVmx)
+          .OnRead(&ReadVmx)
+          .OnWrite(&WriteVmx)
           .Note("VMX capability MSRs BASIC..VMFUNC, the profile's nested_vmx_setup_ctls_msrs() "
                 "values. Without nested VMX: #GP (host too). Guest writes #GP (read-only). Host "
                 "writes (vmx_set_vmx_msr restore) are modelled as accepted only when equal to "
@@ -61,6 +109,7 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(kTscRatioReserved)
           .Requires(Feature::kTscRateMsr)
           .Only(Vendor::kAmdSvm)
+          .OnWrite(&WriteTscRatio)
           .Note("SVM. Guest without TSCRATEMSR: #GP; host may then write only the default "
                 "1.0 (0x100000000). Bits 63:40 reserved (#GP). svm.c svm_{get,set}_msr"),
       ZeroRead(kMsrAmdSyscfg, "MSR_AMD64_SYSCFG",
@@ -89,6 +138,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrVmCr, "MSR_VM_CR", kFamily)
           .Reserved(~kVmCrValid)
           .Only(Vendor::kAmdSvm)
+          .OnWrite(&WriteVmCr)
           .Note("SVM. Bits 4:0 only (else #GP). Once SVMDIS (4) is set, LOCK (3) and SVMDIS "
                 "keep their values; setting SVMDIS while EFER.SVME is set #GP (KVM stores "
                 "before that check; the model is fault-atomic). svm.c svm_set_vm_cr"),
@@ -96,6 +146,7 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(0xfff)
           .Checks(kCheckMaxPhyAddr)
           .Only(Vendor::kAmdSvm)
+          .OnWrite(&WriteVmHsavePa)
           .Note("SVM. Guest: must be page aligned and below MAXPHYADDR (page_address_valid), "
                 "else #GP. Host: any value (migration from old kernels). Stored & PAGE_MASK. "
                 "svm.c svm_set_msr"),
@@ -152,63 +203,12 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
   return row.name;
 }
 
-class NestedHandler : public TableHandler {
- public:
-  NestedHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName) {}
-
-  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
-    if (e.row.index == kMsrVmxBasic) {
-      if (FeatureGated(e, ctx)) return MsrResult::Gp();
-      return MsrResult::Ok(profile().vmx_msrs[index - kMsrVmxBasic]);
-    }
-    return GenericRead(e, index, ctx);
-  }
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    switch (index) {
-      case kMsrVmxBasic ... kMsrVmxVmfunc:
-        if (FeatureGated(e, ctx) || !host) return MsrResult::Gp();
-        return value == profile().vmx_msrs[index - kMsrVmxBasic] ? MsrResult::Ok()
-                                                                 : MsrResult::Gp();
-      case kMsrVmCr: {
-        // ref: svm.c svm_set_vm_cr.
-        if (value & e.row.reserved_mask) return MsrResult::Gp();
-        uint64_t& slot = Slot(e, index, ctx);
-        uint64_t chg = kVmCrValid;
-        if (slot & kVmCrSvmDis) chg &= ~(kVmCrSvmLock | kVmCrSvmDis);
-        const uint64_t next = (slot & ~chg) | (value & chg);
-        if ((next & kVmCrSvmDis) && (ctx.regs().efer & kEferSvme)) return MsrResult::Gp();
-        slot = next;
-        return MsrResult::Ok();
-      }
-      case kMsrVmHsavePa:
-        // ref: svm.c: guests need page_address_valid(); the host may write anything.
-        if (!host && (value & e.row.reserved_mask)) {
-          return MsrResult::Gp();
-        }
-        Slot(e, index, ctx) = value & ~0xfffull;
-        return MsrResult::Ok();
-      case kMsrTscRatio:
-        if (!profile().Has(Feature::kTscRateMsr) && (!host || value != kTscRatioDefault)) {
-          return MsrResult::Gp();
-        }
-        break;
-      default:
-        break;
-    }
-    return GenericWrite(e, index, value, ctx);
-  }
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(
-      controller, std::make_unique<NestedHandler>(controller.layout(), profile,
-                                                  RowsToInstall(NestedFamily(), profile)));
+  return InstallTableHandler(controller, std::make_unique<TableHandler>(
+                                             controller.layout(), profile,
+                                             RowsToInstall(NestedFamily(), profile), &IndexName));
 }
 
 }  // namespace

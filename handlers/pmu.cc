@@ -30,12 +30,120 @@ constexpr uint32_t kAmdMaxGp = 6;       // AMD64_NUM_COUNTERS_CORE.
 
 uint64_t WidthMask(uint8_t bits) { return bits >= 64 ? ~0ull : (1ull << bits) - 1; }
 
+// --- Hooks: counter widths, the A_PMC and K7 aliases, the P6/K7 fallbacks, OVF_CTRL ----------
+
+// GP counters the guest has (CPUID 0xA EAX[15:8] / the AMD vPMU); 0 without a vPMU.
+uint32_t GpCounters(const CpuProfile& p) { return p.pmu_version > 0 ? p.pmu_gp_counters : 0; }
+
+// The F15H MSR a K7 event select / counter aliases with PerfCtrExtCore.
+uint32_t F15hAlias(uint32_t row_index, uint32_t off) {
+  return kMsrF15hPerfCtl0 + 2 * off + (row_index == kMsrK7PerfCtr0 ? 1 : 0);
+}
+
+// IA32_PMCx / PERFEVTSELx: Intel indices beyond N are the P6 fallback (read 0).
+MsrResult ReadGpOrP6(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (t.profile().intel() && index - e.row.index >= GpCounters(t.profile())) {
+    return MsrResult::Ok(0);
+  }
+  return t.GenericRead(e, index, ctx);
+}
+
+// Intel: guest writes sign-extended from bit 31, then truncated to the counter width; beyond N
+// dropped (P6 fallback). AMD: the P6 fallback row.
+MsrResult WritePmc(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                   ExitContext& ctx) {
+  const CpuProfile& p = t.profile();
+  if (p.amd()) return t.GenericWrite(e, index, value, ctx);
+  if (index - e.row.index >= GpCounters(p)) return MsrResult::Ok();
+  if (!ctx.host_initiated()) {
+    value = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(value)));
+  }
+  t.Slot(e, index, ctx) = value & WidthMask(p.pmu_gp_width);
+  return MsrResult::Ok();
+}
+
+// Intel event selects beyond N: dropped (P6 fallback).
+MsrResult WritePerfEvtSel(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                          ExitContext& ctx) {
+  if (t.profile().intel() && index - e.row.index >= GpCounters(t.profile())) {
+    return MsrResult::Ok();
+  }
+  return t.GenericWrite(e, index, value, ctx);
+}
+
+// IA32_A_PMCx: the IA32_PMCx state, written without sign extension.
+MsrResult ReadAPmc(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  const uint32_t pmc = kMsrPmc0 + (index - e.row.index);
+  return MsrResult::Ok(t.Slot(*t.FindEntry(pmc), pmc, ctx));
+}
+MsrResult WriteAPmc(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                    ExitContext& ctx) {
+  if (value & e.row.reserved_mask) return MsrResult::Gp();
+  const uint32_t pmc = kMsrPmc0 + (index - e.row.index);
+  t.Slot(*t.FindEntry(pmc), pmc, ctx) = value;
+  return MsrResult::Ok();
+}
+
+// Fixed counters: truncated to EDX[12:5] bits, no #GP.
+MsrResult WriteFixedCtr(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                        ExitContext& ctx) {
+  t.Slot(e, index, ctx) = value & WidthMask(t.profile().pmu_fixed_width);
+  return MsrResult::Ok();
+}
+
+// GLOBAL_OVF_CTRL / GLOBAL_STATUS_CLR: guest writes clear GLOBAL_STATUS bits.
+MsrResult WriteStatusClear(TableHandler& t, const TableEntry& e, uint32_t, uint64_t value,
+                           ExitContext& ctx) {
+  if (value & e.row.reserved_mask) return MsrResult::Gp();
+  if (ctx.host_initiated()) return MsrResult::Ok();
+  const uint32_t status_index = t.profile().intel() ? kMsrPerfGlobalStatus : kMsrAmdGlobalStatus;
+  const TableEntry* status = t.FindEntry(status_index);
+  if (status != nullptr) t.Slot(*status, status_index, ctx) &= ~value;
+  return MsrResult::Ok();
+}
+
+// K7 event selects / counters: aliases of F15H_PERF_CTL/CTR with PerfCtrExtCore; AMD without a
+// vPMU reads 0 and drops writes (x86.c).
+MsrResult ReadK7(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  const CpuProfile& p = t.profile();
+  if (p.amd()) {
+    const TableEntry* f15h = t.FindEntry(kMsrF15hPerfCtl0);
+    if (f15h != nullptr) {
+      return MsrResult::Ok(t.Slot(*f15h, F15hAlias(e.row.index, index - e.row.index), ctx));
+    }
+    if (GpCounters(p) == 0) return MsrResult::Ok(0);
+  }
+  return t.GenericRead(e, index, ctx);
+}
+MsrResult WriteK7(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                  ExitContext& ctx) {
+  const CpuProfile& p = t.profile();
+  if (p.intel()) return t.GenericWrite(e, index, value, ctx);
+  if (GpCounters(p) == 0) return MsrResult::Ok();  // No vPMU: x86.c drops the write.
+  const TableEntry* f15h = t.FindEntry(kMsrF15hPerfCtl0);
+  if (f15h == nullptr) return t.GenericWrite(e, index, value, ctx);
+  value &= ~e.row.reserved_mask;  // Same masks as the F15H MSR it aliases.
+  t.Slot(*f15h, F15hAlias(e.row.index, index - e.row.index), ctx) = value;
+  return MsrResult::Ok();
+}
+
+// F15H CTLn (even): reserved bits dropped as K7; CTRn (odd): truncated to the counter width.
+MsrResult WriteF15h(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                    ExitContext& ctx) {
+  value &=
+      (index - e.row.index) % 2 == 0 ? ~kAmdEventSelReserved : WidthMask(t.profile().pmu_gp_width);
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
       // --- Intel ---
       MsrRowBuilder(kMsrPmc0, "IA32_PMC", kFamily)
           .Last(kMsrPmc0 + kIntelMaxGp - 1)
           .Volatile()
+          .OnRead(&ReadGpOrP6)
+          .OnWrite(&WritePmc)
           .Note("Intel: GP counters 0..N-1 (N = CPUID 0xA EAX[15:8]). Guest writes are "
                 "sign-extended from bit 31, then truncated to the counter width (EAX[23:16]); "
                 "host writes only truncated. Indices 0xc1/0xc2 beyond N read 0 and drop writes "
@@ -47,6 +155,8 @@ const std::vector<MsrRow>& Rows() {
           // guests with HLE or RTM; no profile models those, so they stay reserved. Resolved per
           // profile (ResolvePmuRow): without a vPMU every index drops writes.
           .Reserved(kIntelEventSelReserved)
+          .OnRead(&ReadGpOrP6)
+          .OnWrite(&WritePerfEvtSel)
           .Note("Intel: event selects 0..N-1; bits 63:32 and 21 (AnyThread) reserved -> #GP "
                 "(pmu->reserved_bits). 0x186/0x187 beyond N read 0 and drop writes. AMD: only "
                 "0x186/0x187 (P6 EVNTSEL0/1), read 0, writes dropped. pmu_intel.c "
@@ -55,6 +165,7 @@ const std::vector<MsrRow>& Rows() {
           .Last(kMsrFixedCtr0 + kIntelMaxFixed - 1)
           .Only(Vendor::kIntelVmx)
           .Volatile()
+          .OnWrite(&WriteFixedCtr)
           .Note("Fixed counters 0..F-1 (F = CPUID 0xA EDX[4:0], none with PMU v1); writes "
                 "truncated to EDX[12:5] bits, no #GP. pmu_intel.c intel_pmu_set_msr"),
       MsrRowBuilder(kMsrFixedCtrCtrl, "IA32_FIXED_CTR_CTRL", kFamily)
@@ -73,6 +184,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrPerfGlobalOvfCtrl, "IA32_PERF_GLOBAL_OVF_CTRL", kFamily)
           .Scope(MsrScope::kNone)
           .Only(Vendor::kIntelVmx)
+          .OnWrite(&WriteStatusClear)
           .Note("PMU v2+. Reads 0. Guest writes clear those GLOBAL_STATUS bits; host writes are "
                 "checked only. Reserved as GLOBAL_STATUS (counter bits, OVF_BUF 62, "
                 "COND_CHGD 63 allowed). pmu.c kvm_pmu_set_msr"),
@@ -81,6 +193,8 @@ const std::vector<MsrRow>& Rows() {
           .Scope(MsrScope::kNone)
           .Only(Vendor::kIntelVmx)
           .Volatile()
+          .OnRead(&ReadAPmc)
+          .OnWrite(&WriteAPmc)
           .Note("Full-width aliases of IA32_PMC0..N-1, only with PERF_CAPABILITIES.FW_WRITE "
                 "(bit 13): no sign extension; bits above the counter width #GP. pmu_intel.c "
                 "intel_pmu_set_msr (MSR_PMC_FULL_WIDTH_BIT)"),
@@ -89,6 +203,8 @@ const std::vector<MsrRow>& Rows() {
           .Last(kMsrK7EvntSel0 + 3)
           .Reserved(kAmdEventSelReserved)
           .Checks(kCheckReservedIgnored)
+          .OnRead(&ReadK7)
+          .OnWrite(&WriteK7)
           .Note("AMD: legacy event selects 0-3 (aliases of F15H_PERF_CTL0-3 with "
                 "PerfCtrExtCore). Reserved bits (0xfffffff000280000) are dropped, never #GP. "
                 "Intel, or AMD without a vPMU: read 0, writes dropped. pmu_amd.c "
@@ -98,6 +214,8 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(~WidthMask(48))
           .Checks(kCheckReservedIgnored)
           .Volatile()
+          .OnRead(&ReadK7)
+          .OnWrite(&WriteK7)
           .Note("AMD: legacy counters 0-3 (aliases of F15H_PERF_CTR0-3 with PerfCtrExtCore), "
                 "48 bits: higher bits dropped. Intel, or AMD without a vPMU: read 0, writes "
                 "dropped. pmu_amd.c amd_pmu_set_msr; x86.c kvm_{get,set}_msr_common"),
@@ -107,6 +225,7 @@ const std::vector<MsrRow>& Rows() {
           .Requires(Feature::kPerfCtrCore)
           .Only(Vendor::kAmdSvm)
           .Volatile()
+          .OnWrite(&WriteF15h)
           .Note("PerfCtrExtCore: interleaved CTLn (even) / CTRn (odd) for N counters; CTL "
                 "reserved bits dropped as K7, CTR truncated to 48 bits. Without the feature "
                 "KVM_MSR_RET_UNSUPPORTED. pmu_amd.c get_gp_pmc_amd"),
@@ -127,6 +246,7 @@ const std::vector<MsrRow>& Rows() {
           .Checks(kCheckAbsentWithoutFeature)
           .Requires(Feature::kPerfMonV2)
           .Only(Vendor::kAmdSvm)
+          .OnWrite(&WriteStatusClear)
           .Note("PerfMonV2. Reads 0; guest writes clear GLOBAL_STATUS bits, host writes do "
                 "nothing; no reserved-bit check. pmu.c kvm_pmu_set_msr"),
   };
@@ -154,109 +274,12 @@ std::string IndexName(const MsrRow& row, uint32_t index) {
 // Empties a resolved range (the profile has none of its indices).
 void MakeEmpty(MsrRow& r) { r.last = r.index - 1; }
 
-class PmuHandler : public TableHandler {
- public:
-  PmuHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows), &IndexName),
-        gp_(profile.pmu_version > 0 ? profile.pmu_gp_counters : 0),
-        gp_mask_(WidthMask(profile.pmu_gp_width)),
-        fixed_mask_(WidthMask(profile.pmu_fixed_width)) {
-    for (const Entry& e : entries()) {
-      if (e.row.index == kMsrPmc0 && profile.intel()) pmc_ = &e;
-      if (e.row.index == kMsrPerfGlobalStatus || e.row.index == kMsrAmdGlobalStatus) {
-        status_ = &e;
-      }
-      if (e.row.index == kMsrF15hPerfCtl0) f15h_ = &e;
-    }
-  }
-
-  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
-    const uint32_t off = index - e.row.index;
-    switch (e.row.index) {
-      case kMsrPmc0:
-      case kMsrPerfEvtSel0:
-        if (profile().intel() && off >= gp_) return MsrResult::Ok(0);  // P6 fallback.
-        break;
-      case kMsrAPmc0:
-        return MsrResult::Ok(Slot(*pmc_, kMsrPmc0 + off, ctx));
-      case kMsrK7EvntSel0:
-      case kMsrK7PerfCtr0:
-        if (profile().amd() && f15h_ != nullptr) {
-          return MsrResult::Ok(Slot(*f15h_, F15hAlias(e.row.index, off), ctx));
-        }
-        if (profile().amd() && gp_ == 0) return MsrResult::Ok(0);
-        break;
-      default:
-        break;
-    }
-    return GenericRead(e, index, ctx);
-  }
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    const uint32_t off = index - e.row.index;
-    switch (e.row.index) {
-      case kMsrPmc0:
-        if (profile().amd()) break;
-        if (off >= gp_) return MsrResult::Ok();  // P6 fallback: dropped.
-        if (!host) value = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(value)));
-        Slot(e, index, ctx) = value & gp_mask_;
-        return MsrResult::Ok();
-      case kMsrPerfEvtSel0:
-        if (profile().intel() && off >= gp_) return MsrResult::Ok();
-        break;
-      case kMsrAPmc0:
-        if (value & e.row.reserved_mask) return MsrResult::Gp();
-        Slot(*pmc_, kMsrPmc0 + off, ctx) = value;
-        return MsrResult::Ok();
-      case kMsrFixedCtr0:
-        Slot(e, index, ctx) = value & fixed_mask_;
-        return MsrResult::Ok();
-      case kMsrPerfGlobalOvfCtrl:
-      case kMsrAmdGlobalStatusClr: {
-        if (value & e.row.reserved_mask) return MsrResult::Gp();
-        if (!host && status_ != nullptr) Slot(*status_, status_->row.index, ctx) &= ~value;
-        return MsrResult::Ok();
-      }
-      case kMsrK7EvntSel0:
-      case kMsrK7PerfCtr0: {
-        if (profile().intel()) break;
-        if (gp_ == 0) return MsrResult::Ok();  // No vPMU: x86.c drops the write.
-        if (f15h_ == nullptr) break;
-        value &= ~e.row.reserved_mask;  // Same masks as the F15H MSR it aliases.
-        Slot(*f15h_, F15hAlias(e.row.index, off), ctx) = value;
-        return MsrResult::Ok();
-      }
-      case kMsrF15hPerfCtl0:
-        value &= off % 2 == 0 ? ~kAmdEventSelReserved : gp_mask_;
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      default:
-        break;
-    }
-    return GenericWrite(e, index, value, ctx);
-  }
-
- private:
-  static uint32_t F15hAlias(uint32_t row_index, uint32_t off) {
-    return kMsrF15hPerfCtl0 + 2 * off + (row_index == kMsrK7PerfCtr0 ? 1 : 0);
-  }
-
-  uint32_t gp_;
-  uint64_t gp_mask_;
-  uint64_t fixed_mask_;
-  const Entry* pmc_ = nullptr;
-  const Entry* status_ = nullptr;
-  const Entry* f15h_ = nullptr;
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
-  return InstallTableHandler(controller,
-                             std::make_unique<PmuHandler>(controller.layout(), profile,
-                                                          RowsToInstall(PmuFamily(), profile)));
+  return InstallTableHandler(
+      controller, std::make_unique<TableHandler>(controller.layout(), profile,
+                                                 RowsToInstall(PmuFamily(), profile), &IndexName));
 }
 
 }  // namespace

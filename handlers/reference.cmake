@@ -20,6 +20,6 @@ target_link_options(msrtrace_handlers INTERFACE "LINKER:--undefined=msrtrace_bui
 
 foreach(_t misc mtrr mce syscall fifo msr_table handler_set table_format breadth hyperv kvm_lists
        row_conformance)
-  msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h
+  msrtrace_cc_test(NAME ${_t}_test SRCS ${_t}_test.cc handlers_test_util.h row_sweep.h
                    DEPS msrtrace::handlers msrtrace::core)
 endforeach()

@@ -1,12 +1,15 @@
-// Row conformance over the whole reference table: for every CPU profile and every row of
-// MsrTable(profile), guest RDMSR/WRMSR exits through the installed reference set (black box:
-// Controller::Handle) check that what the row documents holds:
+// Row conformance over the whole reference table, the handler-side half of the row x profile
+// sweep (handlers/row_sweep.h; fuzz/row_property_test.cc has the acceptance half): for every
+// CPU profile and every row of MsrTable(profile), guest RDMSR/WRMSR exits through the installed
+// reference set (black box: Controller::Handle) check that what the row documents holds:
 //   - the value at reset is the row's `reset` (kRowResetValue rows, DeclaredRowOf);
 //   - kCheckReadOnly / kCheckHostOnlyWrite: a guest write #GPs; kCheckWriteOnly /
 //     kCheckHostOnlyRead: a guest read #GPs;
 //   - every bit of reserved_mask, set in an otherwise valid value, #GPs; a bit of dropped_mask
 //     is accepted and not kept (rows whose reserved bits are all dropped, kCheckReservedIgnored
 //     and kCheckWritesIgnored, are skipped);
+//   - every bit of read_only_mask (unless kCheckReadOnlyKept), changed from the value the guest
+//     reads, #GPs;
 //   - kCheckCanonical: non-canonical values #GP;
 //   - kCheckLockBit: once a guest write set bit 0, guest writes #GP;
 //   - kCheckX2ApicMode: every access #GPs outside x2APIC mode (the other checks run in x2APIC
@@ -25,10 +28,13 @@
 #include "handlers/handlers_test_util.h"
 #include "handlers/lapic.h"
 #include "handlers/msr_table.h"
+#include "handlers/row_sweep.h"
 #include "handlers/table_handler.h"
 
 namespace msrtrace {
 namespace {
+
+using row_sweep::SweptRow;
 
 class RowConformanceTest : public testing_util::ReferenceTest,
                            public ::testing::WithParamInterface<std::string> {
@@ -74,19 +80,21 @@ class RowConformanceTest : public testing_util::ReferenceTest,
     return v.ok() ? *v : fallback;
   }
 
-  // The first and last index of the row (one for a single MSR).
-  static std::vector<uint32_t> Ends(const MsrRow& row) {
-    if (row.index == row.last) return {row.index};
-    return {row.index, row.last};
+  // What a guest RDMSR returns (the host's read when the guest's #GPs).
+  uint64_t GuestValue(uint32_t index, uint64_t fallback) {
+    absl::StatusOr<Outcome> o = Exec(Access::kRead, index);
+    if (o.ok() && o->kind == Outcome::Kind::kRetired) return o->value;
+    return Current(index, fallback);
   }
 
-  std::vector<MsrRow> Rows() const { return MsrTable(profile_); }
+  std::vector<SweptRow> Rows() const { return row_sweep::RowsOf(profile_); }
 };
 
 TEST_P(RowConformanceTest, ResetValues) {
   int checked = 0;
-  for (const MsrRow& row : Rows()) {
-    if ((DeclaredRowOf(row, profile_).flags & kRowResetValue) == 0) continue;
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
+    if ((s.declared.flags & kRowResetValue) == 0) continue;
     Prepare(row);
     absl::StatusOr<uint64_t> host = HostRead(row.index);
     ASSERT_TRUE(host.ok()) << row.name << ": " << host.status();
@@ -102,14 +110,15 @@ TEST_P(RowConformanceTest, ResetValues) {
 }
 
 TEST_P(RowConformanceTest, AccessRestrictions) {
-  for (const MsrRow& row : Rows()) {
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
     Prepare(row);
     const bool x2_off = (row.checks & kCheckX2ApicMode) != 0 && !X2ApicAvailable();
     const bool no_write =
         x2_off || (row.checks & kCheckReadOnly) != 0 ||
         ((row.checks & kCheckHostOnlyWrite) != 0 && (row.checks & kCheckWritesIgnored) == 0);
     const bool no_read = x2_off || (row.checks & (kCheckWriteOnly | kCheckHostOnlyRead)) != 0;
-    for (uint32_t index : Ends(row)) {
+    for (uint32_t index : s.Indices()) {
       if (no_write) {
         EXPECT_TRUE(Gp(Access::kWrite, index, Current(index, row.reset)));
       }
@@ -122,10 +131,11 @@ TEST_P(RowConformanceTest, AccessRestrictions) {
 
 TEST_P(RowConformanceTest, X2ApicRegistersFaultOutsideX2ApicMode) {
   int checked = 0;
-  for (const MsrRow& row : Rows()) {
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
     if ((row.checks & kCheckX2ApicMode) == 0) continue;
     Boot(GetParam().c_str());  // xAPIC mode at reset.
-    for (uint32_t index : Ends(row)) {
+    for (uint32_t index : s.Indices()) {
       EXPECT_TRUE(Gp(Access::kRead, index));
       EXPECT_TRUE(Gp(Access::kWrite, index, 0));
       ++checked;
@@ -136,13 +146,14 @@ TEST_P(RowConformanceTest, X2ApicRegistersFaultOutsideX2ApicMode) {
 
 TEST_P(RowConformanceTest, EveryReservedBitFaults) {
   int checked = 0;
-  for (const MsrRow& row : Rows()) {
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
     const uint32_t dropped = kCheckReservedIgnored | kCheckWritesIgnored;
     if (row.reserved_mask == 0 || (row.checks & dropped) != 0) continue;
     // A mask that holds only in some CPU modes is not a per-row rule (see msr_table.h).
     if ((row.checks & kCheckReservedConditional) != 0) continue;
     Prepare(row);
-    for (uint32_t index : Ends(row)) {
+    for (uint32_t index : s.Indices()) {
       const uint64_t base = Current(index, row.reset) & ~row.reserved_mask;
       for (int b = 0; b < 64; ++b) {
         if (((row.reserved_mask >> b) & 1) == 0) continue;
@@ -162,12 +173,33 @@ TEST_P(RowConformanceTest, EveryReservedBitFaults) {
   EXPECT_GT(checked, 0);
 }
 
+TEST_P(RowConformanceTest, EveryReadOnlyBitFaults) {
+  int checked = 0;
+  for (const SweptRow& s : Rows()) {
+    // DeclaredRowOf: read_only_mask without the bits the profile reserves, and without the
+    // kCheckReadOnlyKept ones (they are kept, not refused: the acceptance half checks them).
+    const uint64_t read_only = s.declared.read_only_mask;
+    if (read_only == 0) continue;
+    Prepare(s.row);
+    for (uint32_t index : s.Indices()) {
+      const uint64_t base = GuestValue(index, s.row.reset) & ~s.row.reserved_mask;
+      for (int b = 0; b < 64; ++b) {
+        if (((read_only >> b) & 1) == 0) continue;
+        EXPECT_TRUE(Gp(Access::kWrite, index, base ^ (1ull << b))) << "read-only bit " << b;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST_P(RowConformanceTest, NonCanonicalValuesFault) {
-  for (const MsrRow& row : Rows()) {
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
     if ((row.checks & kCheckCanonical) == 0) continue;
     Prepare(row);
     const int bits = profile_.canonical_bits();
-    for (uint32_t index : Ends(row)) {
+    for (uint32_t index : s.Indices()) {
       for (uint64_t v : {1ull << (bits - 1), 1ull << 62, 0x8000000000000000ull}) {
         EXPECT_TRUE(Gp(Access::kWrite, index, v & ~row.reserved_mask));
       }
@@ -176,7 +208,8 @@ TEST_P(RowConformanceTest, NonCanonicalValuesFault) {
 }
 
 TEST_P(RowConformanceTest, LockedRowsRefuseGuestWrites) {
-  for (const MsrRow& row : Rows()) {
+  for (const SweptRow& s : Rows()) {
+    const MsrRow& row = s.row;
     if ((row.checks & kCheckLockBit) == 0) continue;
     Prepare(row);
     const uint64_t locked = (Current(row.index, row.reset) & ~row.reserved_mask) | 1;
@@ -197,7 +230,7 @@ TEST_P(RowConformanceTest, RowsWithoutTheirFeatureFaultForTheGuest) {
         continue;
       }
       Boot(GetParam().c_str());
-      for (uint32_t index : Ends(row)) {
+      for (uint32_t index : row_sweep::IndicesOf(row)) {
         EXPECT_TRUE(Gp(Access::kRead, index));
         EXPECT_TRUE(Gp(Access::kWrite, index, 0));
       }
@@ -205,20 +238,8 @@ TEST_P(RowConformanceTest, RowsWithoutTheirFeatureFaultForTheGuest) {
   }
 }
 
-std::vector<std::string> ProfileNames() {
-  std::vector<std::string> names;
-  for (const CpuProfile& p : BuiltinProfiles()) names.push_back(p.name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(EveryProfile, RowConformanceTest, ::testing::ValuesIn(ProfileNames()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
-                           for (char& c : name) {
-                             if (c == '-' || c == '.') c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(EveryProfile, RowConformanceTest,
+                         ::testing::ValuesIn(row_sweep::ProfileNames()), &row_sweep::ParamName);
 
 }  // namespace
 }  // namespace msrtrace

@@ -12,17 +12,84 @@ namespace {
 constexpr char kFamily[] = "syscall";
 constexpr uint64_t kHigh32 = 0xffffffff00000000ull;
 
+// --- Hooks: vmx.c / svm.c / msrs.c rules beyond the rows' checks ----------------------------
+
+// VMX keeps SYSENTER_CS in a 32-bit VMCS field.
+MsrResult WriteSysenterCs(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                          ExitContext& ctx) {
+  t.Slot(e, index, ctx) = t.profile().intel() ? (value & 0xffffffffull) : value;
+  return MsrResult::Ok();
+}
+
+// Canonicalized, then svm.c keeps (u32)data for AMD guests.
+MsrResult WriteSysenterEspEip(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                              ExitContext& ctx) {
+  value = CanonicalizeAddress(value, t.profile().canonical_bits());
+  if (t.profile().amd()) value &= 0xffffffffull;
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
+// EFER lives in VcpuRegs.
+MsrResult ReadEfer(TableHandler&, const TableEntry&, uint32_t, ExitContext& ctx) {
+  return MsrResult::Ok(ctx.regs().efer);
+}
+
+// ref: msrs.c set_efer().
+MsrResult WriteEfer(TableHandler& t, const TableEntry&, uint32_t, uint64_t value,
+                    ExitContext& ctx) {
+  const uint64_t old = ctx.regs().efer;
+  if (value & ~EferHostSupportedBits(t.profile())) return MsrResult::Gp();
+  if (!ctx.host_initiated()) {
+    if (value & ~EferGuestValidBits(t.profile())) return MsrResult::Gp();
+    if (ctx.regs().paging() && ((old ^ value) & kEferLme)) return MsrResult::Gp();
+  }
+  value = (value & ~kEferLma) | (old & kEferLma);
+  ctx.set_efer(value);
+  return MsrResult::Ok();
+}
+
+// VMX user-return MSR: bits 63:32 #GP while the guest is in long mode with EFER.SCE.
+MsrResult WriteSfmask(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                      ExitContext& ctx) {
+  const uint64_t efer = ctx.regs().efer;
+  const bool loaded = t.profile().intel() && (efer & kEferLma) && (efer & kEferSce);
+  if (loaded && (value & kHigh32)) return MsrResult::Gp();
+  t.Slot(e, index, ctx) = value;
+  return MsrResult::Ok();
+}
+
+// RDPID alone also enables TSC_AUX for the guest.
+bool HasTscAux(const CpuProfile& p) { return p.Has(Feature::kRdtscp) || p.Has(Feature::kRdpid); }
+
+MsrResult ReadTscAux(TableHandler& t, const TableEntry& e, uint32_t index, ExitContext& ctx) {
+  if (!ctx.host_initiated() && !HasTscAux(t.profile())) return MsrResult::Gp();
+  return MsrResult::Ok(t.Slot(e, index, ctx));
+}
+
+// Intel: bits 63:32 #GP (host too); AMD: truncated to 32 bits.
+MsrResult WriteTscAux(TableHandler& t, const TableEntry& e, uint32_t index, uint64_t value,
+                      ExitContext& ctx) {
+  if (!ctx.host_initiated() && !HasTscAux(t.profile())) return MsrResult::Gp();
+  if (t.profile().intel() && (value & kHigh32)) return MsrResult::Gp();
+  t.Slot(e, index, ctx) = value & 0xffffffffull;
+  return MsrResult::Ok();
+}
+
 const std::vector<MsrRow>& Rows() {
   static const auto* rows = new std::vector<MsrRow>{
       MsrRowBuilder(kMsrSysenterCs, "IA32_SYSENTER_CS", kFamily)
+          .OnWrite(&WriteSysenterCs)
           .Note("Any value. VMX keeps it in the 32-bit VMCS field GUEST_SYSENTER_CS, so bits "
                 "63:32 are dropped (no #GP); SVM keeps 64 bits in the VMCB. vmx.c; svm.c"),
       MsrRowBuilder(kMsrSysenterEsp, "IA32_SYSENTER_ESP", kFamily)
           .Checks(kCheckCanonicalize)
+          .OnWrite(&WriteSysenterEspEip)
           .Note("Canonicalized (sign-extended from bit 47/56), never #GP. AMD guests keep only "
                 "bits 31:0 (svm.c; selftest msrs_test). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrSysenterEip, "IA32_SYSENTER_EIP", kFamily)
           .Checks(kCheckCanonicalize)
+          .OnWrite(&WriteSysenterEspEip)
           .Note("Canonicalized (sign-extended from bit 47/56), never #GP. AMD guests keep only "
                 "bits 31:0 (svm.c; selftest msrs_test). msrs.c __kvm_set_msr"),
       MsrRowBuilder(kMsrEfer, "IA32_EFER", kFamily)
@@ -30,6 +97,8 @@ const std::vector<MsrRow>& Rows() {
           .ReadOnly(1ull << 10)
           .Checks(kCheckResetVaries | kCheckReadOnlyKept | kCheckValueRules)
           .State(kNoState)
+          .OnRead(&ReadEfer)
+          .OnWrite(&WriteEfer)
           .Note("State is VcpuRegs::efer. Bits outside KVM's supported set #GP (host too); guest: "
                 "each bit needs its CPUID feature (__kvm_valid_efer), changing LME while CR0.PG "
                 "#GP. LMA is read-only: the written LMA is replaced by the current LMA (no #GP). "
@@ -45,6 +114,7 @@ const std::vector<MsrRow>& Rows() {
       MsrRowBuilder(kMsrSfmask, "MSR_SYSCALL_MASK", kFamily)
           .Reserved(kHigh32)
           .Checks(kCheckReservedConditional)
+          .OnWrite(&WriteSfmask)
           .Note("No KVM check. On VMX it is a user-return MSR: while the guest is in long mode "
                 "with EFER.SCE KVM writes it to hardware, where bits 63:32 are reserved, so they "
                 "#GP then (decision from vmx_setup_uret_msrs + kvm_set_user_return_msr); "
@@ -62,6 +132,8 @@ const std::vector<MsrRow>& Rows() {
           .Reserved(kHigh32)
           .Checks(kCheckReservedConditional)
           .Requires(Feature::kRdtscp)
+          .OnRead(&ReadTscAux)
+          .OnWrite(&WriteTscAux)
           .Note("Guest without RDTSCP and RDPID: read and write #GP (host allowed). Intel "
                 "guest: bits 63:32 set -> #GP (host too); AMD guest: truncated to 32 bits. "
                 "requires_feature names RDTSCP; RDPID alone also enables it. msrs.c "
@@ -70,82 +142,12 @@ const std::vector<MsrRow>& Rows() {
   return *rows;
 }
 
-class SyscallHandler : public TableHandler {
- public:
-  SyscallHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows)
-      : TableHandler(layout, profile, std::move(rows)) {}
-
-  absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) override {
-    switch (index) {
-      case kMsrEfer:
-        return MsrResult::Ok(ctx.regs().efer);
-      case kMsrTscAux:
-        if (!ctx.host_initiated() && !HasTscAux()) return MsrResult::Gp();
-        return MsrResult::Ok(Slot(e, index, ctx));
-      default:
-        return GenericRead(e, index, ctx);
-    }
-  }
-
-  absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                     ExitContext& ctx) override {
-    const bool host = ctx.host_initiated();
-    switch (index) {
-      case kMsrSysenterCs:
-        // VMX: 32-bit VMCS field.
-        Slot(e, index, ctx) = profile().intel() ? (value & 0xffffffffull) : value;
-        return MsrResult::Ok();
-      case kMsrSysenterEsp:
-      case kMsrSysenterEip: {
-        value = CanonicalizeAddress(value, profile().canonical_bits());
-        if (profile().amd()) value &= 0xffffffffull;  // svm.c: (u32)data for AMD guests.
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      }
-      case kMsrEfer:
-        return WriteEfer(value, ctx);
-      case kMsrSfmask: {
-        const uint64_t efer = ctx.regs().efer;
-        const bool loaded = profile().intel() && (efer & kEferLma) && (efer & kEferSce);
-        if (loaded && (value & kHigh32)) return MsrResult::Gp();
-        Slot(e, index, ctx) = value;
-        return MsrResult::Ok();
-      }
-      case kMsrTscAux:
-        if (!host && !HasTscAux()) return MsrResult::Gp();
-        if (profile().intel() && (value & kHigh32)) return MsrResult::Gp();
-        Slot(e, index, ctx) = value & 0xffffffffull;
-        return MsrResult::Ok();
-      default:
-        return GenericWrite(e, index, value, ctx);
-    }
-  }
-
- private:
-  bool HasTscAux() const {
-    return profile().Has(Feature::kRdtscp) || profile().Has(Feature::kRdpid);
-  }
-
-  // ref: msrs.c set_efer().
-  MsrResult WriteEfer(uint64_t value, ExitContext& ctx) {
-    const uint64_t old = ctx.regs().efer;
-    if (value & ~EferHostSupportedBits(profile())) return MsrResult::Gp();
-    if (!ctx.host_initiated()) {
-      if (value & ~EferGuestValidBits(profile())) return MsrResult::Gp();
-      if (ctx.regs().paging() && ((old ^ value) & kEferLme)) return MsrResult::Gp();
-    }
-    value = (value & ~kEferLma) | (old & kEferLma);
-    ctx.set_efer(value);
-    return MsrResult::Ok();
-  }
-};
-
 absl::Span<const MsrRow> RowsSpan() { return absl::MakeConstSpan(Rows()); }
 
 absl::Status Install(Controller& controller, const CpuProfile& profile) {
   return InstallTableHandler(
-      controller, std::make_unique<SyscallHandler>(controller.layout(), profile,
-                                                   RowsToInstall(SyscallFamily(), profile)));
+      controller, std::make_unique<TableHandler>(controller.layout(), profile,
+                                                 RowsToInstall(SyscallFamily(), profile)));
 }
 
 }  // namespace

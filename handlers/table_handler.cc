@@ -29,9 +29,10 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
   std::sort(rows.begin(), rows.end(),
             [](const MsrRow& a, const MsrRow& b) { return a.index < b.index; });
   if (index_name == nullptr) index_name = &DefaultIndexName;
-  state_.reserve(state.size());
-  for (const TableStateDef& d : state) {
-    StateRef ref;
+  state_.resize(state.size());
+  auto reserve = [&](size_t i) {
+    const TableStateDef& d = state[i];
+    StateRef& ref = state_[i];
     ref.vm = d.scope == MsrScope::kVm;
     const bool find = d.shared || d.borrowed;
     const int found = !find ? -1 : ref.vm ? layout.FindVmSlot(d.name) : layout.FindVcpuSlot(d.name);
@@ -44,9 +45,12 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
     }
     ref.has_bsp_reset = d.has_bsp_reset && !ref.vm;
     ref.bsp_reset = d.bsp_reset;
-    state_.push_back(ref);
+  };
+  for (size_t i = 0; i < state.size(); ++i) {
+    if (!state[i].after_rows) reserve(i);
   }
   entries_.reserve(rows.size());
+  firsts_.reserve(rows.size());
   for (const MsrRow& row : rows) {
     Entry e;
     e.row = row;
@@ -73,41 +77,56 @@ TableHandler::TableHandler(StateLayout& layout, const CpuProfile& profile, std::
       }
       names_.push_back(std::move(name));
     }
+    if (row.reset_hook != nullptr && e.has_slots && e.slot_scope == MsrScope::kVcpu) {
+      reset_hooked_.push_back(entries_.size());
+    }
     entries_.push_back(e);
+    firsts_.push_back(row.index);
+  }
+  for (size_t i = 0; i < state.size(); ++i) {
+    if (state[i].after_rows) reserve(i);
   }
 }
 
 void TableHandler::OnVcpuReset(Vcpu& vcpu) {
-  if (vcpu.id != 0) return;
-  for (const StateRef& s : state_) {
-    if (s.has_bsp_reset) vcpu.slots[s.id] = s.bsp_reset;
+  if (vcpu.id == 0) {
+    for (const StateRef& s : state_) {
+      if (s.has_bsp_reset) vcpu.slots[s.id] = s.bsp_reset;
+    }
+  }
+  for (size_t i : reset_hooked_) {
+    const Entry& e = entries_[i];
+    for (uint64_t index = e.row.index; index <= e.row.last; ++index) {
+      vcpu.slots[e.first_slot + (index - e.row.index)] =
+          e.row.reset_hook(*this, e, static_cast<uint32_t>(index), vcpu.id);
+    }
   }
 }
 
-const TableHandler::Entry* TableHandler::Find(uint32_t index) const {
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), index,
-                             [](uint32_t i, const Entry& e) { return i < e.row.index; });
-  if (it == entries_.begin()) return nullptr;
-  --it;
-  return index <= it->row.last ? &*it : nullptr;
+const TableHandler::Entry* TableHandler::FindEntry(uint32_t index) const {
+  // Over the packed first indices: the search touches a few cache lines, not every probed row.
+  auto it = std::upper_bound(firsts_.begin(), firsts_.end(), index);
+  if (it == firsts_.begin()) return nullptr;
+  const Entry& e = entries_[static_cast<size_t>(it - firsts_.begin()) - 1];
+  return index <= e.row.last ? &e : nullptr;
 }
 
 absl::StatusOr<MsrResult> TableHandler::Read(uint32_t index, ExitContext& ctx) {
-  const Entry* e = Find(index);
+  const Entry* e = FindEntry(index);
   if (e == nullptr) return MsrResult::Unsupported();
   if (e->row.read_hook != nullptr) return e->row.read_hook(*this, *e, index, ctx);
-  return ReadMsr(*e, index, ctx);
+  return GenericRead(*e, index, ctx);
 }
 
 absl::StatusOr<MsrResult> TableHandler::Write(uint32_t index, uint64_t value, ExitContext& ctx) {
-  const Entry* e = Find(index);
+  const Entry* e = FindEntry(index);
   if (e == nullptr) return MsrResult::Unsupported();
   if (e->row.write_hook != nullptr) return e->row.write_hook(*this, *e, index, value, ctx);
-  return WriteMsr(*e, index, value, ctx);
+  return GenericWrite(*e, index, value, ctx);
 }
 
 absl::string_view TableHandler::MsrName(uint32_t index) const {
-  const Entry* e = Find(index);
+  const Entry* e = FindEntry(index);
   if (e == nullptr) return {};
   return names_[e->first_name + (index - e->row.index)];
 }

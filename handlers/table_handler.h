@@ -23,8 +23,11 @@
 //          kCheckPatTypes / kCheckMtrrTypes: invalid memory type -> #GP;
 //          kCheckLockBit: stored bit 0 set -> #GP (guest only); then the value is stored.
 // Where KVM has a rule beyond these, the row carries a hook (MsrRow::read_hook/write_hook) that
-// the handler calls instead of the generic path; older families still subclass and override
-// ReadMsr/WriteMsr. Every path is check-then-commit (fault-atomic).
+// the handler calls instead of the generic path, and where an index's reset value depends on
+// its position in a range or on the vCPU, a reset hook (MsrRow::reset_hook). The class is final:
+// a family is its rows, and its hooks are the only code it adds (a hook reaches other rows with
+// FindEntry and family or borrowed state with State). Every path is check-then-commit
+// (fault-atomic).
 //
 // Thread-safety: none (the controller serializes exits).
 #ifndef MSRTRACE_HANDLERS_TABLE_HANDLER_H_
@@ -149,6 +152,10 @@ class MsrRowBuilder {
     r_.write_hook = h;
     return *this;
   }
+  MsrRowBuilder& OnReset(MsrResetHook h) {
+    r_.reset_hook = h;
+    return *this;
+  }
   operator MsrRow() const { return r_; }  // NOLINT: implicit by design.
 
  private:
@@ -173,6 +180,9 @@ struct TableStateDef {
   // Reset value on the BSP (vCPU 0), when it differs (kvm_lapic_reset's APIC_BASE.BSP).
   bool has_bsp_reset = false;
   uint64_t bsp_reset = 0;
+  // Reserved after the rows' own slots instead of before them (the Hyper-V TSC page state keeps
+  // the layout position that snapshots and golden traces record).
+  bool after_rows = false;
 };
 
 struct TableEntry {
@@ -183,7 +193,7 @@ struct TableEntry {
   size_t first_name = 0;                  // Index into names_.
 };
 
-class TableHandler : public MsrHandler {
+class TableHandler final : public MsrHandler {
  public:
   using Entry = TableEntry;
 
@@ -193,10 +203,11 @@ class TableHandler : public MsrHandler {
   TableHandler(StateLayout& layout, const CpuProfile& profile, std::vector<MsrRow> rows,
                IndexNameFn index_name = nullptr, absl::Span<const TableStateDef> state = {});
 
-  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) final;
-  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) final;
+  absl::StatusOr<MsrResult> Read(uint32_t index, ExitContext& ctx) override;
+  absl::StatusOr<MsrResult> Write(uint32_t index, uint64_t value, ExitContext& ctx) override;
   absl::string_view MsrName(uint32_t index) const override;
-  // Applies the BSP reset values of the state slots (TableStateDef::bsp_reset).
+  // Applies the BSP reset values of the state slots (TableStateDef::bsp_reset) and the rows'
+  // reset hooks (MsrRow::reset_hook).
   void OnVcpuReset(Vcpu& vcpu) override;
 
   const std::vector<Entry>& entries() const { return entries_; }
@@ -206,7 +217,10 @@ class TableHandler : public MsrHandler {
   // Errors: kAlreadyExists naming the first index that is taken.
   absl::Status Register(Controller& controller);
 
-  // --- For hooks and subclasses -------------------------------------------------------------
+  // --- For hooks -----------------------------------------------------------------------------
+  // The entry whose range holds `index`, or nullptr (another row of the family: a hook reaching
+  // the state of a row it aliases or clears). Binary search, no allocation.
+  const Entry* FindEntry(uint32_t index) const;
   MsrResult GenericRead(const Entry& e, uint32_t index, ExitContext& ctx);
   MsrResult GenericWrite(const Entry& e, uint32_t index, uint64_t value, ExitContext& ctx);
   // The generic checks only (no commit). Returns the value to store (canonicalized) or nullopt
@@ -225,15 +239,6 @@ class TableHandler : public MsrHandler {
     return s.vm ? ctx.vm_slot(s.id) : ctx.slot(s.id);
   }
 
- protected:
-  virtual absl::StatusOr<MsrResult> ReadMsr(const Entry& e, uint32_t index, ExitContext& ctx) {
-    return GenericRead(e, index, ctx);
-  }
-  virtual absl::StatusOr<MsrResult> WriteMsr(const Entry& e, uint32_t index, uint64_t value,
-                                             ExitContext& ctx) {
-    return GenericWrite(e, index, value, ctx);
-  }
-
  private:
   struct StateRef {
     SlotId id = 0;
@@ -242,10 +247,10 @@ class TableHandler : public MsrHandler {
     bool has_bsp_reset = false;
     uint64_t bsp_reset = 0;
   };
-  const Entry* Find(uint32_t index) const;
-
   CpuProfile profile_;
-  std::vector<Entry> entries_;  // Sorted by row.index, non-overlapping.
+  std::vector<Entry> entries_;        // Sorted by row.index, non-overlapping.
+  std::vector<uint32_t> firsts_;      // entries_[i].row.index, packed for FindEntry's search.
+  std::vector<size_t> reset_hooked_;  // Entries with a reset hook and per-vCPU slots.
   std::vector<std::string> names_;
   std::vector<StateRef> state_;
 };

@@ -4,71 +4,21 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "handlers/hyperv.h"
+#include "handlers/kvm_pv.h"
+#include "handlers/lapic.h"
+#include "handlers/mce.h"
+#include "handlers/misc.h"
 #include "handlers/msr_table.h"
+#include "handlers/mtrr.h"
+#include "handlers/syscall.h"
+#include "handlers/tsc.h"
 #include "harness/core/rng.h"
 
 namespace msrtrace::workloads {
 namespace {
 
-// MSR indices the workloads use (ref: SDM Vol4 ch. 2; Linux arch/x86/include/asm/msr-index.h;
-// KVM uapi kvm_para.h for the 0x4b564dxx PV MSRs).
-constexpr uint32_t kTsc = 0x10;
-constexpr uint32_t kApicBase = 0x1b;
-constexpr uint32_t kFeatureControl = 0x3a;
-constexpr uint32_t kTscAdjust = 0x3b;
-constexpr uint32_t kSpecCtrl = 0x48;
-constexpr uint32_t kPredCmd = 0x49;
-constexpr uint32_t kBiosSignId = 0x8b;
-constexpr uint32_t kMtrrCap = 0xfe;
-constexpr uint32_t kSysenterCs = 0x174;
-constexpr uint32_t kSysenterEsp = 0x175;
-constexpr uint32_t kSysenterEip = 0x176;
-constexpr uint32_t kMcgCap = 0x179;
-constexpr uint32_t kMcgStatus = 0x17a;
-constexpr uint32_t kMiscEnable = 0x1a0;
-constexpr uint32_t kMtrrPhysBase0 = 0x200;
-constexpr uint32_t kMtrrFix64k = 0x250;
-constexpr uint32_t kMtrrFix16k80000 = 0x258;
-constexpr uint32_t kMtrrFix16kA0000 = 0x259;
-constexpr uint32_t kMtrrFix4kC0000 = 0x268;
-constexpr uint32_t kPat = 0x277;
-constexpr uint32_t kMtrrDefType = 0x2ff;
-constexpr uint32_t kMc0Ctl = 0x400;
-constexpr uint32_t kTscDeadline = 0x6e0;
-constexpr uint32_t kX2ApicId = 0x802;
-constexpr uint32_t kX2ApicLvr = 0x803;
-constexpr uint32_t kX2ApicTpr = 0x808;
-constexpr uint32_t kX2ApicEoi = 0x80b;
-constexpr uint32_t kX2ApicLdr = 0x80d;
-constexpr uint32_t kX2ApicSvr = 0x80f;
-constexpr uint32_t kX2ApicEsr = 0x828;
-constexpr uint32_t kX2ApicIcr = 0x830;
-constexpr uint32_t kX2ApicLvtt = 0x832;
-constexpr uint32_t kX2ApicLvt0 = 0x835;
-constexpr uint32_t kX2ApicLvt1 = 0x836;
-constexpr uint32_t kX2ApicLvtErr = 0x837;
-constexpr uint32_t kX2ApicSelfIpi = 0x83f;
-constexpr uint32_t kKvmWallClockNew = 0x4b564d00;
-constexpr uint32_t kKvmSystemTimeNew = 0x4b564d01;
-constexpr uint32_t kKvmAsyncPfEn = 0x4b564d02;
-constexpr uint32_t kKvmStealTime = 0x4b564d03;
-constexpr uint32_t kKvmPvEoiEn = 0x4b564d04;
-constexpr uint32_t kKvmPollControl = 0x4b564d05;
-constexpr uint32_t kKvmAsyncPfInt = 0x4b564d06;
-constexpr uint32_t kEfer = 0xc0000080;
-constexpr uint32_t kStar = 0xc0000081;
-constexpr uint32_t kLstar = 0xc0000082;
-constexpr uint32_t kCstar = 0xc0000083;
-constexpr uint32_t kSfmask = 0xc0000084;
-constexpr uint32_t kFsBase = 0xc0000100;
-constexpr uint32_t kGsBase = 0xc0000101;
-constexpr uint32_t kKernelGsBase = 0xc0000102;
-constexpr uint32_t kTscAux = 0xc0000103;
-
-constexpr uint64_t kApicBaseDefault = 0xfee00000ull;
-constexpr uint64_t kApicEnable = 1ull << 11;
-constexpr uint64_t kApicExtd = 1ull << 10;
-constexpr uint64_t kApicBsp = 1ull << 8;
+// MSR indices and APIC_BASE bits are the reference handlers' (handlers/*.h), never declared here.
 
 // Guest-physical layout of the simulated Linux guest.
 constexpr uint64_t kWallClockGpa = 0x2a01000;
@@ -94,80 +44,80 @@ bool HasPv(const Guest& g, Feature f) { return g.profile().HasPv(f); }
 // --- linux-boot -------------------------------------------------------------------------------
 
 void EnableX2Apic(Guest& g, uint32_t v) {
-  const uint64_t base = g.Read(v, kApicBase);
+  const uint64_t base = g.Read(v, kMsrIa32ApicBase);
   g.Run(v);
-  g.Wrmsr(v, kApicBase, base | kApicEnable | kApicExtd);
+  g.Wrmsr(v, kMsrIa32ApicBase, base | kApicBaseEnable | kApicBaseExtd);
   g.Run(v);
-  g.Read(v, kX2ApicId);
+  g.Read(v, kMsrX2ApicId);
   g.Run(v);
-  g.Read(v, kX2ApicLvr);
+  g.Read(v, kMsrX2ApicLvr);
   g.Run(v);
-  g.Wrmsr(v, kX2ApicTpr, 0);
+  g.Wrmsr(v, kMsrX2ApicTpr, 0);
   g.Run(v);
-  g.Read(v, kX2ApicLdr);
+  g.Read(v, kMsrX2ApicLdr);
   g.Run(v);
-  g.Wrmsr(v, kX2ApicSvr, 0x1ff);  // APIC software enable, spurious vector 0xff.
+  g.Wrmsr(v, kMsrX2ApicSpiv, 0x1ff);  // APIC software enable, spurious vector 0xff.
   g.Run(v);
-  g.Wrmsr(v, kX2ApicLvt0, v == 0 ? 0x700 : 0x10700);  // ExtINT on the BSP, masked on APs.
+  g.Wrmsr(v, kMsrX2ApicLvt0, v == 0 ? 0x700 : 0x10700);  // ExtINT on the BSP, masked on APs.
   g.Run(v);
-  g.Wrmsr(v, kX2ApicLvt1, 0x400);  // NMI.
+  g.Wrmsr(v, kMsrX2ApicLvt1, 0x400);  // NMI.
   g.Run(v);
-  g.Wrmsr(v, kX2ApicLvtErr, 0xfe);
+  g.Wrmsr(v, kMsrX2ApicLvtErr, 0xfe);
   g.Run(v);
-  g.Wrmsr(v, kX2ApicEsr, 0);
+  g.Wrmsr(v, kMsrX2ApicEsr, 0);
   g.Run(v);
-  g.Read(v, kX2ApicEsr);
+  g.Read(v, kMsrX2ApicEsr);
   g.Run(v);
 }
 
 void ArmTscDeadline(Guest& g, uint32_t v, uint64_t delta) {
   if (g.profile().Has(Feature::kX2Apic)) {
-    g.Wrmsr(v, kX2ApicLvtt, 0x400ec);  // TSC-deadline mode (bits 18:17 = 10b), vector 0xec.
+    g.Wrmsr(v, kMsrX2ApicLvtt, 0x400ec);  // TSC-deadline mode (bits 18:17 = 10b), vector 0xec.
     g.Run(v);
   }
-  g.Wrmsr(v, kTscDeadline, g.host_tsc() + delta);
+  g.Wrmsr(v, kMsrIa32TscDeadline, g.host_tsc() + delta);
   g.Run(v);
 }
 
 void KvmClockSetup(Guest& g, uint32_t v) {
   if (v == 0 && HasPv(g, Feature::kPvClocksource2)) {
-    g.Wrmsr(v, kKvmWallClockNew, kWallClockGpa);
+    g.Wrmsr(v, kMsrKvmWallClockNew, kWallClockGpa);
     g.Run(v);
   }
   if (HasPv(g, Feature::kPvClocksource2)) {
-    g.Wrmsr(v, kKvmSystemTimeNew, (kPvtiGpa + 64 * v) | 1);
+    g.Wrmsr(v, kMsrKvmSystemTimeNew, (kPvtiGpa + 64 * v) | 1);
     g.Run(v);
   }
   if (HasPv(g, Feature::kPvSteal)) {
-    g.Wrmsr(v, kKvmStealTime, (kStealGpa + 64 * v) | 1);
+    g.Wrmsr(v, kMsrKvmStealTime, (kStealGpa + 64 * v) | 1);
     g.Run(v);
   }
   if (HasPv(g, Feature::kPvEoi)) {
-    g.Wrmsr(v, kKvmPvEoiEn, (kPvEoiGpa + 4 * v) | 1);
+    g.Wrmsr(v, kMsrKvmPvEoiEn, (kPvEoiGpa + 4 * v) | 1);
     g.Run(v);
   }
   if (HasPv(g, Feature::kPvAsyncPfInt)) {
-    g.Wrmsr(v, kKvmAsyncPfInt, 0xf3);
+    g.Wrmsr(v, kMsrKvmAsyncPfInt, 0xf3);
     g.Run(v);
-    g.Wrmsr(v, kKvmAsyncPfEn, (kAsyncPfGpa + 64 * v) | 1 | 8);  // ENABLED | DELIVERY_AS_INT.
+    g.Wrmsr(v, kMsrKvmAsyncPfEn, (kAsyncPfGpa + 64 * v) | 1 | 8);  // ENABLED | DELIVERY_AS_INT.
     g.Run(v);
   }
 }
 
 void SyscallSetup(Guest& g, uint32_t v) {
-  g.Wrmsr(v, kStar, kStarLinux);
+  g.Wrmsr(v, kMsrStar, kStarLinux);
   g.Run(v);
-  g.Wrmsr(v, kLstar, kEntrySyscall64);
+  g.Wrmsr(v, kMsrLstar, kEntrySyscall64);
   g.Run(v);
-  g.Wrmsr(v, kCstar, kEntrySyscallCompat);
+  g.Wrmsr(v, kMsrCstar, kEntrySyscallCompat);
   g.Run(v);
-  g.Wrmsr(v, kSysenterCs, 0x10);
+  g.Wrmsr(v, kMsrSysenterCs, 0x10);
   g.Run(v);
-  g.Wrmsr(v, kSysenterEsp, kCpuEntryStack + 0x1000 * v);
+  g.Wrmsr(v, kMsrSysenterEsp, kCpuEntryStack + 0x1000 * v);
   g.Run(v);
-  g.Wrmsr(v, kSysenterEip, kEntrySysenterCompat);
+  g.Wrmsr(v, kMsrSysenterEip, kEntrySysenterCompat);
   g.Run(v);
-  g.Wrmsr(v, kSfmask, kSfmaskLinux);
+  g.Wrmsr(v, kMsrSfmask, kSfmaskLinux);
   g.Run(v);
 }
 
@@ -281,109 +231,109 @@ void BootCpu(Guest& g, uint32_t v) {
   g.SetProtectedMode(v, 0x1000000 + 0x40);
   g.vcpu(v).regs.cr0 &= ~kCr0Pg;
   if (bsp) {
-    g.Read(v, kApicBase);
+    g.Read(v, kMsrIa32ApicBase);
     g.Run(v);
   }
-  uint64_t efer = g.Read(v, kEfer);
+  uint64_t efer = g.Read(v, kMsrEfer);
   g.Run(v);
   if (lm) {
-    g.Wrmsr(v, kEfer, efer | kEferLme);
+    g.Wrmsr(v, kMsrEfer, efer | kEferLme);
     g.EnterLongMode(v, kKernelText + 0x100 + 0x10 * v);
     // secondary_startup_64: EFER.SCE and NX.
-    efer = g.Read(v, kEfer);
+    efer = g.Read(v, kMsrEfer);
     g.Run(v);
-    g.Wrmsr(v, kEfer, efer | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
+    g.Wrmsr(v, kMsrEfer, efer | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
     g.Run(v);
-    g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
+    g.Wrmsr(v, kMsrGsBase, kPerCpuBase + 0x40000ull * v);
     g.Run(v);
   } else {
-    if (Has(g, Feature::kNx)) g.Wrmsr(v, kEfer, efer | kEferNxe);  // head_32.S: NX with PAE.
+    if (Has(g, Feature::kNx)) g.Wrmsr(v, kMsrEfer, efer | kEferNxe);  // head_32.S: NX with PAE.
     g.SetProtectedMode(v, 0xc1000000 + 0x100 + 0x10 * v);
   }
   if (intel) {
-    const uint64_t misc = g.Read(v, kMiscEnable);
+    const uint64_t misc = g.Read(v, kMsrMiscEnable);
     g.Run(v);
-    g.Wrmsr(v, kMiscEnable, misc);  // Clearing XD_DISABLE (already clear): same value.
+    g.Wrmsr(v, kMsrMiscEnable, misc);  // Clearing XD_DISABLE (already clear): same value.
     g.Run(v);
-    g.Read(v, kFeatureControl);
+    g.Read(v, kMsrFeatureControl);
     g.Run(v);
   }
-  g.Wrmsr(v, kBiosSignId, 0);  // Microcode revision probe: write 0, CPUID, read.
+  g.Wrmsr(v, kMsrBiosSignId, 0);  // Microcode revision probe: write 0, CPUID, read.
   g.Run(v);
-  g.Read(v, kBiosSignId);
+  g.Read(v, kMsrBiosSignId);
   g.Run(v);
   if (Has(g, Feature::kTscAdjust)) {
-    g.Read(v, kTscAdjust);
+    g.Read(v, kMsrIa32TscAdjust);
     g.Run(v);
   }
   // MTRRs (mtrr_bp_init / mtrr_ap_init) and PAT.
-  const uint64_t cap = g.Read(v, kMtrrCap);
+  const uint64_t cap = g.Read(v, kMsrMtrrCap);
   g.Run(v);
-  g.Read(v, kMtrrDefType);
+  g.Read(v, kMsrMtrrDefType);
   g.Run(v);
   const uint32_t vcnt = static_cast<uint32_t>(cap & 0xff);
   for (uint32_t i = 0; i < vcnt && i < 8; ++i) {
-    g.Read(v, kMtrrPhysBase0 + 2 * i);
+    g.Read(v, kMsrMtrrPhysBase0 + 2 * i);
     g.Run(v);
-    g.Read(v, kMtrrPhysBase0 + 2 * i + 1);
+    g.Read(v, kMsrMtrrPhysBase0 + 2 * i + 1);
     g.Run(v);
   }
   if (bsp) {
-    g.Read(v, kMtrrFix64k);
+    g.Read(v, kMsrMtrrFix64k00000);
     g.Run(v);
-    g.Read(v, kMtrrFix16k80000);
+    g.Read(v, kMsrMtrrFix16k80000);
     g.Run(v);
-    g.Read(v, kMtrrFix16kA0000);
+    g.Read(v, kMsrMtrrFix16kA0000);
     g.Run(v);
     for (uint32_t i = 0; i < 8; ++i) {
-      g.Read(v, kMtrrFix4kC0000 + i);
+      g.Read(v, kMsrMtrrFix4kC0000 + i);
       g.Run(v);
     }
   }
-  g.Read(v, kPat);
+  g.Read(v, kMsrPat);
   g.Run(v);
-  g.Wrmsr(v, kPat, kLinuxPat);
+  g.Wrmsr(v, kMsrPat, kLinuxPat);
   g.Run(v);
   // Machine check init: MCG_CAP, MCG_STATUS, then every bank's CTL and STATUS.
-  const uint64_t mcg_cap = g.Read(v, kMcgCap);
+  const uint64_t mcg_cap = g.Read(v, kMsrMcgCap);
   g.Run(v);
-  g.Wrmsr(v, kMcgStatus, 0);
+  g.Wrmsr(v, kMsrMcgStatus, 0);
   g.Run(v);
   for (uint32_t b = 0; b < (mcg_cap & 0xff) && b < 32; ++b) {
-    g.Wrmsr(v, kMc0Ctl + 4 * b, ~0ull);
+    g.Wrmsr(v, kMsrMc0Ctl + 4 * b, ~0ull);
     g.Run(v);
-    g.Wrmsr(v, kMc0Ctl + 4 * b + 1, 0);
+    g.Wrmsr(v, kMsrMc0Ctl + 4 * b + 1, 0);
     g.Run(v);
   }
   if (lm) {
     SyscallSetup(g, v);
-    g.Wrmsr(v, kFsBase, 0);
+    g.Wrmsr(v, kMsrFsBase, 0);
     g.Run(v);
-    g.Wrmsr(v, kKernelGsBase, 0);
+    g.Wrmsr(v, kMsrKernelGsBase, 0);
     g.Run(v);
   } else {
     // enable_sep_cpu (arch/x86/kernel/cpu/common.c): SYSENTER only.
-    g.Wrmsr(v, kSysenterCs, 0x60);
+    g.Wrmsr(v, kMsrSysenterCs, 0x60);
     g.Run(v);
-    g.Wrmsr(v, kSysenterEsp, kCpuEntryStack & 0xffffffffull);
+    g.Wrmsr(v, kMsrSysenterEsp, kCpuEntryStack & 0xffffffffull);
     g.Run(v);
-    g.Wrmsr(v, kSysenterEip, 0xc1a00000);
+    g.Wrmsr(v, kMsrSysenterEip, 0xc1a00000);
     g.Run(v);
   }
   if (Has(g, Feature::kRdtscp) || Has(g, Feature::kRdpid)) {
-    g.Wrmsr(v, kTscAux, v);  // setup_getcpu: (node << 12) | cpu.
+    g.Wrmsr(v, kMsrTscAux, v);  // setup_getcpu: (node << 12) | cpu.
     g.Run(v);
   }
   if (Has(g, Feature::kSpecCtrl)) {
-    g.Read(v, kSpecCtrl);
+    g.Read(v, kMsrSpecCtrl);
     g.Run(v);
-    g.Wrmsr(v, kSpecCtrl, 0);
+    g.Wrmsr(v, kMsrSpecCtrl, 0);
     g.Run(v);
   }
   LinuxFeatureProbe(g, v, bsp);
   KvmClockSetup(g, v);
   if (Has(g, Feature::kX2Apic)) EnableX2Apic(g, v);
-  g.Read(v, kTsc);
+  g.Read(v, kMsrIa32Tsc);
   g.Run(v);
 }
 
@@ -393,9 +343,9 @@ absl::Status RunLinuxBoot(Guest& g, const WorkloadParams&) {
   for (uint32_t ap = 1; ap < g.vcpu_count(); ++ap) {
     if (x2apic) {
       // INIT, then STARTUP with the trampoline at 0x9a000 (vector 0x9a).
-      g.Wrmsr(0, kX2ApicIcr, (uint64_t{ap} << 32) | 0x4500);
+      g.Wrmsr(0, kMsrX2ApicIcr, (uint64_t{ap} << 32) | 0x4500);
       g.Run(0);
-      g.Wrmsr(0, kX2ApicIcr, (uint64_t{ap} << 32) | 0x4600 | 0x9a);
+      g.Wrmsr(0, kMsrX2ApicIcr, (uint64_t{ap} << 32) | 0x4600 | 0x9a);
       g.Run(0);
     }
     g.SetRealMode(ap, 0x9a000 & 0xffff);
@@ -405,21 +355,21 @@ absl::Status RunLinuxBoot(Guest& g, const WorkloadParams&) {
   for (uint32_t round = 0; round < 8; ++round) {
     for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
       if (Has(g, Feature::kTscDeadline)) ArmTscDeadline(g, v, 3000000 + 1000 * round);
-      g.Read(v, kTsc);
+      g.Read(v, kMsrIa32Tsc);
       g.Run(v);
       if (Has(g, Feature::kLm)) {
-        g.Wrmsr(v, kFsBase, 0x00007f0000000000ull + 0x1000 * (round * 8 + v));
+        g.Wrmsr(v, kMsrFsBase, 0x00007f0000000000ull + 0x1000 * (round * 8 + v));
         g.Run(v);
       }
       if (Has(g, Feature::kSpecCtrl) || Has(g, Feature::kAmdIbpb)) {
-        g.Wrmsr(v, kPredCmd, 1);
+        g.Wrmsr(v, kMsrPredCmd, 1);
         g.Run(v);
       }
       if (x2apic && g.vcpu_count() > 1) {
         const uint32_t dest = (v + 1 + round) % g.vcpu_count();
-        g.Wrmsr(v, kX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);  // RESCHEDULE_VECTOR.
+        g.Wrmsr(v, kMsrX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);  // RESCHEDULE_VECTOR.
         g.Run(v);
-        g.Wrmsr(v, kX2ApicEoi, 0);
+        g.Wrmsr(v, kMsrX2ApicEoi, 0);
         g.Run(v);
       }
     }
@@ -432,7 +382,7 @@ absl::Status RunLinuxBoot(Guest& g, const WorkloadParams&) {
 void Boot64(Guest& g, uint32_t v, uint64_t rip) {
   g.SetProtectedMode(v, 0x1000000);
   g.vcpu(v).regs.cr0 &= ~kCr0Pg;
-  g.Wrmsr(v, kEfer, kEferLme | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
+  g.Wrmsr(v, kMsrEfer, kEferLme | kEferSce | (Has(g, Feature::kNx) ? kEferNxe : 0));
   g.Run(v);
   g.EnterLongMode(v, rip);
 }
@@ -557,7 +507,7 @@ absl::Status RunTableSweep(Guest& g, const WorkloadParams&) {
     std::vector<uint32_t> idx = {r.index};
     if (r.last != r.index) idx.push_back(r.last);
     for (uint32_t i : idx) {
-      if (i == kApicBase) continue;  // Keeps the APIC mode for the x2APIC rows.
+      if (i == kMsrIa32ApicBase) continue;  // Keeps the APIC mode for the x2APIC rows.
       const uint64_t v = g.Read(0, i);
       g.Run(0);
       g.Wrmsr(0, i, v);
@@ -577,49 +527,50 @@ absl::Status RunTableSweep(Guest& g, const WorkloadParams&) {
 
 absl::Status RunFaults(Guest& g, const WorkloadParams&) {
   Boot64(g, 0, kKernelText);
-  g.Wrmsr(0, kPat, 0x0007040600070402ull);  // Memory type 2 is reserved.
+  g.Wrmsr(0, kMsrPat, 0x0007040600070402ull);  // Memory type 2 is reserved.
   g.Run(0);
-  g.Wrmsr(0, kPat, 0x0007040600070403ull);  // Type 3 too.
+  g.Wrmsr(0, kMsrPat, 0x0007040600070403ull);  // Type 3 too.
   g.Run(0);
-  g.Wrmsr(0, kLstar, 0xaaaaaaaaaaaaaaaaull);  // Non-canonical.
+  g.Wrmsr(0, kMsrLstar, 0xaaaaaaaaaaaaaaaaull);  // Non-canonical.
   g.Run(0);
-  g.Wrmsr(0, kFsBase, 0x0000800000000000ull);
+  g.Wrmsr(0, kMsrFsBase, 0x0000800000000000ull);
   g.Run(0);
-  g.Wrmsr(0, kKernelGsBase, 0xffff7fffffffffffull);
+  g.Wrmsr(0, kMsrKernelGsBase, 0xffff7fffffffffffull);
   g.Run(0);
-  g.Wrmsr(0, kEfer, g.vcpu(0).regs.efer | (1ull << 1));  // Reserved EFER bit.
+  g.Wrmsr(0, kMsrEfer, g.vcpu(0).regs.efer | (1ull << 1));  // Reserved EFER bit.
   g.Run(0);
-  g.Wrmsr(0, kEfer, g.vcpu(0).regs.efer & ~kEferLme);  // LME change with paging on.
+  g.Wrmsr(0, kMsrEfer, g.vcpu(0).regs.efer & ~kEferLme);  // LME change with paging on.
   g.Run(0);
-  g.Wrmsr(0, kMtrrCap, 0);  // Read-only.
+  g.Wrmsr(0, kMsrMtrrCap, 0);  // Read-only.
   g.Run(0);
-  g.Wrmsr(0, kMtrrDefType, 0x1000);  // Reserved bit.
+  g.Wrmsr(0, kMsrMtrrDefType, 0x1000);  // Reserved bit.
   g.Run(0);
-  g.Wrmsr(0, kMtrrDefType, 0x2);  // Invalid type.
+  g.Wrmsr(0, kMsrMtrrDefType, 0x2);  // Invalid type.
   g.Run(0);
-  g.Wrmsr(0, kMiscEnable, 0);  // Clears read-only bits 11 and 12.
+  g.Wrmsr(0, kMsrMiscEnable, 0);  // Clears read-only bits 11 and 12.
   g.Run(0);
-  g.Wrmsr(0, kApicBase, kApicBaseDefault | kApicBsp | kApicEnable | 0x1);  // Reserved bit 0.
+  g.Wrmsr(0, kMsrIa32ApicBase,
+          kApicDefaultPhysBase | kApicBaseBsp | kApicBaseEnable | 0x1);  // Reserved bit 0.
   g.Run(0);
-  g.Read(0, kPredCmd);  // Write-only.
+  g.Read(0, kMsrPredCmd);  // Write-only.
   g.Run(0);
-  g.Wrmsr(0, kPredCmd, 0x2);  // Reserved command bit.
+  g.Wrmsr(0, kMsrPredCmd, 0x2);  // Reserved command bit.
   g.Run(0);
-  g.Read(0, kX2ApicTpr);  // x2APIC register in xAPIC mode.
+  g.Read(0, kMsrX2ApicTpr);  // x2APIC register in xAPIC mode.
   g.Run(0);
-  g.Wrmsr(0, kMc0Ctl + 1, 0x8000000000000000ull);  // MC0_STATUS: only 0.
+  g.Wrmsr(0, kMsrMc0Ctl + 1, 0x8000000000000000ull);  // MC0_STATUS: only 0.
   g.Run(0);
-  g.Wrmsr(0, kMc0Ctl + 4 * 64, 0);  // Bank beyond MCG_CAP.
+  g.Wrmsr(0, kMsrMc0Ctl + 4 * 64, 0);  // Bank beyond MCG_CAP.
   g.Run(0);
-  g.Wrmsr(0, kKvmStealTime, 0x2a04000 | 0x3e);  // Reserved bits 5:1.
+  g.Wrmsr(0, kMsrKvmStealTime, 0x2a04000 | 0x3e);  // Reserved bits 5:1.
   g.Run(0);
-  g.Wrmsr(0, kKvmPollControl, 2);  // Only bit 0.
+  g.Wrmsr(0, kMsrKvmPollControl, 2);  // Only bit 0.
   g.Run(0);
-  g.Wrmsr(0, kFeatureControl, 1);  // Lock...
+  g.Wrmsr(0, kMsrFeatureControl, 1);  // Lock...
   g.Run(0);
-  g.Wrmsr(0, kFeatureControl, 1);  // ...then any write faults.
+  g.Wrmsr(0, kMsrFeatureControl, 1);  // ...then any write faults.
   g.Run(0);
-  g.Wrmsr(0, kTscAux, 0x100000000ull);  // Bits 63:32 reserved (Intel).
+  g.Wrmsr(0, kMsrTscAux, 0x100000000ull);  // Bits 63:32 reserved (Intel).
   g.Run(0);
   return absl::OkStatus();
 }
@@ -632,7 +583,7 @@ absl::Status RunUnknownMsrs(Guest& g, const WorkloadParams&) {
     g.Wrmsr(0, i, 0x1122334455667788ull);
     g.Run(0);
   }
-  g.Read(0, kPat);  // A known MSR after the unknown ones.
+  g.Read(0, kMsrPat);  // A known MSR after the unknown ones.
   g.Run(0);
   return absl::OkStatus();
 }
@@ -640,39 +591,39 @@ absl::Status RunUnknownMsrs(Guest& g, const WorkloadParams&) {
 absl::Status RunRipWrap(Guest& g, const WorkloadParams&) {
   // 32-bit protected mode at the top of the 4 GiB space: RIP wraps to 0 (ref: SDM Vol1 §3.5).
   g.SetProtectedMode(0, 0xfffffffe);
-  g.Read(0, kPat);
+  g.Read(0, kMsrPat);
   g.SetRip(0, 0xfffffffd);
-  g.Wrmsr(0, kPat, kLinuxPat, 3);  // A prefixed WRMSR (length 3).
+  g.Wrmsr(0, kMsrPat, kLinuxPat, 3);  // A prefixed WRMSR (length 3).
   // A faulting access at the top does not move RIP.
   g.SetRip(0, 0xfffffffe);
-  g.Wrmsr(0, kPat, 0x02);
+  g.Wrmsr(0, kMsrPat, 0x02);
   // Compatibility mode (EFER.LMA, CS.L=0) wraps at 32 bits too.
   Boot64(g, 0, kKernelText);
   g.SetCompatibilityMode(0, 0xffffffff);
-  g.Read(0, kTsc);
+  g.Read(0, kMsrIa32Tsc);
   // 64-bit mode does not wrap at 32 bits.
   g.EnterLongMode(0, 0x00000000fffffffeull);
-  g.Read(0, kPat);
+  g.Read(0, kMsrPat);
   return absl::OkStatus();
 }
 
 absl::Status RunSingleStep(Guest& g, const WorkloadParams&) {
   Boot64(g, 0, kKernelText);
   g.SetRflags(0, kRflagsFixed1 | kRflagsTf);
-  g.Read(0, kPat);  // Retired: #DB (single-step) pending.
+  g.Read(0, kMsrPat);  // Retired: #DB (single-step) pending.
   g.Run(0);
-  g.Wrmsr(0, kPat, kLinuxPat);  // Retired write: #DB.
+  g.Wrmsr(0, kMsrPat, kLinuxPat);  // Retired write: #DB.
   g.Run(0);
-  g.Wrmsr(0, kPat, 0x02);  // Faults: #GP, no #DB.
+  g.Wrmsr(0, kMsrPat, 0x02);  // Faults: #GP, no #DB.
   g.Run(0);
   g.Rdmsr(0, 0x1234);  // Unknown MSR: #GP.
   g.Run(0);
   g.SetRflags(0, kRflagsFixed1 | kRflagsIf);
   g.SetInterruptibility(0, kBlockingBySti);  // sti; wrmsr: the STI shadow ends.
-  g.Wrmsr(0, kPat, kLinuxPat);
+  g.Wrmsr(0, kMsrPat, kLinuxPat);
   g.Run(0);
   g.SetInterruptibility(0, kBlockingByMovSs);
-  g.Read(0, kPat);
+  g.Read(0, kMsrPat);
   g.Run(0);
   return absl::OkStatus();
 }
@@ -681,18 +632,18 @@ absl::Status RunKvmClock(Guest& g, const WorkloadParams&) {
   for (uint32_t v = 0; v < g.vcpu_count(); ++v) Boot64(g, v, kKernelText + 0x1000 * v);
   for (uint32_t v = 0; v < g.vcpu_count(); ++v) KvmClockSetup(g, v);
   // Re-enabling and moving the structures; disabling; the wall clock again.
-  g.Wrmsr(0, kKvmSystemTimeNew, 0);
+  g.Wrmsr(0, kMsrKvmSystemTimeNew, 0);
   g.Run(0);
-  g.Wrmsr(0, kKvmSystemTimeNew, (kPvtiGpa + 0x800) | 1);
+  g.Wrmsr(0, kMsrKvmSystemTimeNew, (kPvtiGpa + 0x800) | 1);
   g.Run(0);
-  g.Wrmsr(0, kKvmWallClockNew, kWallClockGpa);
+  g.Wrmsr(0, kMsrKvmWallClockNew, kWallClockGpa);
   g.Run(0);
   for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
-    g.Read(v, kKvmSystemTimeNew);
+    g.Read(v, kMsrKvmSystemTimeNew);
     g.Run(v);
-    g.Read(v, kKvmWallClockNew);
+    g.Read(v, kMsrKvmWallClockNew);
     g.Run(v);
-    g.Read(v, kTsc);
+    g.Read(v, kMsrIa32Tsc);
     g.Run(v);
   }
   // Legacy MSRs 0x11/0x12 and an address outside guest memory (silently ignored).
@@ -700,7 +651,7 @@ absl::Status RunKvmClock(Guest& g, const WorkloadParams&) {
   g.Run(1 % g.vcpu_count());
   g.Wrmsr(0, 0x11, 0x2a0b000);
   g.Run(0);
-  g.Wrmsr(0, kKvmWallClockNew, 0x7ffff000000ull);
+  g.Wrmsr(0, kMsrKvmWallClockNew, 0x7ffff000000ull);
   g.Run(0);
   return absl::OkStatus();
 }
@@ -713,16 +664,16 @@ absl::Status RunSmp(Guest& g, const WorkloadParams& p) {
   for (uint32_t round = 0; round < 4; ++round) {
     for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
       const uint32_t dest = (v + 1 + round) % g.vcpu_count();
-      g.Wrmsr(v, kX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);
+      g.Wrmsr(v, kMsrX2ApicIcr, (uint64_t{dest} << 32) | 0xfd);
       g.Run(v);
-      g.Wrmsr(v, kX2ApicSelfIpi, 0xf0);
+      g.Wrmsr(v, kMsrX2ApicSelfIpi, 0xf0);
       g.Run(v);
-      g.Wrmsr(v, kX2ApicEoi, 0);
+      g.Wrmsr(v, kMsrX2ApicEoi, 0);
       g.Run(v);
       ArmTscDeadline(g, v, 100000 * (round + 1));
-      g.Read(v, kTscDeadline);
+      g.Read(v, kMsrIa32TscDeadline);
       g.Run(v);
-      g.Wrmsr(v, kGsBase, kPerCpuBase + 0x40000ull * v);
+      g.Wrmsr(v, kMsrGsBase, kPerCpuBase + 0x40000ull * v);
       g.Run(v);
     }
   }
@@ -737,26 +688,6 @@ absl::Status RunSmp(Guest& g, const WorkloadParams& p) {
 // code drive it (arch/x86/hyperv/hv_init.c, drivers/hv/hv.c, drivers/clocksource/
 // hyperv_timer.c); docs/workloads.md.
 
-constexpr uint32_t kHvGuestOsId = 0x40000000;
-constexpr uint32_t kHvHypercall = 0x40000001;
-constexpr uint32_t kHvVpIndex = 0x40000002;
-constexpr uint32_t kHvTimeRefCount = 0x40000020;
-constexpr uint32_t kHvReferenceTsc = 0x40000021;
-constexpr uint32_t kHvTscFrequency = 0x40000022;
-constexpr uint32_t kHvApicFrequency = 0x40000023;
-constexpr uint32_t kHvEoi = 0x40000070;
-constexpr uint32_t kHvIcr = 0x40000071;
-constexpr uint32_t kHvTpr = 0x40000072;
-constexpr uint32_t kHvVpAssistPage = 0x40000073;
-constexpr uint32_t kHvScontrol = 0x40000080;
-constexpr uint32_t kHvSversion = 0x40000081;
-constexpr uint32_t kHvSiefp = 0x40000082;
-constexpr uint32_t kHvSimp = 0x40000083;
-constexpr uint32_t kHvEom = 0x40000084;
-constexpr uint32_t kHvSint0 = 0x40000090;
-constexpr uint32_t kHvStimer0Config = 0x400000b0;
-constexpr uint32_t kHvStimer0Count = 0x400000b1;
-constexpr uint32_t kHvCrashCtl = 0x40000105;
 // Windows 10 2004 (build 19041): vendor Microsoft (1), OS Windows NT (4), version 10.0.
 constexpr uint64_t kWindowsGuestOsId = (1ull << 48) | (4ull << 40) | (10ull << 32) | 19041;
 constexpr uint64_t kHypercallPage = 0x1ff000;
@@ -774,45 +705,45 @@ void WindowsCpu(Guest& g, uint32_t v) {
   // Firmware (BSP) or the AP start-up code enters long mode: EFER.LME/SCE/NXE, then paging.
   if (v != 0) Boot64(g, v, kNtKernel + 0x400000 + 0x1000 * v);
   // KiInitializeProcessor: syscall entry, KPCR in GS, PAT, TSC_AUX = processor number.
-  g.Wrmsr(v, kGsBase, kNtKernel + 0x1f0000 + 0x10000 * v);
+  g.Wrmsr(v, kMsrGsBase, kNtKernel + 0x1f0000 + 0x10000 * v);
   g.Run(v);
-  g.Wrmsr(v, kKernelGsBase, 0);
+  g.Wrmsr(v, kMsrKernelGsBase, 0);
   g.Run(v);
-  g.Wrmsr(v, kStar, 0x0023001000000000ull);
+  g.Wrmsr(v, kMsrStar, 0x0023001000000000ull);
   g.Run(v);
-  g.Wrmsr(v, kLstar, kNtKernel + 0x20c000);
+  g.Wrmsr(v, kMsrLstar, kNtKernel + 0x20c000);
   g.Run(v);
-  g.Wrmsr(v, kCstar, kNtKernel + 0x20b000);
+  g.Wrmsr(v, kMsrCstar, kNtKernel + 0x20b000);
   g.Run(v);
-  g.Wrmsr(v, kSfmask, 0x4700);
+  g.Wrmsr(v, kMsrSfmask, 0x4700);
   g.Run(v);
-  g.Wrmsr(v, kPat, 0x0007010600070106ull);
+  g.Wrmsr(v, kMsrPat, 0x0007010600070106ull);
   g.Run(v);
   if (Has(g, Feature::kRdtscp)) {
-    g.Wrmsr(v, kTscAux, v);
+    g.Wrmsr(v, kMsrTscAux, v);
     g.Run(v);
   }
   if (!Has(g, Feature::kHyperV)) return;
   // Per-VP enlightenments: VP index, VP assist page (apic_assist / PV EOI), SynIC, stimer 0.
-  g.Read(v, kHvVpIndex);
+  g.Read(v, kHvMsrVpIndex);
   g.Run(v);
-  g.Wrmsr(v, kHvVpAssistPage, (kVpAssistPages + 0x1000 * v) | 1);
+  g.Wrmsr(v, kHvMsrVpAssistPage, (kVpAssistPages + 0x1000 * v) | 1);
   g.Run(v);
-  g.Wrmsr(v, kHvTpr, 0);
+  g.Wrmsr(v, kHvMsrTpr, 0);
   g.Run(v);
-  g.Read(v, kHvSversion);
+  g.Read(v, kHvMsrSversion);
   g.Run(v);
-  g.Wrmsr(v, kHvSimp, (kSimpPages + 0x1000 * v) | 1);
+  g.Wrmsr(v, kHvMsrSimp, (kSimpPages + 0x1000 * v) | 1);
   g.Run(v);
-  g.Wrmsr(v, kHvSiefp, (kSiefpPages + 0x1000 * v) | 1);
+  g.Wrmsr(v, kHvMsrSiefp, (kSiefpPages + 0x1000 * v) | 1);
   g.Run(v);
-  g.Wrmsr(v, kHvSint0 + 2, kVmbusVector);  // VMBus messages.
+  g.Wrmsr(v, kHvMsrSint0 + 2, kVmbusVector);  // VMBus messages.
   g.Run(v);
-  g.Wrmsr(v, kHvScontrol, 1);
+  g.Wrmsr(v, kHvMsrScontrol, 1);
   g.Run(v);
-  g.Wrmsr(v, kHvStimer0Config, kHvStimerConfig);  // Direct mode, auto-enable, clock vector.
+  g.Wrmsr(v, kHvMsrStimer0Config, kHvStimerConfig);  // Direct mode, auto-enable, clock vector.
   g.Run(v);
-  g.Wrmsr(v, kHvStimer0Count, g.Read(v, kHvTimeRefCount) + kTick100ns);
+  g.Wrmsr(v, kHvMsrStimer0Count, g.Read(v, kHvMsrTimeRefCount) + kTick100ns);
   g.Run(v);
 }
 
@@ -822,21 +753,21 @@ absl::Status RunWindowsBoot(Guest& g, const WorkloadParams&) {
   // hypercall page, reference TSC page, crash-notification capability.
   Boot64(g, 0, kNtKernel + 0x400000);
   if (hv) {
-    g.Read(0, kHvTscFrequency);
+    g.Read(0, kHvMsrTscFrequency);
     g.Run(0);
-    g.Read(0, kHvApicFrequency);
+    g.Read(0, kHvMsrApicFrequency);
     g.Run(0);
-    g.Wrmsr(0, kHvGuestOsId, kWindowsGuestOsId);
+    g.Wrmsr(0, kHvMsrGuestOsId, kWindowsGuestOsId);
     g.Run(0);
-    const uint64_t hc = g.Read(0, kHvHypercall);
+    const uint64_t hc = g.Read(0, kHvMsrHypercall);
     g.Run(0);
-    g.Wrmsr(0, kHvHypercall, (hc & 0xffe) | kHypercallPage | 1);
+    g.Wrmsr(0, kHvMsrHypercall, (hc & 0xffe) | kHypercallPage | 1);
     g.Run(0);
-    g.Wrmsr(0, kHvReferenceTsc, kRefTscPage | 1);
+    g.Wrmsr(0, kHvMsrReferenceTsc, kRefTscPage | 1);
     g.Run(0);
-    g.Read(0, kHvTimeRefCount);
+    g.Read(0, kHvMsrTimeRefCount);
     g.Run(0);
-    g.Read(0, kHvCrashCtl);
+    g.Read(0, kHvMsrCrashCtl);
     g.Run(0);
   }
   WindowsCpu(g, 0);
@@ -844,9 +775,9 @@ absl::Status RunWindowsBoot(Guest& g, const WorkloadParams&) {
   // 63:56), then the same per-VP set-up.
   for (uint32_t ap = 1; ap < g.vcpu_count(); ++ap) {
     if (hv) {
-      g.Wrmsr(0, kHvIcr, (uint64_t{ap} << 56) | 0x4500);
+      g.Wrmsr(0, kHvMsrIcr, (uint64_t{ap} << 56) | 0x4500);
       g.Run(0);
-      g.Wrmsr(0, kHvIcr, (uint64_t{ap} << 56) | 0x4600 | 0x10);
+      g.Wrmsr(0, kHvMsrIcr, (uint64_t{ap} << 56) | 0x4600 | 0x10);
       g.Run(0);
     }
     WindowsCpu(g, ap);
@@ -856,21 +787,21 @@ absl::Status RunWindowsBoot(Guest& g, const WorkloadParams&) {
   // through TPR, VMBus messages acknowledged with EOM, reschedule IPIs, time reads.
   for (uint32_t round = 0; round < 8; ++round) {
     for (uint32_t v = 0; v < g.vcpu_count(); ++v) {
-      const uint64_t now = g.Read(v, kHvTimeRefCount);
+      const uint64_t now = g.Read(v, kHvMsrTimeRefCount);
       g.Run(v);
-      g.Wrmsr(v, kHvStimer0Count, now + kTick100ns);
+      g.Wrmsr(v, kHvMsrStimer0Count, now + kTick100ns);
       g.Run(v);
-      g.Wrmsr(v, kHvEoi, 0);
+      g.Wrmsr(v, kHvMsrEoi, 0);
       g.Run(v);
-      g.Wrmsr(v, kHvTpr, round % 2 == 0 ? 0x20 : 0);  // DISPATCH_LEVEL and back.
+      g.Wrmsr(v, kHvMsrTpr, round % 2 == 0 ? 0x20 : 0);  // DISPATCH_LEVEL and back.
       g.Run(v);
       if (round % 4 == 3) {
-        g.Wrmsr(v, kHvEom, 0);
+        g.Wrmsr(v, kHvMsrEom, 0);
         g.Run(v);
       }
       if (g.vcpu_count() > 1) {
         const uint32_t dest = (v + 1 + round) % g.vcpu_count();
-        g.Wrmsr(v, kHvIcr, (uint64_t{dest} << 56) | 0xe1);
+        g.Wrmsr(v, kHvMsrIcr, (uint64_t{dest} << 56) | 0xe1);
         g.Run(v);
       }
     }
