@@ -286,7 +286,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHan
     MsrHandler* handler, Access access, uint32_t index, uint64_t value, const Exit& exit,
     Vcpu& vcpu, GuestMemory& memory, bool host_initiated) {
   if (handler == nullptr) return MsrResult::Unsupported();
-  ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated);
+  ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated, state_journal_);
   absl::StatusOr<MsrResult> r =
       access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
   if (ABSL_PREDICT_FALSE(!r.ok())) {

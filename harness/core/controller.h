@@ -193,6 +193,13 @@ class Controller {
   // exit and never allocates. `*trace` must outlive its use; set nullptr to stop.
   void set_dispatch_trace(DispatchTrace* trace) { dispatch_trace_ = trace; }
 
+  // While set, the ExitContext of every handler call (guest exits and host accesses) notes the
+  // slots the handler reaches in `*journal` (harness/core/msr_handler.h); the exit checker sets
+  // it around one exit to check fault atomicity without copying all state. Unset (nullptr, the
+  // default) it costs one predictable branch per slot access. The caller clears it.
+  void set_state_journal(StateJournal* journal) { state_journal_ = journal; }
+  StateJournal* state_journal() const { return state_journal_; }
+
   // --- VM-wide and handler state (see snapshot.h for whole-machine snapshots) -------------
 
   std::vector<uint64_t>& vm_slots() { return vm_slots_; }
@@ -245,6 +252,7 @@ class Controller {
   MsrRouting routing_;
   bool routing_active_ = false;
   DispatchTrace* dispatch_trace_ = nullptr;
+  StateJournal* state_journal_ = nullptr;
 };
 
 }  // namespace msrtrace

@@ -109,6 +109,18 @@ ExitChecker::ExitChecker(Machine* machine, ExitEngine* engine, DivergenceSink* s
 void ExitChecker::BeginRun() {
   std::fill(gapped_.begin(), gapped_.end(), 0);
   gaps_ = 0;
+  guest_exits_ = 0;
+  stateful_of_ = nullptr;
+}
+
+void ExitChecker::FindStatefulHandlers(const Controller& ctl) {
+  const auto& handlers = ctl.handlers();
+  stateful_.clear();
+  for (size_t h = 0; h < handlers.size(); ++h) {
+    if (!MsrHandler::KeepsNoInternalState(*handlers[h])) stateful_.push_back(h);
+  }
+  stateful_of_ = &ctl;
+  stateful_handler_count_ = handlers.size();
 }
 
 absl::Status ExitChecker::Run(const ExitEvent& ev) {
@@ -136,21 +148,42 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   }
   before_ = r;
   Controller& ctl = *m.controller;
+  bool journal = false;
   if (options_.check_architecture) {
     // What fault atomicity compares: the exiting vCPU's slots, the VM-wide slots and every
     // handler's internal state (guest memory: the controller's write log). Reused buffers.
-    pre_slots_.assign(v->slots.begin(), v->slots.end());
-    pre_vm_slots_.assign(ctl.vm_slots().begin(), ctl.vm_slots().end());
     const auto& handlers = ctl.handlers();
     pre_handler_states_.resize(handlers.size());
-    for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
+    const uint32_t every = options_.full_check_interval;
+    full_capture_ = ev.host_initiated || engine_->DirectController() != &ctl ||
+                    (every != 0 && ++guest_exits_ % every == 0);
+    if (full_capture_) {
+      pre_slots_.assign(v->slots.begin(), v->slots.end());
+      pre_vm_slots_.assign(ctl.vm_slots().begin(), ctl.vm_slots().end());
+      for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
+    } else {
+      // The slots the exit reaches are noted as it runs; the handlers with internal state are
+      // saved now.
+      journal = true;
+      if (ABSL_PREDICT_FALSE(stateful_of_ != &ctl || stateful_handler_count_ != handlers.size())) {
+        FindStatefulHandlers(ctl);
+      }
+      for (const uint32_t h : stateful_) handlers[h]->SaveState(&pre_handler_states_[h]);
+    }
   }
   access_ = MsrAccessOf(ev.exit).value_or(Access::kRead);
   if (ABSL_PREDICT_FALSE(ev.host_initiated)) {
     RunHost(ev);  // harness/replay/exit_check_host.cc
     return absl::OkStatus();
   }
-  result_ = engine_->Handle(ev.exit, *v, m.memory);
+  if (journal) {
+    journal_.Clear();
+    ctl.set_state_journal(&journal_);
+    result_ = engine_->Handle(ev.exit, *v, m.memory);
+    ctl.set_state_journal(nullptr);
+  } else {
+    result_ = engine_->Handle(ev.exit, *v, m.memory);
+  }
   observed_ = result_.ok() ? RecordedKindOf(result_->kind) : RecordedKind::kVmmError;
   if (options_.compare_recording) CompareWithRecording(ev);
   if (options_.check_architecture) CheckArchitecture(ev);
@@ -369,43 +402,90 @@ void ExitChecker::CheckArchitecture(const ExitEvent& ev) {
     MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpPending, ev,
                                PendingText(PendingException::Gp0()), PendingText(a.pending));
   }
-  const Controller& ctl = *machine_->controller;
   std::string what;
   if (a.efer != b.efer) absl::StrAppendFormat(&what, "EFER %#x -> %#x; ", b.efer, a.efer);
   if (a.interruptibility != b.interruptibility) {
     absl::StrAppendFormat(&what, "interruptibility %#x -> %#x; ", b.interruptibility,
                           a.interruptibility);
   }
-  if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(), vcpu_->slots.end())) {
-    what.append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
-  }
-  const std::vector<uint64_t>& vm = ctl.vm_slots();
-  if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
-    what.append(FirstSlotChange(pre_vm_slots_, vm, false));
-  }
-  const auto& handlers = ctl.handlers();
-  for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
-    handlers[h]->SaveState(&scratch_);
-    if (scratch_ != pre_handler_states_[h]) {
-      absl::StrAppendFormat(&what, "internal state of handler #%u; ", h);
-      break;
-    }
-  }
-  if (!ctl.last_writes().empty()) what.append("guest memory written; ");
+  StateChanges(&what);
   if (!what.empty()) {
     what.resize(what.size() - 2);
     MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpNotAtomic, ev, "no state change", what);
   }
 }
 
+// Slots (the first changed one of the vCPU's and of the VM's), handler state (the first changed
+// handler) and guest memory; the same text from a full capture and from the journal.
+void ExitChecker::StateChanges(std::string* what) {
+  const Controller& ctl = *machine_->controller;
+  const auto& handlers = ctl.handlers();
+  if (full_capture_) {
+    if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
+                    vcpu_->slots.end())) {
+      what->append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
+    }
+    const std::vector<uint64_t>& vm = ctl.vm_slots();
+    if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
+      what->append(FirstSlotChange(pre_vm_slots_, vm, false));
+    }
+    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
+      handlers[h]->SaveState(&scratch_);
+      if (scratch_ != pre_handler_states_[h]) {
+        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
+        break;
+      }
+    }
+  } else {
+    JournalChanges(what);
+    for (const uint32_t h : stateful_) {
+      handlers[h]->SaveState(&scratch_);
+      if (scratch_ != pre_handler_states_[h]) {
+        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
+        break;
+      }
+    }
+  }
+  if (!ctl.last_writes().empty()) what->append("guest memory written; ");
+}
+
+// The journal's slots: a slot changed when its first entry (its value before the exit) differs
+// from its value now. Reports the lowest changed vCPU slot and the lowest changed VM slot, as
+// FirstSlotChange does for a full capture.
+void ExitChecker::JournalChanges(std::string* what) {
+  const std::vector<StateJournal::Entry>& entries = journal_.entries();
+  const std::vector<uint64_t>& vm = machine_->controller->vm_slots();
+  auto now = [&](const StateJournal::Entry& e) { return e.vm ? vm[e.id] : vcpu_->slots[e.id]; };
+  // A slot whose every entry still equals it is unchanged: the usual case, one pass.
+  size_t first = 0;
+  while (first < entries.size() && now(entries[first]) == entries[first].before) ++first;
+  if (first == entries.size()) return;
+  const StateJournal::Entry* lowest[2] = {nullptr, nullptr};  // vCPU, VM.
+  for (size_t i = first; i < entries.size(); ++i) {
+    const StateJournal::Entry& e = entries[i];
+    if (now(e) == e.before) continue;
+    bool seen = false;  // Only a slot's first entry holds its value before the exit.
+    for (size_t j = 0; j < i && !seen; ++j) seen = entries[j].vm == e.vm && entries[j].id == e.id;
+    if (seen) continue;
+    const StateJournal::Entry*& low = lowest[e.vm ? 1 : 0];
+    if (low == nullptr || e.id < low->id) low = &e;
+  }
+  for (const StateJournal::Entry* e : lowest) {
+    if (e != nullptr) what->append(SlotChangeText(!e->vm, e->id, e->before, now(*e)));
+  }
+}
+
+std::string ExitChecker::SlotChangeText(bool vcpu, size_t id, uint64_t pre, uint64_t now) const {
+  const StateLayout& layout = machine_->controller->layout();
+  const auto& infos = vcpu ? layout.vcpu_slots() : layout.vm_slots();
+  const std::string name = id < infos.size() ? infos[id].name : absl::StrCat("#", id);
+  return absl::StrFormat("%s slot %s %#x -> %#x; ", vcpu ? "vCPU" : "VM", name, pre, now);
+}
+
 std::string ExitChecker::FirstSlotChange(const std::vector<uint64_t>& pre,
                                          const std::vector<uint64_t>& now, bool vcpu) const {
-  const StateLayout& layout = machine_->controller->layout();
   for (size_t i = 0; i < pre.size() && i < now.size(); ++i) {
-    if (pre[i] == now[i]) continue;
-    const auto& infos = vcpu ? layout.vcpu_slots() : layout.vm_slots();
-    const std::string name = i < infos.size() ? infos[i].name : absl::StrCat("#", i);
-    return absl::StrFormat("%s slot %s %#x -> %#x; ", vcpu ? "vCPU" : "VM", name, pre[i], now[i]);
+    if (pre[i] != now[i]) return SlotChangeText(vcpu, i, pre[i], now[i]);
   }
   return "slots resized; ";
 }
