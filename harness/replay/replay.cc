@@ -17,7 +17,42 @@ constexpr uint64_t kProgressEvery = 1u << 16;
 
 // Counters per MSR without the name (added once at the end).
 struct Counts {
+  uint32_t index = 0;
   uint64_t reads = 0, writes = 0, faults = 0, ignored = 0, vmm_errors = 0;
+};
+
+// The per-MSR counters: a flat array in first-seen order, found through a table of positions
+// over the busy windows of the MSR space (those of the controller's dispatch: 0x0-0x1fff,
+// 0x4b564d00-0x4b564dff, 0xc0000000-0xc0001fff) and a hash map for indices outside them. An
+// event costs an array lookup; allocation happens only at an MSR's first event.
+class PerMsrCounts {
+ public:
+  PerMsrCounts() : dense_(kDenseSize, 0) {}
+
+  Counts& For(uint32_t index) {
+    uint32_t* pos = nullptr;
+    if (index < 0x2000) {
+      pos = &dense_[index];
+    } else if (index - 0x4b564d00u < 0x100) {
+      pos = &dense_[0x2000 + (index - 0x4b564d00u)];
+    } else if (index - 0xc0000000u < 0x2000) {
+      pos = &dense_[0x2100 + (index - 0xc0000000u)];
+    } else {
+      pos = &sparse_[index];
+    }
+    if (ABSL_PREDICT_FALSE(*pos == 0)) {  // Positions are stored + 1; 0 is "not seen yet".
+      counts_.push_back(Counts{index});
+      *pos = static_cast<uint32_t>(counts_.size());
+    }
+    return counts_[*pos - 1];
+  }
+  const std::vector<Counts>& all() const { return counts_; }
+
+ private:
+  static constexpr size_t kDenseSize = 0x2000 + 0x100 + 0x2000;
+  std::vector<uint32_t> dense_;
+  absl::flat_hash_map<uint32_t, uint32_t> sparse_;
+  std::vector<Counts> counts_;
 };
 
 // One streaming pass over a trace: the reader loop around an ExitChecker, which reports its
@@ -97,7 +132,7 @@ class ReplayLoop : public DivergenceSink {
 
  private:
   void Count(const ExitEvent& ev, const ExitChecker& checker) {
-    Counts& c = counts_[ev.index()];
+    Counts& c = counts_.For(ev.index());
     if (checker.access() == Access::kRead) {
       ++c.reads;
       ++result_.reads;
@@ -135,11 +170,11 @@ class ReplayLoop : public DivergenceSink {
 
   void FillPerMsr() {
     result_.per_msr.clear();
-    result_.per_msr.reserve(counts_.size());
-    for (const auto& [index, c] : counts_) {
+    result_.per_msr.reserve(counts_.all().size());
+    for (const Counts& c : counts_.all()) {
       MsrCounts m;
-      m.index = index;
-      m.name = machine_->controller->MsrName(index);
+      m.index = c.index;
+      m.name = machine_->controller->MsrName(c.index);
       m.reads = c.reads;
       m.writes = c.writes;
       m.faults = c.faults;
@@ -155,7 +190,7 @@ class ReplayLoop : public DivergenceSink {
   ReplayResult& result_;
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<ControllerEngine> engine_;
-  absl::flat_hash_map<uint32_t, Counts> counts_;
+  PerMsrCounts counts_;
 };
 
 }  // namespace
