@@ -34,23 +34,6 @@ const char* GprName(Gpr gpr) {
   return kNames[static_cast<int>(gpr) & 15];
 }
 
-absl::optional<Access> MsrAccessOf(const Exit& exit) {
-  switch (exit.vendor) {
-    case Vendor::kIntelVmx:
-      if (exit.reason == kVmxExitRdmsr) return Access::kRead;
-      if (exit.reason == kVmxExitWrmsr) return Access::kWrite;
-      return absl::nullopt;
-    case Vendor::kAmdSvm:
-      if (exit.reason != kSvmExitMsr) return absl::nullopt;
-      if (exit.info1 == 0) return Access::kRead;
-      if (exit.info1 == 1) return Access::kWrite;
-      return absl::nullopt;
-    case Vendor::kUnspecified:
-      break;
-  }
-  return absl::nullopt;
-}
-
 // "gp" is an alias the flag parser accepts.
 constexpr EnumName<UnknownMsrPolicy> kUnknownMsrPolicyNames[] = {
     {UnknownMsrPolicy::kInjectGp, "inject-gp"},

@@ -192,6 +192,7 @@ class ExitChecker {
     machine_ = machine;
     engine_ = engine;
     stateful_of_ = nullptr;
+    checked_engine_ = nullptr;
   }
 
   // Runs `event` (steps 1-4). Errors (unusable input, not a divergence): the event names a vCPU
@@ -225,8 +226,12 @@ class ExitChecker {
                               bool vcpu) const;
   std::string SlotChangeText(bool vcpu, size_t id, uint64_t pre, uint64_t now) const;
   // Fault atomicity of a #GP: what changed, "" if nothing ("EFER ...; vCPU slot ...; ").
+  bool RulesHold(const ExitEvent& ev, bool completed, bool writes_rax_rdx);
+  bool StateUnchanged();
   void StateChanges(std::string* what);
   void JournalChanges(std::string* what);
+  // The full capture: every slot of `v` and of the VM, every handler's SaveState bytes.
+  void CaptureAll(const Vcpu& v);
   // The handlers with internal state (stateful_) of the machine's controller.
   void FindStatefulHandlers(const Controller& ctl);
 
@@ -247,7 +252,10 @@ class ExitChecker {
   std::string scratch_;
   // This exit copied all state (else the journal and stateful_ handlers hold the capture).
   bool full_capture_ = true;
-  uint64_t guest_exits_ = 0;  // Since BeginRun(): counts toward full_check_interval.
+  uint32_t guest_exits_ = 0;  // Toward the next full capture (full_check_interval).
+  // engine_->DirectController(), asked once per engine.
+  const ExitEngine* checked_engine_ = nullptr;
+  const Controller* direct_controller_ = nullptr;
   StateJournal journal_;
   std::vector<uint32_t> stateful_;  // Positions in Controller::handlers().
   const Controller* stateful_of_ = nullptr;
