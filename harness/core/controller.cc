@@ -265,10 +265,13 @@ Vcpu Controller::CreateVcpu(uint32_t id) {
   return vcpu;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHandler(
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::RunHandler(
     MsrHandler* handler, Access access, uint32_t index, uint64_t value, const Exit& exit,
-    Vcpu& vcpu, GuestMemory& memory, bool host_initiated) {
-  if (handler == nullptr) return MsrResult::Unsupported();
+    Vcpu& vcpu, GuestMemory& memory, bool host_initiated, MsrResult& result) {
+  if (handler == nullptr) {
+    result = MsrResult::Unsupported();
+    return absl::OkStatus();
+  }
   ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated, state_journal_);
   absl::StatusOr<MsrResult> r =
       access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
@@ -277,7 +280,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHan
                         absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ", vcpu.id,
                                      "): ", r.status().message()));
   }
-  return r;
+  // Field by field, not a copy of the StatusOr: a wide load of fields just stored one by one
+  // stalls store-to-load forwarding on every exit.
+  result.kind = r->kind;
+  result.value = r->value;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -340,10 +347,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
     ++dispatch_trace_->count;
   }
 
-  absl::StatusOr<MsrResult> r =
-      RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated);
-  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  if (ReflectResult(*r, access, out)) return absl::OkStatus();
+  MsrResult r;
+  absl::Status st =
+      RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated, r);
+  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ReflectResult(r, access, out)) return absl::OkStatus();
   if (defer_unknown && options_.unknown_msr_policy != UnknownMsrPolicy::kIgnore) {
     // kvm_do_msr_access turns an unsupported access into a success under ignore_msrs before
     // the userspace decision; every other policy is decided by the router.
@@ -391,17 +399,24 @@ absl::Status Controller::Route(Access access, uint32_t index, uint64_t value, co
   out.route = route;
   out.unknown_msr = false;
   out.value = access == Access::kWrite ? value : 0;
-  absl::StatusOr<MsrResult> r = RunHandler(FindUserspace(index), access, index, value, exit, vcpu,
-                                           memory, /*host_initiated=*/false);
-  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  if (ReflectResult(*r, access, out)) return absl::OkStatus();
+  MsrResult r;
+  absl::Status st = RunHandler(FindUserspace(index), access, index, value, exit, vcpu, memory,
+                               /*host_initiated=*/false, r);
+  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ReflectResult(r, access, out)) return absl::OkStatus();
   return ApplyUnknownPolicy(access, index, value, vcpu, out);
 }
 
 absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) {
+  // Every return returns `result` (built in the caller's storage, never copied).
+  absl::StatusOr<Outcome> result(absl::in_place);
+  Outcome& out = *result;
   writes_.Clear();
   const absl::optional<Access> access = MsrAccessOf(exit);
-  if (!access.has_value()) return ExitNotHandledError(exit);
+  if (!access.has_value()) {
+    result = ExitNotHandledError(exit);
+    return result;
+  }
 
   VcpuRegs& regs = vcpu.regs;
   const auto index = static_cast<uint32_t>(regs.reg(Gpr::kRcx));  // ECX; RCX[63:32] ignored.
@@ -409,17 +424,19 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   // The instruction executes in the mode it was fetched in: a WRMSR that changes EFER affects
   // the next instruction, not this one's RIP (harness/replay/exit_check.h states the same rule).
   const bool in_64bit_mode = regs.in_64bit_mode();
-  Outcome out;
   absl::Status st =
       ABSL_PREDICT_FALSE(routing_active_)
           ? Route(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory, out)
           : Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory,
                      /*host_initiated=*/false, out);
-  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ABSL_PREDICT_FALSE(!st.ok())) {
+    result = std::move(st);
+    return result;
+  }
 
   if (out.kind == Outcome::Kind::kGpInjected) {
     regs.pending = PendingException::Gp0();
-    return out;
+    return result;
   }
   // Retired or ignored: the instruction completes.
   if (*access == Access::kRead) {
@@ -431,7 +448,7 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   regs.rip = rip;
   regs.interruptibility &= ~(kBlockingBySti | kBlockingByMovSs);
   if ((regs.rflags & kRflagsTf) != 0) regs.pending = PendingException::SingleStep();
-  return out;
+  return result;
 }
 
 absl::StatusOr<Outcome> Controller::HostAccess(Access access, uint32_t index, uint64_t value,

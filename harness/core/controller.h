@@ -227,10 +227,10 @@ class Controller {
   absl::Status Dispatch(Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
                         GuestMemory& memory, bool host_initiated, Outcome& out,
                         bool defer_unknown = false);
-  // Runs `handler` (may be null: unsupported) and returns its verdict.
-  absl::StatusOr<MsrResult> RunHandler(MsrHandler* handler, Access access, uint32_t index,
-                                       uint64_t value, const Exit& exit, Vcpu& vcpu,
-                                       GuestMemory& memory, bool host_initiated);
+  // Runs `handler` (may be null: unsupported) and puts its verdict in `result`.
+  absl::Status RunHandler(MsrHandler* handler, Access access, uint32_t index, uint64_t value,
+                          const Exit& exit, Vcpu& vcpu, GuestMemory& memory, bool host_initiated,
+                          MsrResult& result);
   // The unknown-MSR policy for an access no handler implements.
   absl::Status ApplyUnknownPolicy(Access access, uint32_t index, uint64_t value, const Vcpu& vcpu,
                                   Outcome& out) const;

@@ -1,6 +1,7 @@
 #include "harness/replay/exit_check.h"
 
 #include <algorithm>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -192,11 +193,13 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   if (journal) {
     journal_.Clear();
     ctl.set_state_journal(&journal_);
-    result_ = engine_->Handle(ev.exit, *v, m.memory);
-    ctl.set_state_journal(nullptr);
-  } else {
-    result_ = engine_->Handle(ev.exit, *v, m.memory);
   }
+  // The engine builds its result in result_ itself (guaranteed copy elision into a placement
+  // new): assigning would copy an outcome whose fields were just stored one by one, and that
+  // wide load stalls store-to-load forwarding on every exit.
+  result_.~StatusOr();
+  new (&result_) absl::StatusOr<Outcome>(engine_->Handle(ev.exit, *v, m.memory));
+  if (journal) ctl.set_state_journal(nullptr);
   observed_ = RecordedKind::kVmmError;
   if (ABSL_PREDICT_TRUE(result_.ok())) {
     switch (result_->kind) {  // RecordedKindOf, inline.
