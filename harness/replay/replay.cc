@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -18,41 +17,62 @@ constexpr uint64_t kProgressEvery = 1u << 16;
 // Counters per MSR without the name (added once at the end).
 struct Counts {
   uint32_t index = 0;
+  bool used = false;
   uint64_t reads = 0, writes = 0, faults = 0, ignored = 0, vmm_errors = 0;
 };
 
-// The per-MSR counters: a flat array in first-seen order, found through a table of positions
-// over the busy windows of the MSR space (those of the controller's dispatch: 0x0-0x1fff,
-// 0x4b564d00-0x4b564dff, 0xc0000000-0xc0001fff) and a hash map for indices outside them. An
-// event costs an array lookup; allocation happens only at an MSR's first event.
+// The per-MSR counters: one flat open-addressing array keyed by MSR index (multiplicative hash,
+// linear probing, at most half full), the counters in the entry itself, so an event costs one
+// probe of one array (usually one cache line). It allocates only when it doubles.
 class PerMsrCounts {
  public:
-  PerMsrCounts() : dense_(kDenseSize, 0) {}
+  PerMsrCounts() : table_(kInitialSize) {}
 
   Counts& For(uint32_t index) {
-    uint32_t* pos = nullptr;
-    if (index < 0x2000) {
-      pos = &dense_[index];
-    } else if (index - 0x4b564d00u < 0x100) {
-      pos = &dense_[0x2000 + (index - 0x4b564d00u)];
-    } else if (index - 0xc0000000u < 0x2000) {
-      pos = &dense_[0x2100 + (index - 0xc0000000u)];
-    } else {
-      pos = &sparse_[index];
+    for (size_t i = Home(index);; i = (i + 1) & (table_.size() - 1)) {
+      Counts& c = table_[i];
+      if (ABSL_PREDICT_TRUE(c.used && c.index == index)) return c;
+      if (!c.used) {
+        if (ABSL_PREDICT_FALSE(2 * (used_ + 1) > table_.size())) {
+          Grow();
+          return For(index);
+        }
+        c.used = true;
+        c.index = index;
+        ++used_;
+        return c;
+      }
     }
-    if (ABSL_PREDICT_FALSE(*pos == 0)) {  // Positions are stored + 1; 0 is "not seen yet".
-      counts_.push_back(Counts{index});
-      *pos = static_cast<uint32_t>(counts_.size());
-    }
-    return counts_[*pos - 1];
   }
-  const std::vector<Counts>& all() const { return counts_; }
+  // Every counted MSR, in no particular order.
+  template <typename F>
+  void ForEach(F f) const {
+    for (const Counts& c : table_) {
+      if (c.used) f(c);
+    }
+  }
+  size_t size() const { return used_; }
 
  private:
-  static constexpr size_t kDenseSize = 0x2000 + 0x100 + 0x2000;
-  std::vector<uint32_t> dense_;
-  absl::flat_hash_map<uint32_t, uint32_t> sparse_;
-  std::vector<Counts> counts_;
+  static constexpr size_t kInitialSize = 1024;  // A power of two.
+
+  // Fibonacci hashing: the top bits of index * 2^64/phi.
+  size_t Home(uint32_t index) const {
+    return static_cast<size_t>((index * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+  void Grow() {
+    std::vector<Counts> old(table_.size() * 2);
+    old.swap(table_);
+    --shift_;
+    used_ = 0;
+    for (const Counts& c : old) {
+      if (c.used) For(c.index) = c;
+    }
+  }
+
+  std::vector<Counts> table_;
+  int shift_ = 64 - 10;  // 64 - log2(table_.size()).
+  size_t used_ = 0;
 };
 
 // One streaming pass over a trace: the reader loop around an ExitChecker, which reports its
@@ -170,8 +190,8 @@ class ReplayLoop : public DivergenceSink {
 
   void FillPerMsr() {
     result_.per_msr.clear();
-    result_.per_msr.reserve(counts_.all().size());
-    for (const Counts& c : counts_.all()) {
+    result_.per_msr.reserve(counts_.size());
+    counts_.ForEach([&](const Counts& c) {
       MsrCounts m;
       m.index = c.index;
       m.name = machine_->controller->MsrName(c.index);
@@ -181,7 +201,7 @@ class ReplayLoop : public DivergenceSink {
       m.ignored = c.ignored;
       m.vmm_errors = c.vmm_errors;
       result_.per_msr.push_back(std::move(m));
-    }
+    });
     std::sort(result_.per_msr.begin(), result_.per_msr.end(),
               [](const MsrCounts& x, const MsrCounts& y) { return x.index < y.index; });
   }
