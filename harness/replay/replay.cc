@@ -32,16 +32,7 @@ class PerMsrCounts {
     for (size_t i = Home(index);; i = (i + 1) & (table_.size() - 1)) {
       Counts& c = table_[i];
       if (ABSL_PREDICT_TRUE(c.used && c.index == index)) return c;
-      if (!c.used) {
-        if (ABSL_PREDICT_FALSE(2 * (used_ + 1) > table_.size())) {
-          Grow();
-          return For(index);
-        }
-        c.used = true;
-        c.index = index;
-        ++used_;
-        return c;
-      }
+      if (!c.used) return Add(index, i);
     }
   }
   // Every counted MSR, in no particular order.
@@ -59,6 +50,18 @@ class PerMsrCounts {
   // Fibonacci hashing: the top bits of index * 2^64/phi.
   size_t Home(uint32_t index) const {
     return static_cast<size_t>((index * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+  // The first event of `index`, whose probe ended at the free entry `i`.
+  ABSL_ATTRIBUTE_NOINLINE Counts& Add(uint32_t index, size_t i) {
+    if (2 * (used_ + 1) > table_.size()) {
+      Grow();
+      return For(index);
+    }
+    Counts& c = table_[i];
+    c.used = true;
+    c.index = index;
+    ++used_;
+    return c;
   }
   void Grow() {
     std::vector<Counts> old(table_.size() * 2);
