@@ -132,7 +132,7 @@ int StateLayout::FindVmSlot(absl::string_view name) const {
 
 Controller::Controller(ControllerOptions options) : options_(options) {
   for (size_t i = 0; i < kWindows.size(); ++i) {
-    dense_[i] = std::make_unique<MsrHandler*[]>(kWindows[i].size);  // Value-initialized.
+    dense_[i] = std::make_unique<uint16_t[]>(kWindows[i].size);  // Value-initialized: none.
   }
 }
 
@@ -141,7 +141,16 @@ MsrHandler* Controller::Adopt(std::unique_ptr<MsrHandler> handler) {
   return owned_.back().get();
 }
 
-MsrHandler** Controller::Slot(uint32_t index) {
+uint16_t Controller::DenseId(MsrHandler* handler) {
+  for (size_t id = 1; id < dense_handlers_.size(); ++id) {
+    if (dense_handlers_[id] == handler) return static_cast<uint16_t>(id);
+  }
+  if (dense_handlers_.size() > UINT16_MAX) return 0;
+  dense_handlers_.push_back(handler);
+  return static_cast<uint16_t>(dense_handlers_.size() - 1);
+}
+
+uint16_t* Controller::Slot(uint32_t index) {
   for (size_t i = 0; i < kWindows.size(); ++i) {
     const uint32_t off = index - kWindows[i].base;  // Wraps for index < base.
     if (off < kWindows[i].size) return &dense_[i][off];
@@ -152,7 +161,7 @@ MsrHandler** Controller::Slot(uint32_t index) {
 MsrHandler* Controller::Find(uint32_t index) const {
   for (size_t i = 0; i < kWindows.size(); ++i) {
     const uint32_t off = index - kWindows[i].base;
-    if (off < kWindows[i].size) return dense_[i][off];
+    if (off < kWindows[i].size) return dense_handlers_[dense_[i][off]];
   }
   auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                              [](const auto& e, uint32_t i) { return e.first < i; });
@@ -186,10 +195,12 @@ bool Controller::InsertRange(uint32_t first, uint32_t last, MsrHandler* handler)
   for (uint64_t i = first; i <= last; ++i) {
     if (Find(static_cast<uint32_t>(i)) != nullptr) return false;
   }
+  const uint16_t id = DenseId(handler);
   for (uint64_t i = first; i <= last; ++i) {
     const auto index = static_cast<uint32_t>(i);
-    if (MsrHandler** slot = Slot(index)) {
-      *slot = handler;
+    if (uint16_t* slot = Slot(index)) {
+      if (id == 0) return false;  // More distinct handlers in the windows than ids.
+      *slot = id;
     } else {
       auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                                  [](const auto& e, uint32_t x) { return e.first < x; });
@@ -223,8 +234,10 @@ void Controller::set_routing(const MsrRouting& routing) {
 MsrHandler* Controller::Replace(uint32_t index, MsrHandler* handler) {
   MsrHandler* old = Find(index);
   if (handler == nullptr || old == nullptr) return nullptr;
-  if (MsrHandler** slot = Slot(index)) {
-    *slot = handler;
+  if (uint16_t* slot = Slot(index)) {
+    const uint16_t id = DenseId(handler);
+    if (id == 0) return nullptr;
+    *slot = id;
   } else {
     auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                                [](const auto& e, uint32_t x) { return e.first < x; });
@@ -237,7 +250,7 @@ std::vector<uint32_t> Controller::RegisteredIndices() const {
   std::vector<uint32_t> out;
   for (size_t w = 0; w < kWindows.size(); ++w) {
     for (uint32_t off = 0; off < kWindows[w].size; ++off) {
-      if (dense_[w][off] != nullptr) out.push_back(kWindows[w].base + off);
+      if (dense_[w][off] != 0) out.push_back(kWindows[w].base + off);
     }
   }
   for (const auto& e : sparse_) out.push_back(e.first);

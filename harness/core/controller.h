@@ -219,7 +219,10 @@ class Controller {
       {0xc0000000, 0x2000},
   }};
 
-  MsrHandler** Slot(uint32_t index);
+  // The dense-table entry of `index` (a handler id), or nullptr outside the windows.
+  uint16_t* Slot(uint32_t index);
+  // The id of `handler` in the dense tables (assigned on first use), or 0 when all are taken.
+  uint16_t DenseId(MsrHandler* handler);
   // Runs the handler for one access and fills `out`; applies the unknown-MSR policy. No
   // register effects.
   // With `defer_unknown`, an unsupported access under a policy other than kIgnore is left
@@ -242,7 +245,10 @@ class Controller {
   StateLayout layout_;
   std::vector<uint64_t> vm_slots_;
   std::vector<std::unique_ptr<MsrHandler>> owned_;
-  std::array<std::unique_ptr<MsrHandler*[]>, 3> dense_;
+  // Handler ids per index (0 = none), 2 bytes an index so that the windows stay in the first
+  // cache levels; dense_handlers_[id] is the handler (dense_handlers_[0] == nullptr).
+  std::array<std::unique_ptr<uint16_t[]>, 3> dense_;
+  std::vector<MsrHandler*> dense_handlers_{nullptr};
   std::vector<std::pair<uint32_t, MsrHandler*>> sparse_;  // Sorted by index.
   WriteLog writes_;
   std::vector<DeclaredRow> declared_rows_;
