@@ -148,19 +148,14 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   }
   after_gap_ = gapped_[pos] != 0;
 
-  // before_ is the vCPU's registers with the event's inputs applied. Copied before the inputs
-  // are applied (to both): a wide copy of fields just stored one by one would stall
-  // store-to-load forwarding on every exit.
   VcpuRegs& r = v->regs;
-  before_ = r;
   if (ABSL_PREDICT_TRUE(!ev.host_initiated)) {  // A host access reads no register.
-    for (VcpuRegs* regs : {&before_, &r}) {
-      ApplyEventInputs(ev, regs);
-      regs->reg(Gpr::kRcx) ^= options_.junk_rcx;
-      regs->reg(Gpr::kRax) ^= options_.junk_rax;
-      regs->reg(Gpr::kRdx) ^= options_.junk_rdx;
-    }
+    ApplyEventInputs(ev, &r);
+    r.reg(Gpr::kRcx) ^= options_.junk_rcx;
+    r.reg(Gpr::kRax) ^= options_.junk_rax;
+    r.reg(Gpr::kRdx) ^= options_.junk_rdx;
   }
+  before_ = r;
   Controller& ctl = *m.controller;
   bool journal = false;
   if (options_.check_architecture) {
