@@ -225,8 +225,9 @@ class ExitChecker {
   std::string FirstSlotChange(const std::vector<uint64_t>& pre, const std::vector<uint64_t>& now,
                               bool vcpu) const;
   std::string SlotChangeText(bool vcpu, size_t id, uint64_t pre, uint64_t now) const;
-  // Fault atomicity of a #GP: what changed, "" if nothing ("EFER ...; vCPU slot ...; ").
+  // True when every check of CheckArchitecture passes (its fast path).
   bool RulesHold(const ExitEvent& ev, bool completed, bool writes_rax_rdx);
+  // Fault atomicity of a #GP: whether nothing changed, and what did ("vCPU slot ...; ").
   bool StateUnchanged();
   void StateChanges(std::string* what);
   void JournalChanges(std::string* what);
