@@ -196,10 +196,13 @@ bool Controller::InsertRange(uint32_t first, uint32_t last, MsrHandler* handler)
     if (Find(static_cast<uint32_t>(i)) != nullptr) return false;
   }
   const uint16_t id = DenseId(handler);
+  for (uint64_t i = first; i <= last && id == 0; ++i) {
+    // More distinct handlers in the windows than ids: nothing registered.
+    if (Slot(static_cast<uint32_t>(i)) != nullptr) return false;
+  }
   for (uint64_t i = first; i <= last; ++i) {
     const auto index = static_cast<uint32_t>(i);
     if (uint16_t* slot = Slot(index)) {
-      if (id == 0) return false;  // More distinct handlers in the windows than ids.
       *slot = id;
     } else {
       auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
