@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the benchmark targets of the default preset (build/default) and runs every benchmark
-# whose figures docs/benchmarks.md reports, writing the outputs and a machine description to
-# OUT (default build/default/bench/results). Takes several minutes on 2 cores.
+# whose figures docs/benchmarks.md reports (bench/replay_vs_stats.sh included), writing the
+# outputs and a machine description to OUT (default build/default/bench/results). Takes several
+# minutes on 2 cores.
 #
 #   bench/run_all.sh                 # everything
 #   REPS=3 SIZES="10000 100000" bench/run_all.sh
@@ -56,5 +57,6 @@ if [[ -x "$BUILD/bench/import_bench" ]]; then
 fi
 # shellcheck disable=SC2086
 run replay_memory env REPS="$REPS" bench/replay_memory.sh "$BUILD/tools/msrtrace" $SIZES
+run replay_vs_stats bench/replay_vs_stats.sh "$BUILD/tools/msrtrace"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 echo "results in $OUT"

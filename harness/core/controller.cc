@@ -34,23 +34,6 @@ const char* GprName(Gpr gpr) {
   return kNames[static_cast<int>(gpr) & 15];
 }
 
-absl::optional<Access> MsrAccessOf(const Exit& exit) {
-  switch (exit.vendor) {
-    case Vendor::kIntelVmx:
-      if (exit.reason == kVmxExitRdmsr) return Access::kRead;
-      if (exit.reason == kVmxExitWrmsr) return Access::kWrite;
-      return absl::nullopt;
-    case Vendor::kAmdSvm:
-      if (exit.reason != kSvmExitMsr) return absl::nullopt;
-      if (exit.info1 == 0) return Access::kRead;
-      if (exit.info1 == 1) return Access::kWrite;
-      return absl::nullopt;
-    case Vendor::kUnspecified:
-      break;
-  }
-  return absl::nullopt;
-}
-
 // "gp" is an alias the flag parser accepts.
 constexpr EnumName<UnknownMsrPolicy> kUnknownMsrPolicyNames[] = {
     {UnknownMsrPolicy::kInjectGp, "inject-gp"},
@@ -149,7 +132,7 @@ int StateLayout::FindVmSlot(absl::string_view name) const {
 
 Controller::Controller(ControllerOptions options) : options_(options) {
   for (size_t i = 0; i < kWindows.size(); ++i) {
-    dense_[i] = std::make_unique<MsrHandler*[]>(kWindows[i].size);  // Value-initialized.
+    dense_[i] = std::make_unique<uint16_t[]>(kWindows[i].size);  // Value-initialized: none.
   }
 }
 
@@ -158,7 +141,16 @@ MsrHandler* Controller::Adopt(std::unique_ptr<MsrHandler> handler) {
   return owned_.back().get();
 }
 
-MsrHandler** Controller::Slot(uint32_t index) {
+uint16_t Controller::DenseId(MsrHandler* handler) {
+  for (size_t id = 1; id < dense_handlers_.size(); ++id) {
+    if (dense_handlers_[id] == handler) return static_cast<uint16_t>(id);
+  }
+  if (dense_handlers_.size() > UINT16_MAX) return 0;
+  dense_handlers_.push_back(handler);
+  return static_cast<uint16_t>(dense_handlers_.size() - 1);
+}
+
+uint16_t* Controller::Slot(uint32_t index) {
   for (size_t i = 0; i < kWindows.size(); ++i) {
     const uint32_t off = index - kWindows[i].base;  // Wraps for index < base.
     if (off < kWindows[i].size) return &dense_[i][off];
@@ -169,7 +161,7 @@ MsrHandler** Controller::Slot(uint32_t index) {
 MsrHandler* Controller::Find(uint32_t index) const {
   for (size_t i = 0; i < kWindows.size(); ++i) {
     const uint32_t off = index - kWindows[i].base;
-    if (off < kWindows[i].size) return dense_[i][off];
+    if (off < kWindows[i].size) return dense_handlers_[dense_[i][off]];
   }
   auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                              [](const auto& e, uint32_t i) { return e.first < i; });
@@ -203,10 +195,15 @@ bool Controller::InsertRange(uint32_t first, uint32_t last, MsrHandler* handler)
   for (uint64_t i = first; i <= last; ++i) {
     if (Find(static_cast<uint32_t>(i)) != nullptr) return false;
   }
+  const uint16_t id = DenseId(handler);
+  for (uint64_t i = first; i <= last && id == 0; ++i) {
+    // More distinct handlers in the windows than ids: nothing registered.
+    if (Slot(static_cast<uint32_t>(i)) != nullptr) return false;
+  }
   for (uint64_t i = first; i <= last; ++i) {
     const auto index = static_cast<uint32_t>(i);
-    if (MsrHandler** slot = Slot(index)) {
-      *slot = handler;
+    if (uint16_t* slot = Slot(index)) {
+      *slot = id;
     } else {
       auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                                  [](const auto& e, uint32_t x) { return e.first < x; });
@@ -240,8 +237,10 @@ void Controller::set_routing(const MsrRouting& routing) {
 MsrHandler* Controller::Replace(uint32_t index, MsrHandler* handler) {
   MsrHandler* old = Find(index);
   if (handler == nullptr || old == nullptr) return nullptr;
-  if (MsrHandler** slot = Slot(index)) {
-    *slot = handler;
+  if (uint16_t* slot = Slot(index)) {
+    const uint16_t id = DenseId(handler);
+    if (id == 0) return nullptr;
+    *slot = id;
   } else {
     auto it = std::lower_bound(sparse_.begin(), sparse_.end(), index,
                                [](const auto& e, uint32_t x) { return e.first < x; });
@@ -254,7 +253,7 @@ std::vector<uint32_t> Controller::RegisteredIndices() const {
   std::vector<uint32_t> out;
   for (size_t w = 0; w < kWindows.size(); ++w) {
     for (uint32_t off = 0; off < kWindows[w].size; ++off) {
-      if (dense_[w][off] != nullptr) out.push_back(kWindows[w].base + off);
+      if (dense_[w][off] != 0) out.push_back(kWindows[w].base + off);
     }
   }
   for (const auto& e : sparse_) out.push_back(e.first);
@@ -282,11 +281,14 @@ Vcpu Controller::CreateVcpu(uint32_t id) {
   return vcpu;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHandler(
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::RunHandler(
     MsrHandler* handler, Access access, uint32_t index, uint64_t value, const Exit& exit,
-    Vcpu& vcpu, GuestMemory& memory, bool host_initiated) {
-  if (handler == nullptr) return MsrResult::Unsupported();
-  ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated);
+    Vcpu& vcpu, GuestMemory& memory, bool host_initiated, MsrResult& result) {
+  if (handler == nullptr) {
+    result = MsrResult::Unsupported();
+    return absl::OkStatus();
+  }
+  ExitContext ctx(exit, vcpu, vm_slots_, memory, writes_, host_initiated, state_journal_);
   absl::StatusOr<MsrResult> r =
       access == Access::kRead ? handler->Read(index, ctx) : handler->Write(index, value, ctx);
   if (ABSL_PREDICT_FALSE(!r.ok())) {
@@ -294,7 +296,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<MsrResult> Controller::RunHan
                         absl::StrCat(AccessName(access), " ", MsrName(index), " (vCPU ", vcpu.id,
                                      "): ", r.status().message()));
   }
-  return r;
+  // Field by field, not a copy of the StatusOr: a wide load of fields just stored one by one
+  // stalls store-to-load forwarding on every exit.
+  result.kind = r->kind;
+  result.value = r->value;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -357,10 +363,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Controller::Dispatch(
     ++dispatch_trace_->count;
   }
 
-  absl::StatusOr<MsrResult> r =
-      RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated);
-  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  if (ReflectResult(*r, access, out)) return absl::OkStatus();
+  MsrResult r;
+  absl::Status st =
+      RunHandler(Find(index), access, index, value, exit, vcpu, memory, host_initiated, r);
+  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ReflectResult(r, access, out)) return absl::OkStatus();
   if (defer_unknown && options_.unknown_msr_policy != UnknownMsrPolicy::kIgnore) {
     // kvm_do_msr_access turns an unsupported access into a success under ignore_msrs before
     // the userspace decision; every other policy is decided by the router.
@@ -408,17 +415,24 @@ absl::Status Controller::Route(Access access, uint32_t index, uint64_t value, co
   out.route = route;
   out.unknown_msr = false;
   out.value = access == Access::kWrite ? value : 0;
-  absl::StatusOr<MsrResult> r = RunHandler(FindUserspace(index), access, index, value, exit, vcpu,
-                                           memory, /*host_initiated=*/false);
-  if (ABSL_PREDICT_FALSE(!r.ok())) return r.status();
-  if (ReflectResult(*r, access, out)) return absl::OkStatus();
+  MsrResult r;
+  absl::Status st = RunHandler(FindUserspace(index), access, index, value, exit, vcpu, memory,
+                               /*host_initiated=*/false, r);
+  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ReflectResult(r, access, out)) return absl::OkStatus();
   return ApplyUnknownPolicy(access, index, value, vcpu, out);
 }
 
 absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) {
+  // Every return returns `result` (built in the caller's storage, never copied).
+  absl::StatusOr<Outcome> result(absl::in_place);
+  Outcome& out = *result;
   writes_.Clear();
   const absl::optional<Access> access = MsrAccessOf(exit);
-  if (!access.has_value()) return ExitNotHandledError(exit);
+  if (!access.has_value()) {
+    result = ExitNotHandledError(exit);
+    return result;
+  }
 
   VcpuRegs& regs = vcpu.regs;
   const auto index = static_cast<uint32_t>(regs.reg(Gpr::kRcx));  // ECX; RCX[63:32] ignored.
@@ -426,17 +440,19 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   // The instruction executes in the mode it was fetched in: a WRMSR that changes EFER affects
   // the next instruction, not this one's RIP (harness/replay/exit_check.h states the same rule).
   const bool in_64bit_mode = regs.in_64bit_mode();
-  Outcome out;
   absl::Status st =
       ABSL_PREDICT_FALSE(routing_active_)
           ? Route(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory, out)
           : Dispatch(*access, index, *access == Access::kWrite ? value : 0, exit, vcpu, memory,
                      /*host_initiated=*/false, out);
-  if (ABSL_PREDICT_FALSE(!st.ok())) return st;
+  if (ABSL_PREDICT_FALSE(!st.ok())) {
+    result = std::move(st);
+    return result;
+  }
 
   if (out.kind == Outcome::Kind::kGpInjected) {
     regs.pending = PendingException::Gp0();
-    return out;
+    return result;
   }
   // Retired or ignored: the instruction completes.
   if (*access == Access::kRead) {
@@ -448,7 +464,7 @@ absl::StatusOr<Outcome> Controller::Handle(const Exit& exit, Vcpu& vcpu, GuestMe
   regs.rip = rip;
   regs.interruptibility &= ~(kBlockingBySti | kBlockingByMovSs);
   if ((regs.rflags & kRflagsTf) != 0) regs.pending = PendingException::SingleStep();
-  return out;
+  return result;
 }
 
 absl::StatusOr<Outcome> Controller::HostAccess(Access access, uint32_t index, uint64_t value,

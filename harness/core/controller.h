@@ -193,6 +193,13 @@ class Controller {
   // exit and never allocates. `*trace` must outlive its use; set nullptr to stop.
   void set_dispatch_trace(DispatchTrace* trace) { dispatch_trace_ = trace; }
 
+  // While set, the ExitContext of every handler call (guest exits and host accesses) notes the
+  // slots the handler reaches in `*journal` (harness/core/msr_handler.h); the exit checker sets
+  // it around one exit to check fault atomicity without copying all state. Unset (nullptr, the
+  // default) it costs one predictable branch per slot access. The caller clears it.
+  void set_state_journal(StateJournal* journal) { state_journal_ = journal; }
+  StateJournal* state_journal() const { return state_journal_; }
+
   // --- VM-wide and handler state (see snapshot.h for whole-machine snapshots) -------------
 
   std::vector<uint64_t>& vm_slots() { return vm_slots_; }
@@ -212,7 +219,10 @@ class Controller {
       {0xc0000000, 0x2000},
   }};
 
-  MsrHandler** Slot(uint32_t index);
+  // The dense-table entry of `index` (a handler id), or nullptr outside the windows.
+  uint16_t* Slot(uint32_t index);
+  // The id of `handler` in the dense tables (assigned on first use), or 0 when all are taken.
+  uint16_t DenseId(MsrHandler* handler);
   // Runs the handler for one access and fills `out`; applies the unknown-MSR policy. No
   // register effects.
   // With `defer_unknown`, an unsupported access under a policy other than kIgnore is left
@@ -220,10 +230,10 @@ class Controller {
   absl::Status Dispatch(Access access, uint32_t index, uint64_t value, const Exit& exit, Vcpu& vcpu,
                         GuestMemory& memory, bool host_initiated, Outcome& out,
                         bool defer_unknown = false);
-  // Runs `handler` (may be null: unsupported) and returns its verdict.
-  absl::StatusOr<MsrResult> RunHandler(MsrHandler* handler, Access access, uint32_t index,
-                                       uint64_t value, const Exit& exit, Vcpu& vcpu,
-                                       GuestMemory& memory, bool host_initiated);
+  // Runs `handler` (may be null: unsupported) and puts its verdict in `result`.
+  absl::Status RunHandler(MsrHandler* handler, Access access, uint32_t index, uint64_t value,
+                          const Exit& exit, Vcpu& vcpu, GuestMemory& memory, bool host_initiated,
+                          MsrResult& result);
   // The unknown-MSR policy for an access no handler implements.
   absl::Status ApplyUnknownPolicy(Access access, uint32_t index, uint64_t value, const Vcpu& vcpu,
                                   Outcome& out) const;
@@ -235,7 +245,10 @@ class Controller {
   StateLayout layout_;
   std::vector<uint64_t> vm_slots_;
   std::vector<std::unique_ptr<MsrHandler>> owned_;
-  std::array<std::unique_ptr<MsrHandler*[]>, 3> dense_;
+  // Handler ids per index (0 = none), 2 bytes an index so that the windows stay in the first
+  // cache levels; dense_handlers_[id] is the handler (dense_handlers_[0] == nullptr).
+  std::array<std::unique_ptr<uint16_t[]>, 3> dense_;
+  std::vector<MsrHandler*> dense_handlers_{nullptr};
   std::vector<std::pair<uint32_t, MsrHandler*>> sparse_;  // Sorted by index.
   WriteLog writes_;
   std::vector<DeclaredRow> declared_rows_;
@@ -245,6 +258,7 @@ class Controller {
   MsrRouting routing_;
   bool routing_active_ = false;
   DispatchTrace* dispatch_trace_ = nullptr;
+  StateJournal* state_journal_ = nullptr;
 };
 
 }  // namespace msrtrace

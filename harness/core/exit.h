@@ -46,8 +46,23 @@ struct Exit {
 };
 
 // The MSR access an exit stands for, or nullopt when the exit is not an MSR exit (so a chain
-// of controllers can try the next one).
-absl::optional<Access> MsrAccessOf(const Exit& exit);
+// of controllers can try the next one). Inline: every exit asks.
+inline absl::optional<Access> MsrAccessOf(const Exit& exit) {
+  switch (exit.vendor) {
+    case Vendor::kIntelVmx:
+      if (exit.reason == kVmxExitRdmsr) return Access::kRead;
+      if (exit.reason == kVmxExitWrmsr) return Access::kWrite;
+      return absl::nullopt;
+    case Vendor::kAmdSvm:
+      if (exit.reason != kSvmExitMsr) return absl::nullopt;
+      if (exit.info1 == 0) return Access::kRead;
+      if (exit.info1 == 1) return Access::kWrite;
+      return absl::nullopt;
+    case Vendor::kUnspecified:
+      break;
+  }
+  return absl::nullopt;
+}
 
 }  // namespace msrtrace
 

@@ -12,7 +12,9 @@
 // SaveState/RestoreState (the bytes are part of snapshots and of the state digest).
 //
 // Fault atomicity: a handler that returns Gp() or Unsupported() must not have changed any slot,
-// any internal state or guest memory. Check first, then commit.
+// any internal state or guest memory. Check first, then commit. Handlers reach slots only
+// through ExitContext::slot()/vm_slot() (never through a pointer kept from OnVcpuReset): the
+// exit checker journals those calls (StateJournal) to see what an exit touched.
 #ifndef MSRTRACE_HARNESS_MSR_HANDLER_H_
 #define MSRTRACE_HARNESS_MSR_HANDLER_H_
 
@@ -82,17 +84,38 @@ class StateLayout {
   std::string prefix_;
 };
 
+// The slots one exit's handlers reached through ExitContext, each with its value at that moment
+// (Controller::set_state_journal). The first entry of a slot holds its value before the exit, so
+// a faulting exit changed no slot iff every slot's first entry still equals the slot. Read
+// accesses are noted too (slot() returns a reference). Reused: Clear() keeps the capacity, so
+// noting allocates only when an exit touches more slots than any before it.
+class StateJournal {
+ public:
+  struct Entry {
+    SlotId id = 0;
+    bool vm = false;  // A VM-wide slot (else one of the exiting vCPU's).
+    uint64_t before = 0;
+  };
+  void Clear() { entries_.clear(); }
+  void Note(bool vm, SlotId id, uint64_t before) { entries_.push_back(Entry{id, vm, before}); }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
 // Everything a handler may look at or change while handling one access. Built by the
 // controller for each exit (on the stack, no allocation).
 class ExitContext {
  public:
   ExitContext(const Exit& exit, Vcpu& vcpu, std::vector<uint64_t>& vm_slots, GuestMemory& memory,
-              WriteLog& writes, bool host_initiated)
+              WriteLog& writes, bool host_initiated, StateJournal* journal = nullptr)
       : exit_(exit),
         vcpu_(vcpu),
         vm_slots_(vm_slots),
         memory_(memory),
         writes_(writes),
+        journal_(journal),
         host_initiated_(host_initiated) {}
 
   const Exit& exit() const { return exit_; }
@@ -101,8 +124,17 @@ class ExitContext {
   const VcpuRegs& regs() const { return vcpu_.regs; }
   void set_efer(uint64_t efer) { vcpu_.regs.efer = efer; }
 
-  uint64_t& slot(SlotId id) { return vcpu_.slots[id]; }
-  uint64_t& vm_slot(SlotId id) { return vm_slots_[id]; }
+  // The only way to a slot (see the file comment); noted in the journal when one is set.
+  uint64_t& slot(SlotId id) {
+    uint64_t& s = vcpu_.slots[id];
+    if (journal_ != nullptr) journal_->Note(false, id, s);
+    return s;
+  }
+  uint64_t& vm_slot(SlotId id) {
+    uint64_t& s = vm_slots_[id];
+    if (journal_ != nullptr) journal_->Note(true, id, s);
+    return s;
+  }
 
   // True for accesses made by the VMM itself (KVM's host_initiated: KVM_GET/SET_MSRS, snapshot
   // restore, importer inference), which skip some guest-only checks.
@@ -122,8 +154,14 @@ class ExitContext {
   std::vector<uint64_t>& vm_slots_;
   GuestMemory& memory_;
   WriteLog& writes_;
+  StateJournal* journal_;
   bool host_initiated_;
 };
+
+namespace internal_msr_handler {
+// Calls of MsrHandler's own SaveState on this thread (MsrHandler::KeepsNoInternalState).
+inline thread_local uint64_t default_save_state_calls = 0;
+}  // namespace internal_msr_handler
 
 class MsrHandler {
  public:
@@ -141,11 +179,25 @@ class MsrHandler {
   // on the vCPU (APIC_BASE's BSP bit).
   virtual void OnVcpuReset(Vcpu& /*vcpu*/) {}
 
-  // Internal state outside slots. Stateless handlers keep the defaults.
-  virtual void SaveState(std::string* out) const { out->clear(); }
+  // Internal state outside slots. Stateless handlers keep the defaults. An override must not
+  // call MsrHandler::SaveState (see KeepsNoInternalState).
+  virtual void SaveState(std::string* out) const {
+    out->clear();
+    ++internal_msr_handler::default_save_state_calls;
+  }
   virtual absl::Status RestoreState(absl::string_view in) {
     return in.empty() ? absl::OkStatus()
                       : absl::InvalidArgumentError("handler has no internal state to restore");
+  }
+
+  // True when `handler` keeps no state outside slots: its SaveState is this class's own, so
+  // its bytes are empty whatever happens. The exit checker skips such handlers when it
+  // captures handler state around an exit.
+  static bool KeepsNoInternalState(const MsrHandler& handler) {
+    std::string bytes;
+    const uint64_t calls = internal_msr_handler::default_save_state_calls;
+    handler.SaveState(&bytes);
+    return bytes.empty() && internal_msr_handler::default_save_state_calls != calls;
   }
 };
 

@@ -1,6 +1,7 @@
 #include "harness/replay/exit_check.h"
 
 #include <algorithm>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -109,6 +110,26 @@ ExitChecker::ExitChecker(Machine* machine, ExitEngine* engine, DivergenceSink* s
 void ExitChecker::BeginRun() {
   std::fill(gapped_.begin(), gapped_.end(), 0);
   gaps_ = 0;
+  guest_exits_ = 0;
+  stateful_of_ = nullptr;
+}
+
+ABSL_ATTRIBUTE_NOINLINE void ExitChecker::CaptureAll(const Vcpu& v) {
+  const Controller& ctl = *machine_->controller;
+  pre_slots_.assign(v.slots.begin(), v.slots.end());
+  pre_vm_slots_.assign(ctl.vm_slots().begin(), ctl.vm_slots().end());
+  const auto& handlers = ctl.handlers();
+  for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
+}
+
+void ExitChecker::FindStatefulHandlers(const Controller& ctl) {
+  const auto& handlers = ctl.handlers();
+  stateful_.clear();
+  for (size_t h = 0; h < handlers.size(); ++h) {
+    if (!MsrHandler::KeepsNoInternalState(*handlers[h])) stateful_.push_back(h);
+  }
+  stateful_of_ = &ctl;
+  stateful_handler_count_ = handlers.size();
 }
 
 absl::Status ExitChecker::Run(const ExitEvent& ev) {
@@ -136,22 +157,66 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   }
   before_ = r;
   Controller& ctl = *m.controller;
+  bool journal = false;
   if (options_.check_architecture) {
     // What fault atomicity compares: the exiting vCPU's slots, the VM-wide slots and every
     // handler's internal state (guest memory: the controller's write log). Reused buffers.
-    pre_slots_.assign(v->slots.begin(), v->slots.end());
-    pre_vm_slots_.assign(ctl.vm_slots().begin(), ctl.vm_slots().end());
     const auto& handlers = ctl.handlers();
     pre_handler_states_.resize(handlers.size());
-    for (size_t h = 0; h < handlers.size(); ++h) handlers[h]->SaveState(&pre_handler_states_[h]);
+    if (ABSL_PREDICT_FALSE(engine_ != checked_engine_)) {
+      checked_engine_ = engine_;
+      direct_controller_ = engine_->DirectController();
+    }
+    full_capture_ = ev.host_initiated || direct_controller_ != &ctl;
+    if (!ev.host_initiated && options_.full_check_interval != 0 &&
+        ++guest_exits_ >= options_.full_check_interval) {
+      guest_exits_ = 0;  // Every full_check_interval-th guest exit (no division per exit).
+      full_capture_ = true;
+    }
+    if (full_capture_) {
+      CaptureAll(*v);
+    } else {
+      // The slots the exit reaches are noted as it runs; the handlers with internal state are
+      // saved now.
+      journal = true;
+      if (ABSL_PREDICT_FALSE(stateful_of_ != &ctl || stateful_handler_count_ != handlers.size())) {
+        FindStatefulHandlers(ctl);
+      }
+      for (const uint32_t h : stateful_) handlers[h]->SaveState(&pre_handler_states_[h]);
+    }
   }
   access_ = MsrAccessOf(ev.exit).value_or(Access::kRead);
   if (ABSL_PREDICT_FALSE(ev.host_initiated)) {
     RunHost(ev);  // harness/replay/exit_check_host.cc
     return absl::OkStatus();
   }
-  result_ = engine_->Handle(ev.exit, *v, m.memory);
-  observed_ = result_.ok() ? RecordedKindOf(result_->kind) : RecordedKind::kVmmError;
+  if (journal) {
+    journal_.Clear();
+    ctl.set_state_journal(&journal_);
+  }
+  // The engine builds its result in result_ itself (guaranteed copy elision into a placement
+  // new): assigning would copy an outcome whose fields were just stored one by one, and that
+  // wide load stalls store-to-load forwarding on every exit.
+  result_.~StatusOr();
+  new (&result_) absl::StatusOr<Outcome>(engine_->Handle(ev.exit, *v, m.memory));
+  if (journal) ctl.set_state_journal(nullptr);
+  observed_ = RecordedKind::kVmmError;
+  if (ABSL_PREDICT_TRUE(result_.ok())) {
+    switch (result_->kind) {  // RecordedKindOf, inline.
+      case Outcome::Kind::kRetired:
+        observed_ = RecordedKind::kRetired;
+        break;
+      case Outcome::Kind::kGpInjected:
+        observed_ = RecordedKind::kGpInjected;
+        break;
+      case Outcome::Kind::kIgnored:
+        observed_ = RecordedKind::kIgnored;
+        break;
+      case Outcome::Kind::kUnspecified:
+        observed_ = RecordedKind::kUnspecified;
+        break;
+    }
+  }
   if (options_.compare_recording) CompareWithRecording(ev);
   if (options_.check_architecture) CheckArchitecture(ev);
   return absl::OkStatus();
@@ -310,6 +375,9 @@ void ExitChecker::CheckArchitecture(const ExitEvent& ev) {
   const bool completed = observed_ == RecordedKind::kRetired || observed_ == RecordedKind::kIgnored;
   // GPRs the instruction may write: RAX and RDX of a completed RDMSR.
   const bool writes_rax_rdx = completed && access_ == Access::kRead;
+  // The usual case first: every rule holds (one predictable branch); the checks below say
+  // which one does not.
+  if (ABSL_PREDICT_TRUE(RulesHold(ev, completed, writes_rax_rdx))) return;
   for (int i = 0; i < kNumGprs; ++i) {
     const Gpr g = static_cast<Gpr>(i);
     if (writes_rax_rdx && (g == Gpr::kRax || g == Gpr::kRdx)) continue;
@@ -369,43 +437,149 @@ void ExitChecker::CheckArchitecture(const ExitEvent& ev) {
     MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpPending, ev,
                                PendingText(PendingException::Gp0()), PendingText(a.pending));
   }
-  const Controller& ctl = *machine_->controller;
   std::string what;
   if (a.efer != b.efer) absl::StrAppendFormat(&what, "EFER %#x -> %#x; ", b.efer, a.efer);
   if (a.interruptibility != b.interruptibility) {
     absl::StrAppendFormat(&what, "interruptibility %#x -> %#x; ", b.interruptibility,
                           a.interruptibility);
   }
-  if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(), vcpu_->slots.end())) {
-    what.append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
-  }
-  const std::vector<uint64_t>& vm = ctl.vm_slots();
-  if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
-    what.append(FirstSlotChange(pre_vm_slots_, vm, false));
-  }
-  const auto& handlers = ctl.handlers();
-  for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
-    handlers[h]->SaveState(&scratch_);
-    if (scratch_ != pre_handler_states_[h]) {
-      absl::StrAppendFormat(&what, "internal state of handler #%u; ", h);
-      break;
-    }
-  }
-  if (!ctl.last_writes().empty()) what.append("guest memory written; ");
+  StateChanges(&what);
   if (!what.empty()) {
     what.resize(what.size() - 2);
     MSRTRACE_REPORT_DIVERGENCE(DivergenceKind::kArchGpNotAtomic, ev, "no state change", what);
   }
 }
 
+// True when every check of CheckArchitecture passes, for an exit that retired, was ignored
+// (`completed`) or got #GP. Differences are OR-ed together so that the usual case takes no
+// data-dependent branch until the end.
+bool ExitChecker::RulesHold(const ExitEvent& ev, bool completed, bool writes_rax_rdx) {
+  const VcpuRegs& a = vcpu_->regs;
+  const VcpuRegs& b = before_;
+  const uint64_t value = result_->value;
+  const uint64_t want_rax = writes_rax_rdx ? value & kLow32 : b.reg(Gpr::kRax);
+  const uint64_t want_rdx = writes_rax_rdx ? value >> 32 : b.reg(Gpr::kRdx);
+  uint64_t diff = (a.reg(Gpr::kRax) ^ want_rax) | (a.reg(Gpr::kRdx) ^ want_rdx);
+  static_assert(static_cast<int>(Gpr::kRax) == 0 && static_cast<int>(Gpr::kRdx) == 2);
+  diff |= a.gpr[1] ^ b.gpr[1];
+  for (int i = 3; i < kNumGprs; ++i) diff |= a.gpr[i] ^ b.gpr[i];
+  diff |= (a.cr0 ^ b.cr0) | (a.cr4 ^ b.cr4) | (a.rflags ^ b.rflags) |
+          static_cast<uint64_t>(a.cs_l != b.cs_l);
+  if (completed) {
+    uint64_t rip = b.rip + ev.exit.instruction_length;
+    if (!b.in_64bit_mode()) rip &= kLow32;
+    diff |= (a.rip ^ rip) | (a.interruptibility & kBlocking);
+    const PendingException want =
+        (b.rflags & kRflagsTf) != 0 ? PendingException::SingleStep() : PendingException{};
+    return diff == 0 && a.pending == want;
+  }
+  diff |= (a.rip ^ b.rip) | (a.efer ^ b.efer) | (a.interruptibility ^ b.interruptibility);
+  return diff == 0 && a.pending == PendingException::Gp0() && StateUnchanged();
+}
+
+// Fault atomicity's quick answer: true when no slot, handler state or guest memory changed
+// (StateChanges says what did).
+bool ExitChecker::StateUnchanged() {
+  const Controller& ctl = *machine_->controller;
+  if (!ctl.last_writes().empty()) return false;
+  const auto& handlers = ctl.handlers();
+  if (full_capture_) {
+    const std::vector<uint64_t>& vm = ctl.vm_slots();
+    if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
+                    vcpu_->slots.end()) ||
+        !std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
+      return false;
+    }
+    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
+      handlers[h]->SaveState(&scratch_);
+      if (scratch_ != pre_handler_states_[h]) return false;
+    }
+    return true;
+  }
+  // Every entry equal to its slot: unchanged. (A later entry of a slot that changed and came
+  // back differs; StateChanges then finds nothing to report.)
+  const std::vector<uint64_t>& vm = ctl.vm_slots();
+  for (const StateJournal::Entry& e : journal_.entries()) {
+    if ((e.vm ? vm[e.id] : vcpu_->slots[e.id]) != e.before) return false;
+  }
+  for (const uint32_t h : stateful_) {
+    handlers[h]->SaveState(&scratch_);
+    if (scratch_ != pre_handler_states_[h]) return false;
+  }
+  return true;
+}
+
+// Slots (the first changed one of the vCPU's and of the VM's), handler state (the first changed
+// handler) and guest memory; the same text from a full capture and from the journal.
+void ExitChecker::StateChanges(std::string* what) {
+  const Controller& ctl = *machine_->controller;
+  const auto& handlers = ctl.handlers();
+  if (full_capture_) {
+    if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
+                    vcpu_->slots.end())) {
+      what->append(FirstSlotChange(pre_slots_, vcpu_->slots, true));
+    }
+    const std::vector<uint64_t>& vm = ctl.vm_slots();
+    if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
+      what->append(FirstSlotChange(pre_vm_slots_, vm, false));
+    }
+    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
+      handlers[h]->SaveState(&scratch_);
+      if (scratch_ != pre_handler_states_[h]) {
+        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
+        break;
+      }
+    }
+  } else {
+    JournalChanges(what);
+    for (const uint32_t h : stateful_) {
+      handlers[h]->SaveState(&scratch_);
+      if (scratch_ != pre_handler_states_[h]) {
+        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
+        break;
+      }
+    }
+  }
+  if (!ctl.last_writes().empty()) what->append("guest memory written; ");
+}
+
+// The journal's slots: a slot changed when its first entry (its value before the exit) differs
+// from its value now. Reports the lowest changed vCPU slot and the lowest changed VM slot, as
+// FirstSlotChange does for a full capture.
+void ExitChecker::JournalChanges(std::string* what) {
+  const std::vector<StateJournal::Entry>& entries = journal_.entries();
+  const std::vector<uint64_t>& vm = machine_->controller->vm_slots();
+  auto now = [&](const StateJournal::Entry& e) { return e.vm ? vm[e.id] : vcpu_->slots[e.id]; };
+  // A slot whose every entry still equals it is unchanged: the usual case, one pass.
+  size_t first = 0;
+  while (first < entries.size() && now(entries[first]) == entries[first].before) ++first;
+  if (first == entries.size()) return;
+  const StateJournal::Entry* lowest[2] = {nullptr, nullptr};  // vCPU, VM.
+  for (size_t i = first; i < entries.size(); ++i) {
+    const StateJournal::Entry& e = entries[i];
+    if (now(e) == e.before) continue;
+    bool seen = false;  // Only a slot's first entry holds its value before the exit.
+    for (size_t j = 0; j < i && !seen; ++j) seen = entries[j].vm == e.vm && entries[j].id == e.id;
+    if (seen) continue;
+    const StateJournal::Entry*& low = lowest[e.vm ? 1 : 0];
+    if (low == nullptr || e.id < low->id) low = &e;
+  }
+  for (const StateJournal::Entry* e : lowest) {
+    if (e != nullptr) what->append(SlotChangeText(!e->vm, e->id, e->before, now(*e)));
+  }
+}
+
+std::string ExitChecker::SlotChangeText(bool vcpu, size_t id, uint64_t pre, uint64_t now) const {
+  const StateLayout& layout = machine_->controller->layout();
+  const auto& infos = vcpu ? layout.vcpu_slots() : layout.vm_slots();
+  const std::string name = id < infos.size() ? infos[id].name : absl::StrCat("#", id);
+  return absl::StrFormat("%s slot %s %#x -> %#x; ", vcpu ? "vCPU" : "VM", name, pre, now);
+}
+
 std::string ExitChecker::FirstSlotChange(const std::vector<uint64_t>& pre,
                                          const std::vector<uint64_t>& now, bool vcpu) const {
-  const StateLayout& layout = machine_->controller->layout();
   for (size_t i = 0; i < pre.size() && i < now.size(); ++i) {
-    if (pre[i] == now[i]) continue;
-    const auto& infos = vcpu ? layout.vcpu_slots() : layout.vm_slots();
-    const std::string name = i < infos.size() ? infos[i].name : absl::StrCat("#", i);
-    return absl::StrFormat("%s slot %s %#x -> %#x; ", vcpu ? "vCPU" : "VM", name, pre[i], now[i]);
+    if (pre[i] != now[i]) return SlotChangeText(vcpu, i, pre[i], now[i]);
   }
   return "slots resized; ";
 }

@@ -20,7 +20,7 @@
 //        RDX, WRMSR none); CR0/CR4/RFLAGS/CS.L never change;
 //      - #GP: RIP unchanged; #GP(0) pending; fault atomicity: the exiting vCPU's and the VM-wide
 //        slots, EFER, interruptibility, every handler's internal state (SaveState bytes) and
-//        guest memory (no write logged) unchanged;
+//        guest memory (no write logged) unchanged (how the state is captured: below);
 //      - a VMM error: every register unchanged;
 //      - an outcome that is neither retired, ignored nor #GP is itself a divergence;
 //   4. compares with what the event's `known` bits say was recorded: outcome kind, the route
@@ -37,6 +37,19 @@
 // failed host access must also leave the slots and guest memory unchanged.
 // Each failed check or comparison is reported to a DivergenceSink with a distinct
 // DivergenceKind; its text is formatted only when the sink keeps details.
+//
+// Fault-atomicity capture. With an engine that is the machine's controller and nothing else
+// (ExitEngine::DirectController(), e.g. ControllerEngine) the checker does not copy the state
+// before each exit: it sets a StateJournal on the controller for the exit, so every slot a
+// handler reaches through ExitContext (the only way handlers reach slots, msr_handler.h) is
+// noted with its value before the exit, and it saves before the exit only the handlers that
+// keep internal state (MsrHandler::KeepsNoInternalState is false). After a #GP it compares those
+// slots and those handlers' SaveState bytes. That is the whole state a handler can change, so
+// the rule is as strong as a full copy, at the cost of the slots the exit touched. Every
+// `full_check_interval`-th guest exit, and every exit with any other engine (a wrapper that may
+// change slots itself) or a host-initiated one, copies instead every slot of the exiting vCPU
+// and the VM and every handler's SaveState bytes before the exit and compares them all, which
+// also catches a handler that writes state around ExitContext.
 //
 // Hot path: no heap allocation per event once the reused buffers have grown.
 #ifndef MSRTRACE_HARNESS_EXIT_CHECK_H_
@@ -126,6 +139,10 @@ class ExitEngine {
  public:
   virtual ~ExitEngine() = default;
   virtual absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) = 0;
+  // The controller Handle() hands each exit to, when Handle() does nothing else that could
+  // change state (then the checker journals slot accesses instead of copying all state, see
+  // the file comment); nullptr otherwise (the default: a wrapper may change slots itself).
+  virtual const Controller* DirectController() const { return nullptr; }
 };
 
 // The production engine: Controller::Handle. `*controller` must outlive the engine.
@@ -135,6 +152,7 @@ class ControllerEngine : public ExitEngine {
   absl::StatusOr<Outcome> Handle(const Exit& exit, Vcpu& vcpu, GuestMemory& memory) override {
     return controller_->Handle(exit, vcpu, memory);
   }
+  const Controller* DirectController() const override { return controller_; }
 
  private:
   Controller* controller_;
@@ -146,6 +164,14 @@ struct ExitCheckOptions {
   bool compare_recording = true;   // Step 4.
   // XORed into RCX, RAX and RDX after the inputs are applied; only bits 63:32 may be set.
   uint64_t junk_rcx = 0, junk_rax = 0, junk_rdx = 0;
+  // With a DirectController engine, every n-th guest exit (counted from BeginRun) also copies
+  // and compares all state for fault atomicity (file comment); 0 = never, 1 = every exit.
+#ifdef NDEBUG
+  static constexpr uint32_t kDefaultFullCheckInterval = 64;
+#else
+  static constexpr uint32_t kDefaultFullCheckInterval = 1;
+#endif
+  uint32_t full_check_interval = kDefaultFullCheckInterval;
 };
 
 // The XOR masks the upper-half-independence runs use.
@@ -165,6 +191,8 @@ class ExitChecker {
   void Rebind(Machine* machine, ExitEngine* engine) {
     machine_ = machine;
     engine_ = engine;
+    stateful_of_ = nullptr;
+    checked_engine_ = nullptr;
   }
 
   // Runs `event` (steps 1-4). Errors (unusable input, not a divergence): the event names a vCPU
@@ -196,6 +224,17 @@ class ExitChecker {
   std::string RegDiff(const ExitEvent& ev) const;
   std::string FirstSlotChange(const std::vector<uint64_t>& pre, const std::vector<uint64_t>& now,
                               bool vcpu) const;
+  std::string SlotChangeText(bool vcpu, size_t id, uint64_t pre, uint64_t now) const;
+  // True when every check of CheckArchitecture passes (its fast path).
+  bool RulesHold(const ExitEvent& ev, bool completed, bool writes_rax_rdx);
+  // Fault atomicity of a #GP: whether nothing changed, and what did ("vCPU slot ...; ").
+  bool StateUnchanged();
+  void StateChanges(std::string* what);
+  void JournalChanges(std::string* what);
+  // The full capture: every slot of `v` and of the VM, every handler's SaveState bytes.
+  void CaptureAll(const Vcpu& v);
+  // The handlers with internal state (stateful_) of the machine's controller.
+  void FindStatefulHandlers(const Controller& ctl);
 
   Machine* machine_;
   ExitEngine* engine_;
@@ -210,8 +249,18 @@ class ExitChecker {
   bool after_gap_ = false;
   std::vector<uint64_t> pre_slots_;
   std::vector<uint64_t> pre_vm_slots_;
-  std::vector<std::string> pre_handler_states_;
+  std::vector<std::string> pre_handler_states_;  // By handler position.
   std::string scratch_;
+  // This exit copied all state (else the journal and stateful_ handlers hold the capture).
+  bool full_capture_ = true;
+  uint32_t guest_exits_ = 0;  // Toward the next full capture (full_check_interval).
+  // engine_->DirectController(), asked once per engine.
+  const ExitEngine* checked_engine_ = nullptr;
+  const Controller* direct_controller_ = nullptr;
+  StateJournal journal_;
+  std::vector<uint32_t> stateful_;  // Positions in Controller::handlers().
+  const Controller* stateful_of_ = nullptr;
+  size_t stateful_handler_count_ = 0;
   // Capture gaps: vCPU positions (in Machine::vcpus) past a gap.
   std::vector<uint8_t> gapped_;
   uint64_t gaps_ = 0;

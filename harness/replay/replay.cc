@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -17,7 +16,66 @@ constexpr uint64_t kProgressEvery = 1u << 16;
 
 // Counters per MSR without the name (added once at the end).
 struct Counts {
+  uint32_t index = 0;
+  bool used = false;
   uint64_t reads = 0, writes = 0, faults = 0, ignored = 0, vmm_errors = 0;
+};
+
+// The per-MSR counters: one flat open-addressing array keyed by MSR index (multiplicative hash,
+// linear probing, at most half full), the counters in the entry itself, so an event costs one
+// probe of one array (usually one cache line). It allocates only when it doubles.
+class PerMsrCounts {
+ public:
+  PerMsrCounts() : table_(kInitialSize) {}
+
+  Counts& For(uint32_t index) {
+    for (size_t i = Home(index);; i = (i + 1) & (table_.size() - 1)) {
+      Counts& c = table_[i];
+      if (ABSL_PREDICT_TRUE(c.used && c.index == index)) return c;
+      if (!c.used) return Add(index, i);
+    }
+  }
+  // Every counted MSR, in no particular order.
+  template <typename F>
+  void ForEach(F f) const {
+    for (const Counts& c : table_) {
+      if (c.used) f(c);
+    }
+  }
+  size_t size() const { return used_; }
+
+ private:
+  static constexpr size_t kInitialSize = 1024;  // A power of two.
+
+  // Fibonacci hashing: the top bits of index * 2^64/phi.
+  size_t Home(uint32_t index) const {
+    return static_cast<size_t>((index * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+  // The first event of `index`, whose probe ended at the free entry `i`.
+  ABSL_ATTRIBUTE_NOINLINE Counts& Add(uint32_t index, size_t i) {
+    if (2 * (used_ + 1) > table_.size()) {
+      Grow();
+      return For(index);
+    }
+    Counts& c = table_[i];
+    c.used = true;
+    c.index = index;
+    ++used_;
+    return c;
+  }
+  void Grow() {
+    std::vector<Counts> old(table_.size() * 2);
+    old.swap(table_);
+    --shift_;
+    used_ = 0;
+    for (const Counts& c : old) {
+      if (c.used) For(c.index) = c;
+    }
+  }
+
+  std::vector<Counts> table_;
+  int shift_ = 64 - 10;  // 64 - log2(table_.size()).
+  size_t used_ = 0;
 };
 
 // One streaming pass over a trace: the reader loop around an ExitChecker, which reports its
@@ -97,7 +155,7 @@ class ReplayLoop : public DivergenceSink {
 
  private:
   void Count(const ExitEvent& ev, const ExitChecker& checker) {
-    Counts& c = counts_[ev.index()];
+    Counts& c = counts_.For(ev.index());
     if (checker.access() == Access::kRead) {
       ++c.reads;
       ++result_.reads;
@@ -136,17 +194,17 @@ class ReplayLoop : public DivergenceSink {
   void FillPerMsr() {
     result_.per_msr.clear();
     result_.per_msr.reserve(counts_.size());
-    for (const auto& [index, c] : counts_) {
+    counts_.ForEach([&](const Counts& c) {
       MsrCounts m;
-      m.index = index;
-      m.name = machine_->controller->MsrName(index);
+      m.index = c.index;
+      m.name = machine_->controller->MsrName(c.index);
       m.reads = c.reads;
       m.writes = c.writes;
       m.faults = c.faults;
       m.ignored = c.ignored;
       m.vmm_errors = c.vmm_errors;
       result_.per_msr.push_back(std::move(m));
-    }
+    });
     std::sort(result_.per_msr.begin(), result_.per_msr.end(),
               [](const MsrCounts& x, const MsrCounts& y) { return x.index < y.index; });
   }
@@ -155,7 +213,7 @@ class ReplayLoop : public DivergenceSink {
   ReplayResult& result_;
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<ControllerEngine> engine_;
-  absl::flat_hash_map<uint32_t, Counts> counts_;
+  PerMsrCounts counts_;
 };
 
 }  // namespace

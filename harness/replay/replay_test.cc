@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -91,6 +92,39 @@ TEST(ReplayTest, CountsPerMsrSortedByIndexWithNames) {
   EXPECT_EQ(r->per_msr[0].faults, 1u);
   EXPECT_EQ(r->per_msr[2].index, 0x9999u);
   EXPECT_EQ(r->per_msr[2].name, "MSR_0x9999");
+  unlink(path.c_str());
+}
+
+TEST(ReplayTest, CountsPerMsrOfThousandsOfDistinctIndices) {
+  // More distinct indices than the counters' first table holds (it grows), spread over the
+  // dispatch windows and far outside them; each read once and index 0x9999 3 more times.
+  const std::string path = TempPath("permsr_many.trace");
+  auto s = StartSession(path, TestHeader());
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<uint32_t> indices;
+  for (uint32_t i = 0; i < 1500; ++i) indices.push_back(0x40000000u + i * 0x10001u);
+  for (uint32_t i = 0; i < 1500; ++i) indices.push_back(0xc0000000u + i);
+  for (const uint32_t index : indices) (void)s->Exit(0, Access::kRead, index);
+  for (int i = 0; i < 3; ++i) (void)s->Exit(1, Access::kWrite, 0x9999, i);
+  ASSERT_TRUE(s->recorder->Close(s->machine->vcpus).ok());
+  auto r = ReplayFile(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  indices.push_back(0x9999);
+  std::sort(indices.begin(), indices.end());
+  ASSERT_EQ(r->per_msr.size(), indices.size());
+  uint64_t reads = 0, writes = 0, faults = 0;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const MsrCounts& m = r->per_msr[i];
+    ASSERT_EQ(m.index, indices[i]) << i;
+    EXPECT_EQ(m.reads + m.writes, m.index == 0x9999 ? 3u : 1u) << m.name;
+    reads += m.reads;
+    writes += m.writes;
+    faults += m.faults;
+  }
+  EXPECT_EQ(reads, r->reads);
+  EXPECT_EQ(writes, r->writes);
+  EXPECT_EQ(faults, r->faults);
+  EXPECT_EQ(r->events, 3003u);
   unlink(path.c_str());
 }
 

@@ -386,7 +386,8 @@ class TraceReaderImpl : public TraceReader {
   uint64_t records_ = 0;       // Records read completely.
   uint64_t events_ = 0;
   uint64_t last_seq_ = 0;
-  proto::ExitEvent event_proto_;  // Reused for every event.
+  proto::ExitEvent event_proto_;          // Reused for every event.
+  std::vector<std::string> spare_bytes_;  // Memory-write bytes kept for reuse (FromProto).
 
   // The damaged record ReadRecord() returned kBad for: what is wrong, and its bytes read so far
   // (header in bad_head_, payload in buf_).
@@ -501,7 +502,7 @@ absl::StatusOr<bool> TraceReaderImpl::Next(ExitEvent* event) {
   }
   if (type_ == kRecordEvent) {
     RETURN_IF_ERROR(Fail(Parse(&event_proto_)));
-    absl::Status s = FromProto(event_proto_, event);
+    absl::Status s = FromProto(event_proto_, event, &spare_bytes_);
     if (!s.ok()) {
       return Fail(RecordError(
           s.code(), absl::StrFormat("event seq %u: %s", event_proto_.seq(), s.message())));

@@ -473,7 +473,8 @@ absl::Status ValidateEvent(const ExitEvent& e) {
   return absl::OkStatus();
 }
 
-absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
+absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out,
+                       std::vector<std::string>* spare_bytes) {
   if (!p.has_exit()) return Invalid("exit missing");
   const proto::ExitInfo& x = p.exit();
   const proto::Outcome& o = p.outcome();  // The default instance when absent.
@@ -516,7 +517,22 @@ absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out) {
   if (o.has_pending()) {
     RETURN_IF_ERROR(PendingFromProto("outcome.pending", o.pending(), &out->pending_out));
   }
-  out->memory_writes.resize(o.memory_writes_size());
+  std::vector<RecordedMemoryWrite>& writes = out->memory_writes;
+  const auto n = static_cast<size_t>(o.memory_writes_size());
+  if (spare_bytes != nullptr) {
+    while (writes.size() > n) {
+      spare_bytes->push_back(std::move(writes.back().bytes));
+      writes.pop_back();
+    }
+    while (writes.size() < n) {
+      writes.emplace_back();
+      if (!spare_bytes->empty()) {
+        writes.back().bytes = std::move(spare_bytes->back());
+        spare_bytes->pop_back();
+      }
+    }
+  }
+  writes.resize(n);
   for (int i = 0; i < o.memory_writes_size(); ++i) {
     out->memory_writes[i].gpa = o.memory_writes(i).gpa();
     out->memory_writes[i].bytes.assign(o.memory_writes(i).bytes());

@@ -53,9 +53,12 @@ void PageToProto(uint64_t gpa, const uint8_t* page, proto::MemoryPage* p);
 // --- Events ---
 [[nodiscard]] absl::Status ValidateEvent(const ExitEvent& event);
 // Converts into *out, reusing its storage (memory_writes, error). On error *out is unspecified.
-// (std::vector cannot keep elements past its size, so an event with more memory writes than
-// the previous one allocates for the extra writes' bytes; events of the same shape do not.)
-[[nodiscard]] absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out);
+// std::vector cannot keep elements past its size: with `spare_bytes`, the byte strings of the
+// memory writes an event has fewer of than the previous one are kept there and reused by the
+// next event with more, so a stream of events converts without allocating once the strings
+// have grown (the trace reader passes its own); without it such an event allocates.
+[[nodiscard]] absl::Status FromProto(const proto::ExitEvent& p, ExitEvent* out,
+                                     std::vector<std::string>* spare_bytes = nullptr);
 [[nodiscard]] absl::StatusOr<ExitEvent> FromProto(const proto::ExitEvent& p);
 // Overwrites every field of *p (reusing its sub-messages).
 void ToProto(const ExitEvent& event, proto::ExitEvent* p);

@@ -3,6 +3,7 @@
 #include "harness/trace/trace_proto.h"
 
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,6 +29,33 @@ using ::testing::HasSubstr;
   } while (0)
 
 // --- Header ---
+
+TEST(TraceProtoTest, EventsWithFewerAndThenMoreMemoryWritesReuseTheSpareBytes) {
+  // Converting into one reused ExitEvent, as the reader does: an event without memory writes
+  // parks the previous event's byte strings in the spare pool, and the next event with writes
+  // takes them back, so a long write (beyond the small-string buffer) keeps its heap buffer.
+  ExitEvent with = SampleEvent(1);  // A 40-byte write (heap) after an 8-byte one.
+  ExitEvent without = SampleEvent(2);
+  without.memory_writes.clear();
+  without.known &= ~kFieldMemoryWrites;
+  proto::ExitEvent pw, pn;
+  ToProto(with, &pw);
+  ToProto(without, &pn);
+  std::vector<std::string> spare;
+  ExitEvent out;
+  ASSERT_TRUE(FromProto(pw, &out, &spare).ok());
+  ASSERT_EQ(out.memory_writes.size(), 2u);
+  const char* buffer = out.memory_writes[1].bytes.data();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(FromProto(pn, &out, &spare).ok());
+    EXPECT_TRUE(out.memory_writes.empty());
+    EXPECT_EQ(spare.size(), 2u);
+    ASSERT_TRUE(FromProto(pw, &out, &spare).ok());
+    ExpectEventEq(out, with);
+    EXPECT_TRUE(spare.empty());
+    EXPECT_EQ(out.memory_writes[1].bytes.data(), buffer) << "the 40-byte string was reallocated";
+  }
+}
 
 TEST(TraceProtoTest, HeaderRoundTrips) {
   const TraceHeader h = SampleHeader();
