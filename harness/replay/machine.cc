@@ -238,11 +238,17 @@ absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header)
 }
 
 absl::StatusOr<Machine*> MachineCache::Get(const TraceHeader& header) {
+  const size_t before = entries_.size();
+  ASSIGN_OR_RETURN(Machine * m, GetUnreset(header));
+  if (entries_.size() == before) RETURN_IF_ERROR(m->Reset());  // A new machine is at reset.
+  return m;
+}
+
+absl::StatusOr<Machine*> MachineCache::GetUnreset(const TraceHeader& header) {
   for (Entry& e : entries_) {
     if (e.vcpu_count == header.vcpu_count && e.policy == header.unknown_msr_policy &&
         e.handler_set == header.handler_set && e.cpu_profile == header.cpu_profile &&
         e.routing == header.routing) {
-      RETURN_IF_ERROR(e.machine->Reset());
       return e.machine.get();
     }
   }

@@ -118,6 +118,9 @@ class MachineCache {
  public:
   // The machine for `header`, at reset. The pointer stays valid for the cache's lifetime.
   [[nodiscard]] absl::StatusOr<Machine*> Get(const TraceHeader& header);
+  // The same machine in whatever state its last user left it (at reset when just built), for
+  // callers that Restore() a snapshot first anyway (Restore() resets).
+  [[nodiscard]] absl::StatusOr<Machine*> GetUnreset(const TraceHeader& header);
   size_t size() const { return entries_.size(); }
 
  private:
