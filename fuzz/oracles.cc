@@ -469,7 +469,10 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, size_t end
   }
   for (size_t k = begin; k < end; ++k) {
     if (primary && k == mid && options_.snapshot_resume) {
-      CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_);
+      // The slot names are the machine's layout: copied only when the machine changed.
+      CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_,
+                          /*names=*/midpoint_machine_ != machine_);
+      midpoint_machine_ = machine_;
       out->midpoint_taken = true;
       // The combined pass compares its first half's end state with this one.
       if (kind.mid_digest) out->mid_digest = m.StateHash(/*mask_upper=*/true);

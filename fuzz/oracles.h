@@ -246,6 +246,7 @@ class OracleRunner {
   std::unique_ptr<ExitChecker> checker_;
   std::unique_ptr<RunResult> primary_, second_;
   Snapshot midpoint_;
+  const Machine* midpoint_machine_ = nullptr;  // Whose layout midpoint_'s slot names are.
   // table-conformance state of the primary run.
   std::vector<DeclaredRow> rows_;  // The machine's declared rows, sorted by first index.
   Machine* rows_machine_ = nullptr;

@@ -81,13 +81,15 @@ Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vc
 }
 
 void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
-                         const SparseMemory& memory, Snapshot* out) {
-  auto names = [](const std::vector<SlotInfo>& slots, std::vector<std::string>* to) {
+                         const SparseMemory& memory, Snapshot* out, bool names) {
+  auto copy_names = [](const std::vector<SlotInfo>& slots, std::vector<std::string>* to) {
     to->resize(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) (*to)[i] = slots[i].name;
   };
-  names(controller.layout().vcpu_slots(), &out->vcpu_slot_names);
-  names(controller.layout().vm_slots(), &out->vm_slot_names);
+  if (names) {
+    copy_names(controller.layout().vcpu_slots(), &out->vcpu_slot_names);
+    copy_names(controller.layout().vm_slots(), &out->vm_slot_names);
+  }
   out->vcpus.resize(vcpus.size());
   for (size_t i = 0; i < vcpus.size(); ++i) {
     out->vcpus[i].id = vcpus[i].id;

@@ -41,9 +41,11 @@ struct Snapshot {
 Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vcpus,
                          const SparseMemory& memory);
 
-// The same into `*out`, reusing its buffers (no allocation once they have grown).
+// The same into `*out`, reusing its buffers (no allocation once they have grown). With
+// `names` false the slot names already in `*out` are kept: only for a `*out` last filled from
+// the same controller (the names are its layout's; the fuzzer's midpoint snapshot).
 void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
-                         const SparseMemory& memory, Snapshot* out);
+                         const SparseMemory& memory, Snapshot* out, bool names = true);
 
 // Restores `snapshot` into `controller` (VM-wide slots and handler state), `*vcpus` (replaced)
 // and `*memory`. REQUIRES: `controller` has the same handlers installed as when the snapshot
