@@ -444,7 +444,8 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, size_t end
                                const Snapshot& start, const RunKind& kind, RunResult* out,
                                size_t mid) {
   Machine& m = *machine_;
-  RETURN_IF_ERROR(m.Restore(start));
+  // The midpoint snapshot's slot names are this machine's layout (it was captured here).
+  RETURN_IF_ERROR(m.Restore(start, /*names_are_layout=*/&start == &midpoint_));
   ++stats_.runs;
   const bool primary = kind.primary;
   ExitCheckOptions co;

@@ -125,7 +125,7 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
 }
 
 absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* vcpus_out,
-                           SparseMemory* memory) {
+                           SparseMemory* memory, bool names_are_layout) {
   std::vector<Vcpu>& vcpus = *vcpus_out;
   const StateLayout& layout = c.layout();
   const auto& handlers = c.handlers();
@@ -139,7 +139,10 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
   }
   // VM-wide slots: by position when the names are the layout's (the usual case), else by name.
   std::vector<uint64_t>& vm = c.vm_slots();
-  if (SameNames(s.vm_slot_names, layout.vm_slots())) {
+#ifndef NDEBUG
+  names_are_layout = false;  // Checked, not trusted.
+#endif
+  if (names_are_layout || SameNames(s.vm_slot_names, layout.vm_slots())) {
     std::copy(s.vm_slots.begin(), s.vm_slots.end(), vm.begin());
   } else {
     for (size_t i = 0; i < s.vm_slot_names.size(); ++i) {
@@ -153,7 +156,8 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
     }
   }
   if (!s.vcpus.empty()) {
-    const bool identity = SameNames(s.vcpu_slot_names, layout.vcpu_slots());
+    const bool identity =
+        names_are_layout || SameNames(s.vcpu_slot_names, layout.vcpu_slots());
     std::vector<int> map;
     if (!identity) {
       map.resize(s.vcpu_slot_names.size());

@@ -93,9 +93,9 @@ absl::Status Machine::CheckReset() {
       "or guest memory)");
 }
 
-absl::Status Machine::Restore(const Snapshot& s) {
+absl::Status Machine::Restore(const Snapshot& s, bool names_are_layout) {
   RETURN_IF_ERROR(Reset());
-  return ApplySnapshot(s, *controller, &vcpus, &memory);
+  return ApplySnapshot(s, *controller, &vcpus, &memory, names_are_layout);
 }
 
 namespace {
