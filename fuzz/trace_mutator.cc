@@ -526,8 +526,8 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   Normalize(out, cut_a);
 }
 
-bool TraceMutator::Emit(TraceModel* trace, absl::string_view source, uint8_t* out,
-                        size_t max_size, std::string* bytes) const {
+bool TraceMutator::Emit(TraceModel* trace, absl::string_view source, uint8_t* out, size_t max_size,
+                        std::string* bytes) const {
   // Scratch for the record ends: trace->event_ends still describes `source` while encoding.
   thread_local std::vector<uint64_t> ends;
   while (true) {
@@ -535,9 +535,8 @@ bool TraceMutator::Emit(TraceModel* trace, absl::string_view source, uint8_t* ou
     const bool copy = clean > 0 && !trace->start_bytes.empty() &&
                       trace->event_ends.size() >= clean &&
                       trace->event_ends[clean - 1] <= source.size();
-    const absl::Status st =
-        copy ? EncodeWithStart(*trace, source, bytes, clean, &ends)
-             : EncodeWithStart(*trace, trace->start_bytes, bytes, 0, &ends);
+    const absl::Status st = copy ? EncodeWithStart(*trace, source, bytes, clean, &ends)
+                                 : EncodeWithStart(*trace, trace->start_bytes, bytes, 0, &ends);
     if (st.ok() && bytes->size() <= max_size) {
       // `out` is libFuzzer's raw byte buffer, not a C string: no terminator wanted.
       // NOLINTNEXTLINE(bugprone-not-null-terminated-result)

@@ -156,8 +156,7 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
     }
   }
   if (!s.vcpus.empty()) {
-    const bool identity =
-        names_are_layout || SameNames(s.vcpu_slot_names, layout.vcpu_slots());
+    const bool identity = names_are_layout || SameNames(s.vcpu_slot_names, layout.vcpu_slots());
     std::vector<int> map;
     if (!identity) {
       map.resize(s.vcpu_slot_names.size());
