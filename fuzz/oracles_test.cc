@@ -282,7 +282,7 @@ class CombinedPassAttributionTest : public OraclesTest {
 };
 
 // Breaks the marked event's value when `broken(before)` says so.
-EngineFactory BreakMarkedEventWhen(std::function<bool(const VcpuRegs&)> broken) {
+EngineFactory BreakMarkedEventWhen(const std::function<bool(const VcpuRegs&)>& broken) {
   return HookFactory([broken] {
     return [broken](const VcpuRegs& before, Vcpu& v, Outcome& o) {
       if (before.rip + 3 != v.regs.rip || o.kind != Outcome::Kind::kRetired || !broken(before)) {
