@@ -67,6 +67,18 @@ set(MSRTRACE_FUZZ_ENGINE "-fsanitize=fuzzer" CACHE STRING
 set(MSRTRACE_FUZZ_COVERAGE_FLAGS "-fsanitize=fuzzer-no-link" CACHE STRING
     "Coverage instrumentation of the code under test (empty when CFLAGS bring the engine's)")
 separate_arguments(MSRTRACE_FUZZ_COVERAGE_OPTIONS UNIX_COMMAND "${MSRTRACE_FUZZ_COVERAGE_FLAGS}")
+# Handler code (handlers/, the controller's harness/core, a team's HANDLERS) gets edge coverage
+# only. Its fuzzer, the exit-sequence fuzzer, mutates with its own mutator and never calls
+# LLVMFuzzerMutate, so libFuzzer's table of recent comparisons (what trace-cmp fills) is never
+# read, and value-profile features (the other reader of trace-cmp and indirect-calls) are off
+# unless -use_value_profile=1: the callbacks cost about 30 % of its time and guide nothing.
+# ON keeps them (campaigns with -use_value_profile=1). Only with the default libFuzzer flags:
+# OSS-Fuzz builds bring their own (MSRTRACE_FUZZ_COVERAGE_FLAGS empty).
+option(MSRTRACE_FUZZ_HANDLER_CMP "Trace comparisons in handler code for libFuzzer" OFF)
+set(MSRTRACE_FUZZ_HANDLER_COVERAGE_OPTIONS ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
+if(NOT MSRTRACE_FUZZ_HANDLER_CMP AND MSRTRACE_FUZZ_COVERAGE_FLAGS STREQUAL "-fsanitize=fuzzer-no-link")
+  list(APPEND MSRTRACE_FUZZ_HANDLER_COVERAGE_OPTIONS -fno-sanitize-coverage=trace-cmp,indirect-calls)
+endif()
 set(MSRTRACE_FUZZ_RUN_SECONDS 10 CACHE STRING "Upper bound of each brief fuzzer run under ctest")
 set(MSRTRACE_FUZZ_RUNS 3000 CACHE STRING "Executions of each brief fuzzer run under ctest")
 
@@ -99,39 +111,50 @@ macro(_msrtrace_fuzz_context)
   get_property(_real GLOBAL PROPERTY MSRTRACE_REAL_FUZZERS)
 endmacro()
 
-# msrtrace_fuzz_instrument(<target>...): compiles the named code-under-test libraries with
-# coverage instrumentation for libFuzzer. Consumers link with -fsanitize=fuzzer-no-link too,
-# which makes the driver provide the coverage callbacks (unit tests in a fuzz build link).
+# msrtrace_fuzz_instrument([HANDLER_CODE] <target>...): compiles the named code-under-test
+# libraries with coverage instrumentation for libFuzzer (HANDLER_CODE: edges only, see
+# MSRTRACE_FUZZ_HANDLER_CMP). Consumers link with -fsanitize=fuzzer-no-link too, which makes
+# the driver provide the coverage callbacks (unit tests in a fuzz build link).
 function(msrtrace_fuzz_instrument)
   _msrtrace_fuzz_context()
   if(NOT _real)
     return()
   endif()
-  foreach(t ${ARGN})
+  cmake_parse_arguments(ARG "HANDLER_CODE" "" "" ${ARGN})
+  set(_options ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
+  if(ARG_HANDLER_CODE)
+    set(_options ${MSRTRACE_FUZZ_HANDLER_COVERAGE_OPTIONS})
+  endif()
+  foreach(t ${ARG_UNPARSED_ARGUMENTS})
     if(NOT TARGET ${t})
       continue()
     endif()
     get_target_property(_type ${t} TYPE)
     if(_type STREQUAL "STATIC_LIBRARY" OR _type STREQUAL "OBJECT_LIBRARY"
        OR _type STREQUAL "SHARED_LIBRARY")
-      target_compile_options(${t} PRIVATE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
+      target_compile_options(${t} PRIVATE ${_options})
       target_link_options(${t} INTERFACE ${MSRTRACE_FUZZ_COVERAGE_OPTIONS})
     endif()
   endforeach()
 endfunction()
 
-# msrtrace_fuzz_instrument_dirs(<dir>...): every msrtrace_* library declared in those source
-# directories (already processed), except the generated-protobuf library and msrtrace_replay
-# (the machine reset, the exit-checking engine, the recorder and the replay driver: the oracles'
-# machinery, not code under test; its branches would be coverage features that guide nothing,
-# and their callbacks cost time on every exit).
+# msrtrace_fuzz_instrument_dirs([HANDLER_CODE] <dir>...): every msrtrace_* library declared in
+# those source directories (already processed), except the generated-protobuf library and
+# msrtrace_replay (the machine reset, the exit-checking engine, the recorder and the replay
+# driver: the oracles' machinery, not code under test; its branches would be coverage features
+# that guide nothing, and their callbacks cost time on every exit).
 function(msrtrace_fuzz_instrument_dirs)
-  foreach(d ${ARGN})
+  cmake_parse_arguments(ARG "HANDLER_CODE" "" "" ${ARGN})
+  set(_kind "")
+  if(ARG_HANDLER_CODE)
+    set(_kind HANDLER_CODE)
+  endif()
+  foreach(d ${ARG_UNPARSED_ARGUMENTS})
     get_property(_targets DIRECTORY ${d} PROPERTY BUILDSYSTEM_TARGETS)
     foreach(t ${_targets})
       if(t MATCHES "^msrtrace_" AND NOT t STREQUAL "msrtrace_trace_proto"
          AND NOT t STREQUAL "msrtrace_replay")
-        msrtrace_fuzz_instrument(${t})
+        msrtrace_fuzz_instrument(${_kind} ${t})
       endif()
     endforeach()
   endforeach()
@@ -229,7 +252,7 @@ function(msrtrace_add_fuzzer)
     string(REGEX REPLACE "_fuzzer$" "" _base ${n})
     set(ARG_CLI ${_base}_msrtrace)
   endif()
-  msrtrace_fuzz_instrument(${ARG_HANDLERS})
+  msrtrace_fuzz_instrument(HANDLER_CODE ${ARG_HANDLERS})
   msrtrace_add_cli(NAME ${ARG_CLI} HANDLERS ${ARG_HANDLERS} HANDLER_SET ${ARG_HANDLER_SET})
 
   set(_corpus ${ARG_CORPUS})

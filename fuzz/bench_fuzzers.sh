@@ -2,12 +2,14 @@
 # Measures exec/s of every fuzz target beside an empty libFuzzer target built with the same
 # flags, in the same run, and prints a Markdown table per build (docs/fuzzing.md records them).
 #
-#   fuzz/bench_fuzzers.sh [-t SECONDS] [-T TARGET]... [BUILD_DIR...]
+#   fuzz/bench_fuzzers.sh [-b] [-t SECONDS] [-T TARGET]... [BUILD_DIR...]
 #   fuzz/bench_fuzzers.sh BUILD_DIR SECONDS                     (the older form)
 #
 # BUILD_DIR defaults to both libFuzzer builds that exist: build/fuzz (preset `fuzz`,
-# ASan+UBSan) and build/fuzz-nosan (preset `fuzz-nosan`, no sanitizers). SECONDS defaults to 20
-# per target; -T limits the targets (empty_fuzzer always runs first, as the baseline).
+# ASan+UBSan) and build/fuzz-nosan (preset `fuzz-nosan`, no sanitizers). -b first configures
+# (when needed) and builds both presets (empty_fuzzer and the measured targets, -j2), so both
+# always run. SECONDS defaults to 20 per target; -T limits the targets (empty_fuzzer always
+# runs first, as the baseline).
 #
 # Each target runs single-process with -seed=1 for SECONDS from its seed corpus (the custom
 # mutator is active for the exit-sequence fuzzer, as in a campaign); exec/s is libFuzzer's
@@ -18,26 +20,38 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 seconds=20
+build_first=0
 targets=()
 builds=()
 while [[ $# -gt 0 ]]; do
   case $1 in
+    -b) build_first=1; shift ;;
     -t) seconds=$2; shift 2 ;;
     -T) targets+=("$2"); shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *)
       if [[ ${#builds[@]} -eq 1 && $1 =~ ^[0-9]+$ ]]; then seconds=$1; else builds+=("$1"); fi
       shift ;;
   esac
 done
+[[ ${#targets[@]} -gt 0 ]] || targets=(exit_sequence_fuzzer trace_reader_fuzzer trace_text_fuzzer
+                                      kvm_trace_parser_fuzzer kvm_trace_importer_fuzzer)
+if ((build_first)); then
+  for preset in fuzz fuzz-nosan; do
+    [[ -f $root/build/$preset/build.ninja ]] ||
+      (cd "$root" && cmake --preset "$preset" >/dev/null) || exit 2
+    cmake --build "$root/build/$preset" -j2 --target empty_fuzzer "${targets[@]}" >/dev/null || exit 2
+  done
+fi
 if [[ ${#builds[@]} -eq 0 ]]; then
   for b in "$root/build/fuzz" "$root/build/fuzz-nosan"; do
     [[ -x $b/fuzz/empty_fuzzer ]] && builds+=("$b")
   done
 fi
-[[ ${#builds[@]} -gt 0 ]] || { echo "no libFuzzer build: build the fuzz or fuzz-nosan preset" >&2; exit 2; }
-[[ ${#targets[@]} -gt 0 ]] || targets=(exit_sequence_fuzzer trace_reader_fuzzer trace_text_fuzzer
-                                      kvm_trace_parser_fuzzer kvm_trace_importer_fuzzer)
+[[ ${#builds[@]} -gt 0 ]] || { echo "no libFuzzer build: build the fuzz or fuzz-nosan preset (or pass -b)" >&2; exit 2; }
+for b in "$root/build/fuzz" "$root/build/fuzz-nosan"; do
+  [[ -x $b/fuzz/empty_fuzzer ]] || echo "note: $b has no empty_fuzzer: pass -b to build preset $(basename "$b")" >&2
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

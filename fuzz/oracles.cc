@@ -149,6 +149,7 @@ struct OracleRunner::EventResult {
 struct OracleRunner::RunResult {
   std::vector<EventResult> events;
   uint64_t final_digest = 0;  // Machine::StateHash, upper halves of RCX/RAX/RDX masked.
+  uint64_t mid_digest = 0;    // The same before event `mid` (primary run, combined pass only).
   bool midpoint_taken = false;
 };
 
@@ -439,16 +440,19 @@ bool OracleRunner::EventRule(Oracle o, const ExitEvent& e, size_t k) {
   }
 }
 
-absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snapshot& start,
-                               SecondRun kind, RunResult* out, size_t mid) {
+absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, size_t end,
+                               const Snapshot& start, const RunKind& kind, RunResult* out,
+                               size_t mid) {
   Machine& m = *machine_;
-  RETURN_IF_ERROR(m.Restore(start));
-  const bool primary = kind == SecondRun::kNone;
+  // The midpoint snapshot's slot names are this machine's layout (it was captured here).
+  RETURN_IF_ERROR(m.Restore(start, /*names_are_layout=*/&start == &midpoint_));
+  ++stats_.runs;
+  const bool primary = kind.primary;
   ExitCheckOptions co;
   co.check_architecture = primary;
   // recorded-outcome: replay's comparison on the events that still carry a recording.
   co.compare_recording = primary && options_.recorded_outcome;
-  if (kind == SecondRun::kJunk) {
+  if (kind.junk) {
     co.junk_rcx = kJunkRcx;
     co.junk_rax = kJunkRax;
     co.junk_rdx = kJunkRdx;
@@ -457,7 +461,6 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
   checker_->set_options(co);
   checker_->BeginRun();
   sink_->Clear();
-  const size_t n = std::min(trace.events.size(), options_.max_events);
   out->events.clear();
   out->midpoint_taken = false;
   const bool isolation = primary && options_.vcpu_isolation;
@@ -465,16 +468,22 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
     at_reset_ = start.vcpus.empty() && start.vm_slots.empty() && start.handler_states.empty();
     locked_.clear();
   }
-  for (size_t k = begin; k < n; ++k) {
+  for (size_t k = begin; k < end; ++k) {
     if (primary && k == mid && options_.snapshot_resume) {
-      CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_);
+      // The slot names are the machine's layout: copied only when the machine changed.
+      CaptureSnapshotInto(*m.controller, m.vcpus, m.memory, &midpoint_,
+                          /*names=*/midpoint_machine_ != machine_);
+      midpoint_machine_ = machine_;
       out->midpoint_taken = true;
+      // The combined pass compares its first half's end state with this one.
+      if (kind.mid_digest) out->mid_digest = m.StateHash(/*mask_upper=*/true);
     }
     const ExitEvent& e = trace.events[k];
     if (isolation) IsolationBefore(e);
     if (primary && options_.table_conformance) ReadBackBefore(e);
     dispatches_before_ = dispatch_.count;
     RETURN_IF_ERROR(checker_->Run(e));
+    ++stats_.events;
     const absl::StatusOr<Outcome>& r = checker_->result();
     EventResult& res = out->events.emplace_back();
     res.regs_after = checker_->vcpu().regs;
@@ -507,16 +516,23 @@ absl::Status OracleRunner::Run(const TraceModel& trace, size_t begin, const Snap
   return absl::OkStatus();
 }
 
-// Compares run `b` (events from `offset`) with the primary run; on a difference records `o`.
-bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n) {
+// Compares run `b` (the primary run's events [offset, end) from b's first) with the primary
+// run, then `digest_b` with `digest_a` (the state after the range); on a difference records `o`.
+bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, size_t end, bool masked,
+                           uint64_t digest_a, uint64_t digest_b, size_t digest_event) {
   const RunResult& a = *primary_;
-  const size_t count = std::min(a.events.size() - offset, b.events.size());
+  const size_t a_count = std::min(a.events.size(), end) - offset;
+  const size_t count = std::min(a_count, b.events.size());
   for (size_t k = 0; k < count; ++k) {
     const EventResult& x = a.events[offset + k];
     const EventResult& y = b.events[k];
-    const VcpuRegs rx = masked ? MaskUpper(x.regs_after) : x.regs_after;
-    const VcpuRegs ry = masked ? MaskUpper(y.regs_after) : y.regs_after;
-    if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) || rx != ry) {
+    // Equal registers need no masked copies (the usual case).
+    const bool same_regs = x.regs_after == y.regs_after ||
+                           (masked && MaskUpper(x.regs_after) == MaskUpper(y.regs_after));
+    if (x.code != y.code || x.error != y.error || !SameOutcome(x.outcome, y.outcome) ||
+        !same_regs) {
+      const VcpuRegs rx = masked ? MaskUpper(x.regs_after) : x.regs_after;
+      const VcpuRegs ry = masked ? MaskUpper(y.regs_after) : y.regs_after;
       const std::string dx = x.code == absl::StatusCode::kOk ? DescribeOutcome(x.outcome)
                                                              : absl::StrCat("error ", x.error);
       const std::string dy = y.code == absl::StatusCode::kOk ? DescribeOutcome(y.outcome)
@@ -530,25 +546,58 @@ bool OracleRunner::Compare(Oracle o, const RunResult& b, size_t offset, bool mas
       return false;
     }
   }
-  if (a.events.size() - offset != b.events.size()) {
+  if (a_count != b.events.size()) {
     failure_ = OracleFailure{o, offset + count,
                              absl::StrFormat("first run stopped after %u events, other run "
                                              "after %u",
-                                             a.events.size() - offset, b.events.size())};
+                                             a_count, b.events.size())};
     return false;
   }
-  if (a.final_digest != b.final_digest) {
+  if (digest_a != digest_b) {
     failure_ = OracleFailure{
-        o, n,
-        absl::StrFormat("final-state hashes differ: %#x vs %#x", a.final_digest, b.final_digest)};
+        o, digest_event,
+        absl::StrFormat("%s hashes differ: %#x vs %#x",
+                        digest_event == end ? "final-state" : "state", digest_a, digest_b)};
     return false;
+  }
+  return true;
+}
+
+absl::StatusOr<bool> OracleRunner::CombinedPassAgrees(const TraceModel& trace, size_t n,
+                                                      size_t mid) {
+  const bool junk = options_.upper_half_independence;
+  const bool resume = options_.snapshot_resume && primary_->midpoint_taken;
+  const bool from_start = options_.determinism || junk;
+  // The oracle the pass reports for when no single second run reproduces its disagreement.
+  const Oracle fallback = options_.determinism ? Oracle::kDeterminism
+                          : junk               ? Oracle::kUpperHalfIndependence
+                                               : Oracle::kSnapshotResume;
+  RunKind kind;
+  kind.junk = junk;
+  // The resumed half first: the machine then holds the end state of the primary run, so
+  // state that the midpoint snapshot misses is not silently still right.
+  if (resume) {
+    RETURN_IF_ERROR(Run(trace, mid, n, midpoint_, kind, second_.get(), 0));
+    if (!Compare(fallback, *second_, mid, n, junk, primary_->final_digest, second_->final_digest,
+                 n)) {
+      return false;
+    }
+  }
+  if (from_start && !(resume && mid == 0)) {
+    const size_t end = resume ? mid : n;
+    RETURN_IF_ERROR(Run(trace, 0, end, trace.snapshot, kind, second_.get(), 0));
+    const uint64_t digest_a = resume ? primary_->mid_digest : primary_->final_digest;
+    if (!Compare(fallback, *second_, 0, end, junk, digest_a, second_->final_digest, end)) {
+      return false;
+    }
   }
   return true;
 }
 
 absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceModel& trace) {
   failure_.reset();
-  ASSIGN_OR_RETURN(machine_, machines_.Get(trace.header));
+  // Every run restores its start snapshot (a reset first): the cached machine is not reset here.
+  ASSIGN_OR_RETURN(machine_, machines_.GetUnreset(trace.header));
   engine_ = nullptr;
   for (auto& [mach, eng] : engines_) {
     if (mach == machine_) engine_ = eng.get();
@@ -570,30 +619,70 @@ absl::StatusOr<absl::optional<OracleFailure>> OracleRunner::Check(const TraceMod
   }
   const size_t n = std::min(trace.events.size(), options_.max_events);
   const size_t mid = n / 2;
+  ++stats_.inputs;
 
-  RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, SecondRun::kNone, primary_.get(), mid));
+  RunKind primary;
+  primary.primary = true;
+  // The combined pass compares the state before event `mid` when it resumes there.
+  primary.mid_digest =
+      options_.snapshot_resume && (options_.determinism || options_.upper_half_independence);
+  RETURN_IF_ERROR(Run(trace, 0, n, trace.snapshot, primary, primary_.get(), mid));
   if (failure_.has_value()) return failure_;
+  if (!options_.determinism && !options_.upper_half_independence && !options_.snapshot_resume) {
+    return absl::optional<OracleFailure>();
+  }
+  ++stats_.combined_passes;
+  ASSIGN_OR_RETURN(const bool agrees, CombinedPassAgrees(trace, n, mid));
+  if (agrees) return absl::optional<OracleFailure>();
+  // The combined pass disagrees: the single second runs, in the table's order, name the
+  // oracle and give the report each gives on its own.
+  ++stats_.attributions;
+  const OracleFailure combined = *std::move(failure_);
+  failure_.reset();
   for (const OracleDef& def : Oracles()) {
     if (def.method != OracleMethod::kSecondRun || !Enabled(def)) continue;
+    RunKind kind;
     switch (def.second_run) {
       case SecondRun::kRepeat:
-        RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, def.second_run, second_.get(), 0));
-        if (!Compare(def.oracle, *second_, 0, false, n)) return failure_;
+        RETURN_IF_ERROR(Run(trace, 0, n, trace.snapshot, kind, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, 0, n, false, primary_->final_digest,
+                     second_->final_digest, n)) {
+          return failure_;
+        }
         break;
       case SecondRun::kJunk:
-        RETURN_IF_ERROR(Run(trace, 0, trace.snapshot, def.second_run, second_.get(), 0));
-        if (!Compare(def.oracle, *second_, 0, true, n)) return failure_;
+        kind.junk = true;
+        RETURN_IF_ERROR(Run(trace, 0, n, trace.snapshot, kind, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, 0, n, true, primary_->final_digest,
+                     second_->final_digest, n)) {
+          return failure_;
+        }
         break;
       case SecondRun::kResumeMid:
         if (!primary_->midpoint_taken) break;
-        RETURN_IF_ERROR(Run(trace, mid, midpoint_, def.second_run, second_.get(), 0));
-        if (!Compare(def.oracle, *second_, mid, false, n)) return failure_;
+        RETURN_IF_ERROR(Run(trace, mid, n, midpoint_, kind, second_.get(), 0));
+        if (!Compare(def.oracle, *second_, mid, n, false, primary_->final_digest,
+                     second_->final_digest, n)) {
+          return failure_;
+        }
         break;
       case SecondRun::kNone:
         break;
     }
   }
-  return absl::optional<OracleFailure>();
+  // No single second run reproduces it: the outcome depends on more than the trace and its
+  // snapshot (what earlier runs left behind, or chance), which is what determinism forbids.
+  ++stats_.unattributed;
+  failure_ = combined;
+  failure_->detail = absl::StrFormat(
+      "the combined check run (%s%s) disagreed with the first run, and no single second run "
+      "did: %s",
+      options_.upper_half_independence ? "junk upper halves" : "no junk",
+      primary_->midpoint_taken && options_.snapshot_resume
+          ? absl::StrFormat(", resumed at event %u", mid)
+          : std::string(),
+      combined.detail);
+  return failure_;
 }
 
 std::string FormatFailure(const OracleFailure& failure, const TraceModel& trace,

@@ -52,8 +52,22 @@
 // the controller's dispatch trace, two integers). Probes run on one reused scratch vCPU, so the
 // per-event work allocates nothing once the buffers have grown. Determinism,
 // upper-half independence and snapshot resume are second runs compared event by event (outcome
-// and registers) and by final-state digest with the primary run. All of them are rows of one
-// table (Oracles()); adding an oracle is one row plus its test.
+// and registers) and by state digest with the primary run. All of them are rows of one table
+// (Oracles()); adding an oracle is one row plus its test.
+//
+// The second runs are made as one combined check pass over the trace: with junk in
+// RCX/RAX/RDX[63:32] (upper-half independence), it first restores the snapshot the primary run
+// took before event mid = n/2 and runs events [mid, n) (snapshot resume; the machine then still
+// holds the primary run's end state, as a separate resume run would find it), then restores the
+// trace's snapshot and runs events [0, mid) (determinism). Each half is compared event by event
+// (upper halves masked) and by state hash with the primary run: at the end of the trace, and
+// before event mid. Only when the pass disagrees are the single second runs made, in the
+// table's order (determinism, upper-half independence, snapshot resume), and the first that
+// disagrees is the finding, with its own report; a disagreement none of them reproduces is a
+// determinism finding (the result depends on more than the trace and its snapshot). So an
+// input that passes costs two runs, not three and a half. When the primary run stops before mid
+// (or snapshot-resume is off) the pass is one junk run of the whole trace; disabled oracles
+// leave their part out.
 //
 // Machines are built once per process (one per handler set + profile, MachineCache) and reset
 // between runs: the four runs of an input restore the same machine, never rebuild it.
@@ -157,6 +171,16 @@ struct OracleOptions {
   size_t max_events = 256;               // Events beyond are not run.
 };
 
+// What a runner did (tests and benchmarks read it).
+struct OracleRunStats {
+  uint64_t inputs = 0;           // Check() calls that got as far as the primary run.
+  uint64_t runs = 0;             // Runs over (part of) a trace, every kind counted.
+  uint64_t events = 0;           // Events those runs ran.
+  uint64_t combined_passes = 0;  // Combined check passes (one per input that passed the primary).
+  uint64_t attributions = 0;     // Combined passes that disagreed: single second runs followed.
+  uint64_t unattributed = 0;     // Of those, disagreements no single second run reproduced.
+};
+
 struct OracleFailure {
   Oracle oracle = Oracle::kCount;
   size_t event = 0;  // Position in the trace's events (events.size() = at the end).
@@ -173,13 +197,23 @@ class OracleRunner {
   // fit, an event naming a missing vCPU): such inputs are not findings.
   [[nodiscard]] absl::StatusOr<absl::optional<OracleFailure>> Check(const TraceModel& trace);
 
+  const OracleRunStats& stats() const { return stats_; }
+
  private:
   struct EventResult;
   struct RunResult;
   class FirstDivergence;
+  struct RunKind {
+    bool primary = false;     // The checked run: engine checks and event rules.
+    bool junk = false;        // RCX/RAX/RDX[63:32] XORed with junk.
+    bool mid_digest = false;  // Primary: also hash the state before event `mid`.
+  };
   bool Enabled(const OracleDef& def) const;
-  absl::Status Run(const TraceModel& trace, size_t begin, const Snapshot& start, SecondRun kind,
-                   RunResult* out, size_t mid);
+  // Restores `start` and runs events [begin, end).
+  absl::Status Run(const TraceModel& trace, size_t begin, size_t end, const Snapshot& start,
+                   const RunKind& kind, RunResult* out, size_t mid);
+  // The combined check pass (file comment); false with failure_ set when it disagrees.
+  absl::StatusOr<bool> CombinedPassAgrees(const TraceModel& trace, size_t n, size_t mid);
   bool ReadAfterWrite(const ExitEvent& e, size_t k);
   bool IndexRouting(size_t k);
   bool TableConformance(const ExitEvent& e, size_t k);
@@ -197,7 +231,8 @@ class OracleRunner {
   // With `inputs`, the event's inputs are applied to the copy first.
   absl::optional<uint64_t> Probe(const Exit& like, const Vcpu& vcpu, uint32_t index,
                                  const ExitEvent* inputs = nullptr);
-  bool Compare(Oracle o, const RunResult& b, size_t offset, bool masked, size_t n);
+  bool Compare(Oracle o, const RunResult& b, size_t offset, size_t end, bool masked,
+               uint64_t digest_a, uint64_t digest_b, size_t digest_event);
   bool IsPlainStorage(uint32_t index) const;
 
   EngineFactory factory_;
@@ -211,6 +246,7 @@ class OracleRunner {
   std::unique_ptr<ExitChecker> checker_;
   std::unique_ptr<RunResult> primary_, second_;
   Snapshot midpoint_;
+  const Machine* midpoint_machine_ = nullptr;  // Whose layout midpoint_'s slot names are.
   // table-conformance state of the primary run.
   std::vector<DeclaredRow> rows_;  // The machine's declared rows, sorted by first index.
   Machine* rows_machine_ = nullptr;
@@ -231,6 +267,7 @@ class OracleRunner {
   DispatchTrace dispatch_;
   uint64_t dispatches_before_ = 0;
   Vcpu probe_vcpu_;  // Reused by Probe().
+  OracleRunStats stats_;
 };
 
 // The report of a failure: oracle, event (index, access, registers), detail, and the command

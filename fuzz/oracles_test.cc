@@ -236,6 +236,149 @@ TEST_F(OraclesTest, SnapshotResumeCatchesAHandlerThatDropsRestoredState) {
   EXPECT_EQ(f->event, 2u);
 }
 
+// --- The combined check pass -------------------------------------------------------------------
+
+// Runs the trace once and returns the failure and what the runner did.
+struct CheckedWithStats {
+  absl::optional<OracleFailure> failure;
+  OracleRunStats stats;
+};
+
+TEST_F(OraclesTest, AnInputThatPassesCostsThePrimaryRunAndOneCombinedPass) {
+  for (int i = 0; i < 3; ++i) {
+    Add(Access::kWrite, kPat, 0x0007040600070406ull);
+    Add(Access::kRead, kPat);
+  }
+  OracleRunner runner(ReferenceEngineFactory(), MakeOracleOptions());
+  absl::StatusOr<absl::optional<OracleFailure>> r = runner.Check(trace_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_value()) << FormatFailure(**r, trace_, "test");
+  const OracleRunStats& s = runner.stats();
+  EXPECT_EQ(s.inputs, 1u);
+  EXPECT_EQ(s.combined_passes, 1u);
+  EXPECT_EQ(s.attributions, 0u);
+  // The primary run, then the resumed half [3, 6) and the first half [0, 3): each event twice,
+  // against four times less half for the single second runs (determinism, junk, resume).
+  EXPECT_EQ(s.runs, 3u);
+  EXPECT_EQ(s.events, 2 * trace_.events.size());
+}
+
+// An engine that breaks only what one second run changes, on the event at `at` only: the
+// combined pass must see it and the single runs must name the right oracle and event.
+class CombinedPassAttributionTest : public OraclesTest {
+ protected:
+  void SetUp() override {
+    OraclesTest::SetUp();
+    for (int i = 0; i < 6; ++i) Add(Access::kRead, kPat);
+    trace_.events[kAt].exit.instruction_length = 3;  // Marks the event the engines break.
+  }
+  CheckedWithStats Run(EngineFactory factory) {
+    OracleRunner runner(std::move(factory), NoConformance());
+    absl::StatusOr<absl::optional<OracleFailure>> r = runner.Check(trace_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return {r.ok() ? *r : absl::nullopt, runner.stats()};
+  }
+  static constexpr size_t kAt = 4;  // In the resumed half (mid = 3).
+};
+
+// Breaks the marked event's value when `broken(before)` says so.
+EngineFactory BreakMarkedEventWhen(const std::function<bool(const VcpuRegs&)>& broken) {
+  return HookFactory([broken] {
+    return [broken](const VcpuRegs& before, Vcpu& v, Outcome& o) {
+      if (before.rip + 3 != v.regs.rip || o.kind != Outcome::Kind::kRetired || !broken(before)) {
+        return;
+      }
+      o.value ^= 0x10;
+      v.regs.reg(Gpr::kRax) ^= 0x10;
+    };
+  });
+}
+
+TEST_F(CombinedPassAttributionTest, JunkDependenceInTheResumedHalfIsUpperHalfIndependence) {
+  const CheckedWithStats r =
+      Run(BreakMarkedEventWhen([](const VcpuRegs& b) { return (b.reg(Gpr::kRax) >> 32) != 0; }));
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->oracle, Oracle::kUpperHalfIndependence);
+  EXPECT_EQ(r.failure->event, kAt);
+  EXPECT_EQ(r.stats.attributions, 1u);
+  EXPECT_EQ(r.stats.unattributed, 0u);
+}
+
+TEST_F(CombinedPassAttributionTest, ADifferenceOnTheSecondRunIsDeterminism) {
+  // Every exit of the marked event after the first (an engine-side count, outside the
+  // machine): the primary run sees the right value, every later run another.
+  const CheckedWithStats r = Run(HookFactory([] {
+    auto seen = std::make_shared<int>(0);
+    return [seen](const VcpuRegs& before, Vcpu& v, Outcome& o) {
+      if (before.rip + 3 != v.regs.rip || o.kind != Outcome::Kind::kRetired) return;
+      if ((*seen)++ >= 1) {
+        o.value ^= 0x10;
+        v.regs.reg(Gpr::kRax) ^= 0x10;
+      }
+    };
+  }));
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->oracle, Oracle::kDeterminism);
+  EXPECT_EQ(r.failure->event, kAt);
+  EXPECT_EQ(r.stats.attributions, 1u);
+}
+
+TEST_F(CombinedPassAttributionTest, ADisagreementNoSingleRunReproducesIsDeterminism) {
+  // Differs on the combined pass only (its second exit of the marked event), never again.
+  const CheckedWithStats r = Run(HookFactory([] {
+    auto seen = std::make_shared<int>(0);
+    return [seen](const VcpuRegs& before, Vcpu& v, Outcome& o) {
+      if (before.rip + 3 != v.regs.rip || o.kind != Outcome::Kind::kRetired) return;
+      if ((*seen)++ == 1) {
+        o.value ^= 0x10;
+        v.regs.reg(Gpr::kRax) ^= 0x10;
+      }
+    };
+  }));
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->oracle, Oracle::kDeterminism);
+  EXPECT_EQ(r.failure->event, kAt);
+  EXPECT_THAT(r.failure->detail, ::testing::HasSubstr("no single second run did"));
+  EXPECT_EQ(r.stats.unattributed, 1u);
+}
+
+TEST_F(OraclesTest, SnapshotResumeIsAttributedAfterTheCombinedPass) {
+  ASSERT_TRUE(kLossyRegistered);
+  trace_.header.handler_set = "test-lossy-restore";
+  for (int i = 0; i < 6; ++i) Add(Access::kRead, kLossyMsr);
+  OracleRunner runner(ReferenceEngineFactory(), MakeOracleOptions());
+  absl::StatusOr<absl::optional<OracleFailure>> r = runner.Check(trace_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->oracle, Oracle::kSnapshotResume);
+  EXPECT_EQ((*r)->event, 3u);
+  EXPECT_EQ(runner.stats().attributions, 1u);
+  EXPECT_EQ(runner.stats().unattributed, 0u);
+}
+
+TEST_F(OraclesTest, StateThatDiffersOnlyBeforeTheMidpointIsDeterminism) {
+  // A handler-visible difference the outcomes do not show: the first half's end state. The
+  // resumed half starts from the primary run's snapshot, so only the mid-point hash sees it.
+  for (int i = 0; i < 4; ++i) Add(Access::kRead, kPat);
+  const CheckedWithStats r = [&] {
+    OracleRunner runner(HookFactory([] {
+                          auto exits = std::make_shared<int>(0);
+                          return [exits](const VcpuRegs&, Vcpu& v, Outcome&) {
+                            // Exit 8: the combined pass's last (its first half, event 1).
+                            if (++*exits == 8 && !v.slots.empty()) v.slots.back() ^= 1;
+                          };
+                        }),
+                        NoConformance());
+    absl::StatusOr<absl::optional<OracleFailure>> c = runner.Check(trace_);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return CheckedWithStats{c.ok() ? *c : absl::nullopt, runner.stats()};
+  }();
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->oracle, Oracle::kDeterminism);
+  EXPECT_EQ(r.failure->event, 2u);  // Before event mid.
+  EXPECT_THAT(r.failure->detail, ::testing::HasSubstr("state hashes differ"));
+}
+
 TEST_F(OraclesTest, EveryOracleIsOneRowOfTheTable) {
   std::set<Oracle> seen;
   for (const OracleDef& def : Oracles()) {

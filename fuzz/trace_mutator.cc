@@ -184,6 +184,11 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
   } else {
     out->start_bytes.assign(bytes.data(), reader->offset());
   }
+  // Event records are copied as they are while their sequence numbers are the mutator's
+  // (1, 2, ...), so that a copied record and the model agree.
+  out->event_ends.clear();
+  bool clean = !out->start_bytes.empty();
+  out->clean_events = 0;
   size_t n = 0;
   while (n < max_events) {
     if (n == out->events.size()) out->events.emplace_back();
@@ -191,6 +196,11 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
     if (!more) {
       if (reader->end() == TraceEnd::kComplete) out->trailer = reader->trailer();
       break;
+    }
+    clean = clean && out->events[n].seq == n + 1 && reader->offset() <= bytes.size();
+    if (clean) {
+      out->event_ends.push_back(reader->offset());
+      out->clean_events = n + 1;
     }
     ++n;
   }
@@ -201,9 +211,14 @@ absl::Status DecodeTraceInto(absl::string_view bytes, size_t max_events, TraceMo
 namespace {
 
 // The image of `trace`: `start` (the encoded prelude, header and snapshot) when not empty, else
-// those encoded; then the events and the trailer, byte for byte what TraceWriter writes.
-absl::Status EncodeWithStart(const TraceModel& trace, absl::string_view start, std::string* out) {
+// those encoded; then the events and the trailer, byte for byte what TraceWriter writes. With
+// `clean` > 0, `start` is the image the model came from and its first `clean` event records
+// (up to event_ends[clean - 1]) are copied from it. With `ends`, event k's record end is stored
+// in (*ends)[k].
+absl::Status EncodeWithStart(const TraceModel& trace, absl::string_view start, std::string* out,
+                             size_t clean = 0, std::vector<uint64_t>* ends = nullptr) {
   out->clear();
+  if (ends != nullptr) ends->clear();
   // Errors read as TraceWriter::CreateInMemory's did ("<memory>: ...").
   auto error = [](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat("<memory>: ", s.message()));
@@ -214,18 +229,22 @@ absl::Status EncodeWithStart(const TraceModel& trace, absl::string_view start, s
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("<memory>: ", s.message()));
     s = AppendTraceStart(trace.header, trace.snapshot, out);
     if (!s.ok()) return error(s);
+  } else if (clean > 0) {
+    out->append(start.data(), trace.event_ends[clean - 1]);
+    if (ends != nullptr) ends->assign(trace.event_ends.begin(), trace.event_ends.begin() + clean);
   } else {
     out->append(start.data(), start.size());
   }
   thread_local proto::ExitEvent scratch;  // Reused: no allocation per event.
-  uint64_t last_seq = 0;
-  for (size_t k = 0; k < trace.events.size(); ++k) {
+  uint64_t last_seq = clean > 0 ? trace.events[clean - 1].seq : 0;
+  for (size_t k = clean; k < trace.events.size(); ++k) {
     const ExitEvent& e = trace.events[k];
     if (k > 0 && e.seq <= last_seq) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "<memory>: event seq %u is not greater than the previous seq %u", e.seq, last_seq));
     }
     if (absl::Status s = AppendEventRecord(e, &scratch, out); !s.ok()) return error(s);
+    if (ends != nullptr) ends->push_back(out->size());
     last_seq = e.seq;
   }
   AppendTrailerRecord(TraceTrailer{trace.events.size(), trace.trailer.final_state_digest}, out);
@@ -464,6 +483,7 @@ void TraceMutator::Normalize(TraceModel* trace, size_t first_changed) const {
     ev[k].seq = k + 1;
     if (k >= first_changed) ClearOutcome(&ev[k]);
   }
+  trace->clean_events = std::min({trace->clean_events, first_changed, ev.size()});
   // Events change what the final state is: the recorded digest no longer applies.
   trace->trailer = TraceTrailer{};
 }
@@ -483,6 +503,9 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   out->header = a.header;
   out->snapshot = a.snapshot;
   out->start_bytes = a.start_bytes;
+  out->clean_events = a.clean_events;  // Normalize() lowers it to the cut.
+  out->event_ends.assign(a.event_ends.begin(),
+                         a.event_ends.begin() + static_cast<std::ptrdiff_t>(a.clean_events));
   out->events.clear();
   const size_t cut_a = rng.Below(a.events.size() + 1);
   const size_t cut_b = rng.Below(b.events.size() + 1);
@@ -503,14 +526,24 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   Normalize(out, cut_a);
 }
 
-bool TraceMutator::Emit(TraceModel* trace, uint8_t* out, size_t max_size,
+bool TraceMutator::Emit(TraceModel* trace, absl::string_view source, uint8_t* out, size_t max_size,
                         std::string* bytes) const {
+  // Scratch for the record ends: trace->event_ends still describes `source` while encoding.
+  thread_local std::vector<uint64_t> ends;
   while (true) {
-    const absl::Status st = EncodeWithStart(*trace, trace->start_bytes, bytes);
+    const size_t clean = std::min(trace->clean_events, trace->events.size());
+    const bool copy = clean > 0 && !trace->start_bytes.empty() &&
+                      trace->event_ends.size() >= clean &&
+                      trace->event_ends[clean - 1] <= source.size();
+    const absl::Status st = copy ? EncodeWithStart(*trace, source, bytes, clean, &ends)
+                                 : EncodeWithStart(*trace, trace->start_bytes, bytes, 0, &ends);
     if (st.ok() && bytes->size() <= max_size) {
       // `out` is libFuzzer's raw byte buffer, not a C string: no terminator wanted.
       // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
       std::memcpy(out, bytes->data(), bytes->size());
+      // Every event record of the output is now the model's.
+      trace->event_ends.swap(ends);
+      trace->clean_events = trace->start_bytes.empty() ? 0 : trace->events.size();
       // The trailer as DecodeTraceInto gives it back: read only when it stops before
       // max_events (the writer counts the events).
       trace->trailer = trace->events.size() < config_.max_events
@@ -593,10 +626,12 @@ size_t TraceMutator::MutateBytes(uint8_t* data, size_t size, size_t max_size, ui
     const TraceModel* unit = Units().Get(in, config_.max_events);
     decoded = unit != nullptr;
     c.model = decoded ? *unit : config_.fallback;
+    if (!decoded) c.model.clean_events = 0;  // Not the image of `in`.
   }
   Rng rng(seed);
   Mutate(&c.model, rng);
-  if (!Emit(&c.model, data, max_size, &c.bytes)) return size;
+  // `in` is `data`: Emit reads the clean records from it before it writes the output there.
+  if (!Emit(&c.model, in, data, max_size, &c.bytes)) return size;
   c.max_events = config_.max_events;
   c.valid = decoded;
   return c.bytes.size();
@@ -631,9 +666,10 @@ size_t TraceMutator::CrossOverBytes(const uint8_t* data1, size_t size1, const ui
   }
   Rng rng(seed);
   CrossOver(*ta, *tb, &result, rng);
+  if (ta == &config_.fallback) result.clean_events = 0;  // Not the image of `in1`.
   c.valid = false;
   // libFuzzer treats 0 as "no cross-over"; it keeps the first input then.
-  if (!Emit(&result, out, max_size, &c.bytes)) return 0;
+  if (!Emit(&result, in1, out, max_size, &c.bytes)) return 0;
   std::swap(c.model, result);
   c.max_events = config_.max_events;
   c.valid = exact;

@@ -47,6 +47,13 @@ struct TraceModel {
   // header or snapshot, so its outputs start with these bytes instead of encoding them again;
   // EncodeTrace/EncodeTraceInto ignore them.
   std::string start_bytes;
+  // The first `clean_events` events are byte for byte the event records of the image the model
+  // was decoded from (DecodeTraceInto) or emitted as (the mutator), and event k's record ends at
+  // event_ends[k] in that image. The mutator copies those records instead of encoding them again
+  // (mutations lower clean_events to the first event they change). Only meaningful together
+  // with that image; 0 for a model built in code or a compressed image.
+  size_t clean_events = 0;
+  std::vector<uint64_t> event_ends;
 };
 
 // Decodes a trace file image. Reads at most `max_events` events; later events are dropped (the
@@ -148,7 +155,10 @@ class TraceMutator {
   // Encodes *trace into *bytes and copies it to `out`, dropping events from the end until it
   // fits in max_size; sets the trailer's event count as the reader reports it. False when no
   // valid result fits.
-  bool Emit(TraceModel* trace, uint8_t* out, size_t max_size, std::string* bytes) const;
+  // Encodes `trace` into `*bytes` and `out`; its first trace->clean_events event records are
+  // copied from `source` (the image the model came from: the input, not yet overwritten).
+  bool Emit(TraceModel* trace, absl::string_view source, uint8_t* out, size_t max_size,
+            std::string* bytes) const;
   struct OutputCache;
   static OutputCache& Cache();  // Per thread.
   struct UnitCache;

@@ -267,6 +267,8 @@ TEST_F(TraceMutatorTest, LastOutputIsTheDecodedOutput) {
     absl::StatusOr<TraceModel> back = DecodeTrace(bytes, config_.max_events);
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(Encode(*last), Encode(*back)) << "seed " << seed;
+    // The event records copied from the input are what encoding the model writes.
+    EXPECT_EQ(Encode(*last), bytes) << "seed " << seed;
     EXPECT_EQ(last->trailer.event_count, back->trailer.event_count) << "seed " << seed;
     EXPECT_EQ(last->trailer.final_state_digest, back->trailer.final_state_digest);
     ASSERT_EQ(last->events.size(), back->events.size());
@@ -286,6 +288,33 @@ TEST_F(TraceMutatorTest, LastOutputIsTheDecodedOutput) {
     if (was != absl::string_view(reinterpret_cast<const char*>(out.data()), m)) {
       EXPECT_EQ(mutator_->LastOutput(was), nullptr);  // Only the last output is kept.
     }
+  }
+}
+
+// A mutation keeps the records before the first event it changes byte for byte (copied, not
+// encoded again), and the model knows where every record of its output ends.
+TEST_F(TraceMutatorTest, OutputModelsKnowTheirRecords) {
+  std::vector<uint8_t> buf(1 << 16);
+  const std::string in = Encode(base_);
+  std::copy(in.begin(), in.end(), buf.begin());
+  size_t n = in.size();
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    n = mutator_->MutateBytes(buf.data(), n, buf.size(), seed);
+    const absl::string_view bytes(reinterpret_cast<const char*>(buf.data()), n);
+    const TraceModel* last = mutator_->LastOutput(bytes);
+    ASSERT_NE(last, nullptr);
+    ASSERT_EQ(last->clean_events, last->events.size()) << "seed " << seed;
+    ASSERT_EQ(last->event_ends.size(), last->events.size());
+    // Each event record ends where the next starts; the trailer follows the last.
+    size_t begin = last->start_bytes.size();
+    for (size_t k = 0; k < last->events.size(); ++k) {
+      ASSERT_GT(last->event_ends[k], begin) << "seed " << seed << " event " << k;
+      begin = last->event_ends[k];
+    }
+    ASSERT_LT(begin, n);
+    absl::StatusOr<TraceModel> back = DecodeTrace(bytes, config_.max_events);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->event_ends, last->event_ends) << "seed " << seed;
   }
 }
 

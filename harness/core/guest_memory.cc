@@ -12,11 +12,13 @@ SparseMemory::SparseMemory(const SparseMemory& other) : size_(other.size_) { *th
 SparseMemory& SparseMemory::operator=(const SparseMemory& other) {
   if (this == &other) return *this;
   size_ = other.size_;
+  for (auto& entry : pages_) Recycle(std::move(entry.second));
   pages_.clear();
   dirty_.clear();
   for (const auto& [gpa, page] : other.pages_) {
-    auto entry = std::make_unique<PageEntry>();
+    std::unique_ptr<PageEntry> entry = TakeSpare();
     entry->data = page->data;
+    entry->dirty = false;
     pages_.emplace(gpa, std::move(entry));
   }
   replaced_ = true;
@@ -87,7 +89,10 @@ void SparseMemory::RollBack(const SparseMemory& image) {
         std::memcpy(e.data.data(), from, kPageSize);
         e.dirty = false;
       } else {
-        pages_.erase(gpa);  // Not in the image: gone, so pages do not pile up across resets.
+        // Not in the image: gone, so pages do not pile up across resets (the buffer is kept).
+        auto it = pages_.find(gpa);
+        Recycle(std::move(it->second));
+        pages_.erase(it);
       }
     }
   }
@@ -95,9 +100,24 @@ void SparseMemory::RollBack(const SparseMemory& image) {
   replaced_ = false;
 }
 
+std::unique_ptr<SparseMemory::PageEntry> SparseMemory::TakeSpare() {
+  if (spare_.empty()) return std::make_unique<PageEntry>();
+  std::unique_ptr<PageEntry> entry = std::move(spare_.back());
+  spare_.pop_back();
+  return entry;
+}
+
+void SparseMemory::Recycle(std::unique_ptr<PageEntry> entry) {
+  if (entry != nullptr && spare_.size() < kMaxSpare) spare_.push_back(std::move(entry));
+}
+
 SparseMemory::PageEntry& SparseMemory::Touch(uint64_t page) {
   auto& slot = pages_[page];
-  if (slot == nullptr) slot = std::make_unique<PageEntry>();
+  if (slot == nullptr) {
+    slot = TakeSpare();
+    slot->data.fill(0);  // A page is zero until first written.
+    slot->dirty = false;
+  }
   if (!slot->dirty) {
     slot->dirty = true;
     dirty_.push_back(page);

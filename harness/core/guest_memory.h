@@ -47,6 +47,12 @@ class SparseMemory : public GuestMemory {
   size_t PageCount() const { return pages_.size(); }
   // Pages ever written, sorted by guest-physical address (for snapshots and digests).
   std::vector<uint64_t> PageAddresses() const;
+  // Calls f(gpa, page bytes) for every page ever written, in no particular order (it may differ
+  // between two memories with the same pages); allocates nothing.
+  template <typename F>
+  void ForEachPage(F&& f) const {
+    for (const auto& [gpa, entry] : pages_) f(gpa, static_cast<const uint8_t*>(entry->data.data()));
+  }
   // The 4 KiB page at page-aligned `gpa`, or nullptr if it was never written.
   const uint8_t* Page(uint64_t gpa) const;
   // Replaces the page at page-aligned `gpa`. Returns false if gpa is unaligned or not backed.
@@ -79,9 +85,15 @@ class SparseMemory : public GuestMemory {
     bool dirty = false;
   };
   PageEntry& Touch(uint64_t page);
+  // Page buffers dropped by RollBack and assignment are kept (up to kMaxSpare) and reused, so a
+  // machine reset between runs does not free and allocate the pages each run writes.
+  std::unique_ptr<PageEntry> TakeSpare();
+  void Recycle(std::unique_ptr<PageEntry> entry);
+  static constexpr size_t kMaxSpare = 64;
 
   uint64_t size_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<PageEntry>> pages_;
+  std::vector<std::unique_ptr<PageEntry>> spare_;
   std::vector<uint64_t> dirty_;
   bool replaced_ = false;
 };

@@ -81,13 +81,15 @@ Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vc
 }
 
 void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
-                         const SparseMemory& memory, Snapshot* out) {
-  auto names = [](const std::vector<SlotInfo>& slots, std::vector<std::string>* to) {
+                         const SparseMemory& memory, Snapshot* out, bool names) {
+  auto copy_names = [](const std::vector<SlotInfo>& slots, std::vector<std::string>* to) {
     to->resize(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) (*to)[i] = slots[i].name;
   };
-  names(controller.layout().vcpu_slots(), &out->vcpu_slot_names);
-  names(controller.layout().vm_slots(), &out->vm_slot_names);
+  if (names) {
+    copy_names(controller.layout().vcpu_slots(), &out->vcpu_slot_names);
+    copy_names(controller.layout().vm_slots(), &out->vm_slot_names);
+  }
   out->vcpus.resize(vcpus.size());
   for (size_t i = 0; i < vcpus.size(); ++i) {
     out->vcpus[i].id = vcpus[i].id;
@@ -123,7 +125,7 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
 }
 
 absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* vcpus_out,
-                           SparseMemory* memory) {
+                           SparseMemory* memory, bool names_are_layout) {
   std::vector<Vcpu>& vcpus = *vcpus_out;
   const StateLayout& layout = c.layout();
   const auto& handlers = c.handlers();
@@ -137,7 +139,10 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
   }
   // VM-wide slots: by position when the names are the layout's (the usual case), else by name.
   std::vector<uint64_t>& vm = c.vm_slots();
-  if (SameNames(s.vm_slot_names, layout.vm_slots())) {
+#ifndef NDEBUG
+  names_are_layout = false;  // Checked, not trusted.
+#endif
+  if (names_are_layout || SameNames(s.vm_slot_names, layout.vm_slots())) {
     std::copy(s.vm_slots.begin(), s.vm_slots.end(), vm.begin());
   } else {
     for (size_t i = 0; i < s.vm_slot_names.size(); ++i) {
@@ -151,7 +156,7 @@ absl::Status ApplySnapshot(const Snapshot& s, Controller& c, std::vector<Vcpu>* 
     }
   }
   if (!s.vcpus.empty()) {
-    const bool identity = SameNames(s.vcpu_slot_names, layout.vcpu_slots());
+    const bool identity = names_are_layout || SameNames(s.vcpu_slot_names, layout.vcpu_slots());
     std::vector<int> map;
     if (!identity) {
       map.resize(s.vcpu_slot_names.size());

@@ -41,9 +41,11 @@ struct Snapshot {
 Snapshot CaptureSnapshot(const Controller& controller, absl::Span<const Vcpu> vcpus,
                          const SparseMemory& memory);
 
-// The same into `*out`, reusing its buffers (no allocation once they have grown).
+// The same into `*out`, reusing its buffers (no allocation once they have grown). With
+// `names` false the slot names already in `*out` are kept: only for a `*out` last filled from
+// the same controller (the names are its layout's; the fuzzer's midpoint snapshot).
 void CaptureSnapshotInto(const Controller& controller, absl::Span<const Vcpu> vcpus,
-                         const SparseMemory& memory, Snapshot* out);
+                         const SparseMemory& memory, Snapshot* out, bool names = true);
 
 // Restores `snapshot` into `controller` (VM-wide slots and handler state), `*vcpus` (replaced)
 // and `*memory`. REQUIRES: `controller` has the same handlers installed as when the snapshot
@@ -59,8 +61,12 @@ absl::Status RestoreSnapshot(const Snapshot& snapshot, Controller& controller,
 // with CreateVcpu only when the snapshot's ids differ), the handler states it has, its guest
 // pages. No allocation when the vCPU ids match and memory has no pages. Errors as
 // RestoreSnapshot's.
+// `names_are_layout`: the caller vouches that the snapshot's slot names are `controller`'s
+// layout (it captured them from this controller, CaptureSnapshotInto), so slots go by position
+// without comparing every name (builds without NDEBUG still compare).
 absl::Status ApplySnapshot(const Snapshot& snapshot, Controller& controller,
-                           std::vector<Vcpu>* vcpus, SparseMemory* memory);
+                           std::vector<Vcpu>* vcpus, SparseMemory* memory,
+                           bool names_are_layout = false);
 
 // A stable digest of the whole state: vCPU registers and slots (by slot name), VM-wide slots,
 // handler state, and every non-zero guest page. Equal states give equal digests across runs and

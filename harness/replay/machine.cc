@@ -93,35 +93,44 @@ absl::Status Machine::CheckReset() {
       "or guest memory)");
 }
 
-absl::Status Machine::Restore(const Snapshot& s) {
+absl::Status Machine::Restore(const Snapshot& s, bool names_are_layout) {
   RETURN_IF_ERROR(Reset());
-  return ApplySnapshot(s, *controller, &vcpus, &memory);
+  return ApplySnapshot(s, *controller, &vcpus, &memory, names_are_layout);
 }
 
 namespace {
 
 // Word-at-a-time multiply-xorshift mixing (the digest of harness/core/digest.h goes byte by byte
-// and hashes slot names; this one is for equality checks only).
+// and hashes slot names; this one is for equality checks only). Bytes() runs four independent
+// lanes, so long runs of slots and pages hash at several words per multiply latency.
 class WordHash {
  public:
-  void U64(uint64_t v) {
-    h_ = (h_ ^ v) * 0x9e3779b97f4a7c15ull;
-    h_ ^= h_ >> 32;
-  }
+  void U64(uint64_t v) { h_ = Mix(h_ ^ v); }
   void Bytes(const uint8_t* p, size_t n) {
     U64(n);
-    uint64_t w;
-    for (; n >= 8; p += 8, n -= 8) {
-      std::memcpy(&w, p, 8);
-      U64(w);
+    uint64_t lane[4] = {h_, h_ ^ 0x9e3779b97f4a7c15ull, h_ ^ 0xbf58476d1ce4e5b9ull,
+                        h_ ^ 0x94d049bb133111ebull};
+    uint64_t w[4];
+    for (; n >= 32; p += 32, n -= 32) {
+      std::memcpy(w, p, 32);
+      for (int i = 0; i < 4; ++i) lane[i] = Mix(lane[i] ^ w[i]);
     }
-    w = 0;
-    if (n != 0) std::memcpy(&w, p, n);  // p may be null when n == 0 (an empty state).
-    U64(w);
+    for (int i = 0; i < 4; ++i) U64(lane[i]);
+    for (; n >= 8; p += 8, n -= 8) {
+      std::memcpy(w, p, 8);
+      U64(w[0]);
+    }
+    w[0] = 0;
+    if (n != 0) std::memcpy(w, p, n);  // p may be null when n == 0 (an empty state).
+    U64(w[0]);
   }
   uint64_t value() const { return h_; }
 
  private:
+  static uint64_t Mix(uint64_t x) {
+    x *= 0x9e3779b97f4a7c15ull;
+    return x ^ (x >> 32);
+  }
   uint64_t h_ = 0x243f6a8885a308d3ull;
 };
 
@@ -163,17 +172,20 @@ uint64_t Machine::StateHash(bool mask_upper) const {
     handlers[i]->SaveState(&scratch_[i]);
     h.Bytes(reinterpret_cast<const uint8_t*>(scratch_[i].data()), scratch_[i].size());
   }
-  if (memory.PageCount() > 0) {
-    for (uint64_t gpa : memory.PageAddresses()) {
-      const uint8_t* page = memory.Page(gpa);
-      // One memcmp, not a byte loop: under -fsanitize=fuzzer every byte comparison of a loop
-      // is a coverage callback (4096 per page, four hashes per fuzz input).
-      static const uint8_t kZeroPage[kPageSize] = {};
-      if (std::memcmp(page, kZeroPage, kPageSize) == 0) continue;
-      h.U64(gpa);
-      h.Bytes(page, kPageSize);
-    }
-  }
+  // Pages in the memory's own order, which may differ between equal memories: each page is
+  // hashed alone and the page hashes are summed (no sorted address list to allocate).
+  uint64_t pages = 0;
+  memory.ForEachPage([&pages](uint64_t gpa, const uint8_t* page) {
+    // One memcmp, not a byte loop: under -fsanitize=fuzzer every byte comparison of a loop
+    // is a coverage callback (4096 per page).
+    static const uint8_t kZeroPage[kPageSize] = {};
+    if (std::memcmp(page, kZeroPage, kPageSize) == 0) return;  // Same as never written.
+    WordHash p;
+    p.U64(gpa);
+    p.Bytes(page, kPageSize);
+    pages += p.value();
+  });
+  h.U64(pages);
   return h.value();
 }
 
@@ -238,11 +250,17 @@ absl::StatusOr<std::unique_ptr<Machine>> BuildMachine(const TraceHeader& header)
 }
 
 absl::StatusOr<Machine*> MachineCache::Get(const TraceHeader& header) {
+  const size_t before = entries_.size();
+  ASSIGN_OR_RETURN(Machine * m, GetUnreset(header));
+  if (entries_.size() == before) RETURN_IF_ERROR(m->Reset());  // A new machine is at reset.
+  return m;
+}
+
+absl::StatusOr<Machine*> MachineCache::GetUnreset(const TraceHeader& header) {
   for (Entry& e : entries_) {
     if (e.vcpu_count == header.vcpu_count && e.policy == header.unknown_msr_policy &&
         e.handler_set == header.handler_set && e.cpu_profile == header.cpu_profile &&
         e.routing == header.routing) {
-      RETURN_IF_ERROR(e.machine->Reset());
       return e.machine.get();
     }
   }

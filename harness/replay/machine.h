@@ -69,7 +69,8 @@ class Machine {
   // Reset(), then `snapshot` (vCPUs, MSR state, handler state, memory); what it omits stays at
   // reset. Errors (kInvalidArgument): a slot name no handler reserves, state for more handlers
   // than installed, a handler rejecting its state.
-  [[nodiscard]] absl::Status Restore(const Snapshot& snapshot);
+  // `names_are_layout`: see ApplySnapshot (harness/core/snapshot.h).
+  [[nodiscard]] absl::Status Restore(const Snapshot& snapshot, bool names_are_layout = false);
 
   // StateDigest of the whole machine (no allocation in the steady state). With `mask_upper`,
   // RCX/RAX/RDX[63:32] count as zero.
@@ -118,6 +119,9 @@ class MachineCache {
  public:
   // The machine for `header`, at reset. The pointer stays valid for the cache's lifetime.
   [[nodiscard]] absl::StatusOr<Machine*> Get(const TraceHeader& header);
+  // The same machine in whatever state its last user left it (at reset when just built), for
+  // callers that Restore() a snapshot first anyway (Restore() resets).
+  [[nodiscard]] absl::StatusOr<Machine*> GetUnreset(const TraceHeader& header);
   size_t size() const { return entries_.size(); }
 
  private:
