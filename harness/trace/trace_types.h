@@ -41,7 +41,7 @@ struct TraceHeader {
   MsrRouting routing;
   // The trace may hold host-initiated events (ExitEvent::host_initiated). Not a proto field: the
   // format version says it (1.2, kHostEventsMinor); set when a 1.2 trace is read. A writer
-  // refuses a host event when it is false.
+  // refuses a host event in a trace it writes below 1.2 (neither this nor routing set).
   bool host_events = false;
 };
 // Whether `h` uses what format 1.2 adds: MSR routing (header fields 10-12) or host events.
