@@ -503,9 +503,9 @@ void TraceMutator::CrossOver(const TraceModel& a, const TraceModel& b, TraceMode
   out->header = a.header;
   out->snapshot = a.snapshot;
   out->start_bytes = a.start_bytes;
-  out->clean_events = a.clean_events;  // Normalize() lowers it to the cut.
+  out->clean_events = std::min(a.clean_events, a.event_ends.size());  // Normalize(): the cut.
   out->event_ends.assign(a.event_ends.begin(),
-                         a.event_ends.begin() + static_cast<std::ptrdiff_t>(a.clean_events));
+                         a.event_ends.begin() + static_cast<std::ptrdiff_t>(out->clean_events));
   out->events.clear();
   const size_t cut_a = rng.Below(a.events.size() + 1);
   const size_t cut_b = rng.Below(b.events.size() + 1);
