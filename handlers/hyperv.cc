@@ -12,6 +12,7 @@
 #include "handlers/lapic.h"
 #include "handlers/table_handler.h"
 #include "handlers/tsc.h"
+#include "harness/core/le_bytes.h"
 
 namespace msrtrace {
 namespace {
@@ -21,19 +22,6 @@ constexpr uint32_t kMem = kCheckGuestMemory;
 constexpr uint64_t kHigh32 = 0xffffffff00000000ull;
 constexpr uint32_t kTscPageSize = 24;  // struct ms_hyperv_tsc_page: seq, reserved, scale, offset.
 
-void PutLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void PutLe64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t GetLe32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-uint64_t GetLe64(const uint8_t* p) {
-  return static_cast<uint64_t>(GetLe32(p)) | static_cast<uint64_t>(GetLe32(p + 4)) << 32;
-}
 uint64_t MulShr64(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
 }

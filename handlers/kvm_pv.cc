@@ -7,6 +7,7 @@
 #include "handlers/families.h"
 #include "handlers/table_handler.h"
 #include "handlers/tsc.h"
+#include "harness/core/le_bytes.h"
 
 namespace msrtrace {
 namespace {
@@ -47,17 +48,6 @@ constexpr TableStateDef kPvState[] = {
     {"MSR_KVM_POLL_CONTROL", 1, MsrScope::kVcpu},
     {"MSR_KVM_ASYNC_PF_INT", 0, MsrScope::kVcpu},
 };
-
-void PutLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void PutLe64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t GetLe32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
 
 // In KVM's emulated_msrs list (so KVM_GET/SET_MSRS may read, or write 0, without support).
 bool Advertised(uint32_t index) { return index != kMsrKvmMigrationControl; }
