@@ -170,8 +170,10 @@ afl_fuzz_targets() {  # A few seconds of real afl-fuzz per target, when afl-fuzz
   for t in "${expected[@]}"; do
     dir=$tmp/afl-fuzz/$t
     mkdir -p "$dir/in"
-    # The four smallest seeds: afl-fuzz calibrates every seed before fuzzing.
-    find "$tmp/run-afl/$t/seeds" -type f -printf '%s %p\n' | sort -n | head -n 4 |
+    # The four smallest seeds: afl-fuzz calibrates every seed before fuzzing. `sed -n 1,4p`, not
+    # `head -n 4`: head exits after four lines, and when sort's output spans more than one write
+    # sort dies of SIGPIPE, which pipefail turns into a silent exit of this script.
+    find "$tmp/run-afl/$t/seeds" -type f -printf '%s %p\n' | sort -n | sed -n 1,4p |
       while read -r _ f; do cp "$f" "$dir/in/"; done
     # Per-input timeout from the .options file (seconds), as ClusterFuzz's AFL++ launcher would.
     timeout_s=$(libfuzzer_args "$out/$t.options" | sed -n 's/^-timeout=//p' | head -n 1)
