@@ -77,6 +77,7 @@ struct ReplayCommandOptions {
   std::string volatile_policy = "auto";  // auto | exact | kind-only.
   uint64_t resume_after = 0;             // Also check resuming from a snapshot after N events.
   bool skip_corrupt = false;             // Read past corrupt records, naming each (exit >= 3).
+  bool read_ahead = true;                // Decode on a second thread (ReplayOptions::read_ahead).
   bool progress = false;
   // --against=SET: compare each trace's own handler set with SET event by event instead of with
   // the recording (triage/differential.h); --allowlist: its intended deviations.

@@ -122,6 +122,9 @@ int Replay(const Args& args, bool tty) {
   p.Bool("skip-corrupt", &o.skip_corrupt,
          "Read past corrupt records (naming each on stderr and in the report) instead of "
          "stopping; such a trace counts as incomplete (exit 3 if otherwise clean).");
+  p.Bool("read-ahead", &o.read_ahead,
+         "Read and decode the trace on a second thread while the exits run (default true; "
+         "the result is the same, --read-ahead=false keeps replay on one thread).");
   p.String("against", &o.against,
            "Run every event also on this handler set (e.g. reference) and report where the "
            "trace's own set disagrees with it (outcome, value, registers, memory, state).");

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "harness/core/utf8.h"
 #include "harness/trace/atomic_file.h"
+#include "harness/trace/read_ahead.h"
 #include "harness/trace/trace_file.h"
 #include "proto/report.pb.h"
 #include "tools/command.h"
@@ -37,20 +38,22 @@ std::string RangeText(const AllowEntry& e) {
 }
 
 // Runs one trace through `runner`. Errors: unreadable trace, unusable header or snapshot.
-absl::Status RunOne(const std::string& path, DifferentialRunner& runner, bool progress,
-                    std::ostream& err) {
+absl::Status RunOne(const std::string& path, DifferentialRunner& runner, bool read_ahead,
+                    bool progress, std::ostream& err) {
   TraceReaderOptions ro;
-  auto reader = TraceReader::Open(path, ro);
-  if (!reader.ok()) return reader.status();
-  absl::Status s = runner.Begin((*reader)->header(), (*reader)->snapshot());
+  absl::StatusOr<std::unique_ptr<TraceReader>> opened = TraceReader::Open(path, ro);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<TraceReader> reader = *std::move(opened);
+  if (read_ahead) reader = ReadAhead(std::move(reader));
+  absl::Status s = runner.Begin(reader->header(), reader->snapshot());
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
-  ExitEvent event;
   uint64_t n = 0;
   for (;;) {
-    absl::StatusOr<bool> more = (*reader)->Next(&event);
+    const ExitEvent* event = nullptr;
+    absl::StatusOr<bool> more = reader->NextView(&event);
     if (!more.ok()) return more.status();
     if (!*more) break;
-    absl::StatusOr<size_t> step = runner.Step(event);
+    absl::StatusOr<size_t> step = runner.Step(*event);
     if (!step.ok()) {
       return absl::Status(step.status().code(), absl::StrCat(path, ": ", step.status().message()));
     }
@@ -269,7 +272,7 @@ int RunReplayAgainst(const ReplayCommandOptions& o, std::ostream& out, std::ostr
     TraceOutcome t;
     t.path = all[i] == "-" ? "<stdin>" : all[i];
     const double start = absl::ToUnixSeconds(absl::Now());
-    absl::Status s = RunOne(all[i], runner, o.progress, err);
+    absl::Status s = RunOne(all[i], runner, o.read_ahead, o.progress, err);
     t.seconds = absl::ToUnixSeconds(absl::Now()) - start;
     if (!s.ok()) {
       ++errors;

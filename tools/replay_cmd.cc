@@ -343,6 +343,7 @@ int RunReplay(const ReplayCommandOptions& o, std::ostream& out, std::ostream& er
   ro.repeat = static_cast<uint32_t>(o.repeat);
   ro.resume_after = o.resume_after;
   ro.skip_corrupt = o.skip_corrupt;
+  ro.read_ahead = o.read_ahead;
 
   // --repeat and --resume-after read a trace more than once: stdin is spooled to a temporary
   // file first (removed at the end), and reported as <stdin>.

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "harness/core/status_macros.h"
+#include "harness/trace/read_ahead.h"
 
 namespace msrtrace {
 namespace {
@@ -106,12 +107,13 @@ class ReplayLoop : public DivergenceSink {
     ExitChecker checker(machine_.get(), engine_.get(), this, co);
     checker.BeginRun();
     const absl::Time start = absl::Now();
-    ExitEvent ev;
     uint64_t last_seq = 0;
     while (true) {
-      absl::StatusOr<bool> more = reader.Next(&ev);
+      const ExitEvent* next = nullptr;
+      absl::StatusOr<bool> more = reader.NextView(&next);
       if (!more.ok()) return more.status();
       if (!*more) break;
+      const ExitEvent& ev = *next;
       if (absl::Status s = checker.Run(ev); ABSL_PREDICT_FALSE(!s.ok())) {
         return absl::Status(s.code(),
                             absl::StrFormat("byte %u (record %u): %s", reader.record_offset(),
@@ -230,7 +232,12 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   first.resume_after = 0;
   TraceReaderOptions reader_options;
   reader_options.skip_corrupt = options.skip_corrupt;
-  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, TraceReader::Open(path, reader_options));
+  auto open = [&]() -> absl::StatusOr<std::unique_ptr<TraceReader>> {
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
+    if (options.read_ahead) return ReadAhead(std::move(r));
+    return r;
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> reader, open());
   ASSIGN_OR_RETURN(ReplayResult result, ReplayReader(*reader, first));
   result.name = path;
 
@@ -248,7 +255,7 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   again.max_divergences = 0;
   again.progress = nullptr;
   for (uint32_t i = 1; i < options.repeat; ++i) {
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, open());
     ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
     if (rr.final_digest != result.final_digest) {
       add(DivergenceKind::kNondeterministic, result.final_digest, rr.final_digest,
@@ -257,7 +264,7 @@ absl::StatusOr<ReplayResult> ReplayFile(const std::string& path, const ReplayOpt
   }
   if (options.resume_after != 0) {
     again.resume_after = options.resume_after;
-    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, TraceReader::Open(path, reader_options));
+    ASSIGN_OR_RETURN(std::unique_ptr<TraceReader> r, open());
     ASSIGN_OR_RETURN(ReplayResult rr, ReplayReader(*r, again));
     if (rr.final_digest != result.final_digest) {
       add(DivergenceKind::kResume, result.final_digest, rr.final_digest,

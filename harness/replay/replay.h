@@ -70,6 +70,9 @@ struct ReplayOptions {
   // ReplayFile: read past corrupt records (TraceReaderOptions::skip_corrupt); each one is listed
   // in ReplayResult::skipped and makes the result incomplete.
   bool skip_corrupt = false;
+  // ReplayFile: read, decompress and decode the trace on a second thread while this one runs
+  // the exits (harness/trace/read_ahead.h); the result is the same either way.
+  bool read_ahead = true;
 };
 
 struct ReplayResult {

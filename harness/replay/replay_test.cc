@@ -481,21 +481,108 @@ std::string RecordLoop(const std::string& name, int n) {
   return path;
 }
 
+// Allocations of one ReplayFile of `path`.
+uint64_t ReplayAllocations(const std::string& path, bool read_ahead) {
+  ReplayOptions o;
+  o.read_ahead = read_ahead;
+  const uint64_t before = g_allocations.load();
+  auto r = ReplayFile(path, o);
+  EXPECT_TRUE(r.ok() && r->clean());
+  return g_allocations.load() - before;
+}
+
 TEST(ReplayTest, SteadyStateReplayDoesNotAllocatePerEvent) {
   const std::string small = RecordLoop("alloc_small.trace", 1000);
   const std::string large = RecordLoop("alloc_large.trace", 11000);
-  auto count = [](const std::string& path) {
-    const uint64_t before = g_allocations.load();
-    auto r = ReplayFile(path);
-    EXPECT_TRUE(r.ok() && r->clean());
-    return g_allocations.load() - before;
-  };
-  const uint64_t a = count(small);
-  const uint64_t b = count(large);
+  const uint64_t a = ReplayAllocations(small, /*read_ahead=*/false);
+  const uint64_t b = ReplayAllocations(large, /*read_ahead=*/false);
   // 10000 more events may cost a few more allocations (buffer growth), not one per event.
   EXPECT_LT(b, a + 100) << "small " << a << ", large " << b;
   unlink(small.c_str());
   unlink(large.c_str());
+}
+
+// With read-ahead each ring slot allocates on its first use (an event's memory writes); past
+// the ring's capacity (ReadAheadOptions: 4 x 4096 events) nothing more.
+TEST(ReplayTest, SteadyStateReadAheadReplayDoesNotAllocatePerEvent) {
+  const std::string small = RecordLoop("ra_alloc_small.trace", 20000);
+  const std::string large = RecordLoop("ra_alloc_large.trace", 60000);
+  const uint64_t a = ReplayAllocations(small, /*read_ahead=*/true);
+  const uint64_t b = ReplayAllocations(large, /*read_ahead=*/true);
+  EXPECT_LT(b, a + 100) << "small " << a << ", large " << b;
+  unlink(small.c_str());
+  unlink(large.c_str());
+}
+
+// Reading ahead on a second thread changes nothing in the result: clean traces, divergences
+// (with their details), an incomplete trace and unusable input (its message names the byte).
+TEST(ReplayTest, ReadAheadGivesTheSameResultAsOneThread) {
+  const std::string clean = RecordLoop("ra_clean.trace", 9000);
+  const std::string diverging = TempPath("ra_diverging.trace");
+  ASSERT_TRUE(RewriteTrace(clean, diverging, [](ExitEvent& e) {
+                if (e.seq % 1000 == 2) e.rax_out ^= 1;  // Reads of TEST_STORAGE.
+                if (e.seq == 5000) e.kind = RecordedKind::kGpInjected;
+                return true;
+              }).ok());
+  const std::string unusable = TempPath("ra_unusable.trace");
+  ASSERT_TRUE(RewriteTrace(clean, unusable, [](ExitEvent& e) {
+                if (e.seq == 7777) e.vcpu_id = 9;
+                return true;
+              }).ok());
+  const std::string notrailer = TempPath("ra_notrailer.trace");
+  {
+    RecorderOptions in_place;
+    in_place.atomic = false;
+    auto s = StartSession(notrailer, TestHeader(), std::move(in_place));
+    ASSERT_TRUE(s.ok()) << s.status();
+    for (int i = 0; i < 5000; ++i) (void)s->Exit(i % 2, Access::kWrite, kStorageMsr, i);
+  }
+  for (const std::string& path : {clean, diverging, unusable, notrailer}) {
+    SCOPED_TRACE(path);
+    ReplayOptions one;
+    one.read_ahead = false;
+    one.max_divergences = 100;
+    one.repeat = 2;
+    one.resume_after = 4321;
+    ReplayOptions two = one;
+    two.read_ahead = true;
+    absl::StatusOr<ReplayResult> a = ReplayFile(path, one);
+    absl::StatusOr<ReplayResult> b = ReplayFile(path, two);
+    ASSERT_EQ(a.ok(), b.ok());
+    if (!a.ok()) {
+      EXPECT_EQ(a.status(), b.status());
+      EXPECT_THAT(std::string(a.status().message()), ::testing::HasSubstr("byte "));
+      continue;
+    }
+    EXPECT_EQ(a->events, b->events);
+    EXPECT_EQ(a->reads, b->reads);
+    EXPECT_EQ(a->writes, b->writes);
+    EXPECT_EQ(a->faults, b->faults);
+    EXPECT_EQ(a->end, b->end);
+    EXPECT_EQ(a->final_digest, b->final_digest);
+    EXPECT_EQ(a->recorded_final_digest, b->recorded_final_digest);
+    ASSERT_EQ(a->divergence_count, b->divergence_count);
+    ASSERT_EQ(a->divergences.size(), b->divergences.size());
+    for (size_t i = 0; i < a->divergences.size(); ++i) {
+      EXPECT_EQ(a->divergences[i].kind, b->divergences[i].kind);
+      EXPECT_EQ(a->divergences[i].seq, b->divergences[i].seq);
+      EXPECT_EQ(a->divergences[i].expected, b->divergences[i].expected);
+      EXPECT_EQ(a->divergences[i].actual, b->divergences[i].actual);
+      EXPECT_EQ(a->divergences[i].reg_diff, b->divergences[i].reg_diff);
+    }
+    ASSERT_EQ(a->per_msr.size(), b->per_msr.size());
+    for (size_t i = 0; i < a->per_msr.size(); ++i) {
+      EXPECT_EQ(a->per_msr[i].index, b->per_msr[i].index);
+      EXPECT_EQ(a->per_msr[i].reads, b->per_msr[i].reads);
+      EXPECT_EQ(a->per_msr[i].faults, b->per_msr[i].faults);
+    }
+  }
+  // The diverging trace does diverge (the comparison above is not of two empty lists).
+  ReplayOptions o;
+  absl::StatusOr<ReplayResult> r = ReplayFile(diverging, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(r->divergence_count, 9u);
+  for (const std::string& path : {clean, diverging, unusable, notrailer}) unlink(path.c_str());
 }
 
 TEST(ReplayTest, DivergenceKindNamesAreDistinct) {

@@ -114,6 +114,14 @@ class TraceReader {
   // (or, with skip_corrupt, an entry in skipped() and reading resumes there). If none exists,
   // the trace ends as kTornTail.
   virtual absl::StatusOr<bool> Next(ExitEvent* event) = 0;
+  // Next() without the copy into the caller's storage: *event points at an event the reader
+  // keeps, valid until the next call or the reader's destruction. The replay loop reads this
+  // way; a reader that decodes ahead (harness/trace/read_ahead.h) hands out its own storage.
+  virtual absl::StatusOr<bool> NextView(const ExitEvent** event) {
+    absl::StatusOr<bool> more = Next(&view_);
+    *event = &view_;
+    return more;
+  }
   // After Next() returned false: how the trace ended, and the trailer if there was one.
   virtual TraceEnd end() const = 0;
   virtual const TraceTrailer& trailer() const = 0;
@@ -129,6 +137,9 @@ class TraceReader {
     static const std::vector<CorruptRegion> kNone;
     return kNone;
   }
+
+ private:
+  ExitEvent view_;  // NextView()'s storage, for readers that decode into the caller's.
 };
 
 }  // namespace msrtrace
