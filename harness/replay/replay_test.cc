@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/replay/record_replay_test_util.h"
@@ -481,37 +482,33 @@ std::string RecordLoop(const std::string& name, int n) {
   return path;
 }
 
-// Allocations of one ReplayFile of `path`.
-uint64_t ReplayAllocations(const std::string& path, bool read_ahead) {
+// Replays a trace of `small` and one of `large` events: the extra events may cost a few more
+// allocations (buffer growth), not one per event.
+void ExpectNoAllocationPerEvent(int small, int large, bool read_ahead) {
   ReplayOptions o;
   o.read_ahead = read_ahead;
-  const uint64_t before = g_allocations.load();
-  auto r = ReplayFile(path, o);
-  EXPECT_TRUE(r.ok() && r->clean());
-  return g_allocations.load() - before;
+  auto allocations = [&](int events) {
+    const std::string path = RecordLoop(absl::StrCat("alloc_", events, ".trace"), events);
+    const uint64_t before = g_allocations.load();
+    auto r = ReplayFile(path, o);
+    const uint64_t n = g_allocations.load() - before;
+    EXPECT_TRUE(r.ok() && r->clean());
+    unlink(path.c_str());
+    return n;
+  };
+  const uint64_t a = allocations(small);
+  const uint64_t b = allocations(large);
+  EXPECT_LT(b, a + 100) << "small " << a << ", large " << b;
 }
 
 TEST(ReplayTest, SteadyStateReplayDoesNotAllocatePerEvent) {
-  const std::string small = RecordLoop("alloc_small.trace", 1000);
-  const std::string large = RecordLoop("alloc_large.trace", 11000);
-  const uint64_t a = ReplayAllocations(small, /*read_ahead=*/false);
-  const uint64_t b = ReplayAllocations(large, /*read_ahead=*/false);
-  // 10000 more events may cost a few more allocations (buffer growth), not one per event.
-  EXPECT_LT(b, a + 100) << "small " << a << ", large " << b;
-  unlink(small.c_str());
-  unlink(large.c_str());
+  ExpectNoAllocationPerEvent(1000, 11000, /*read_ahead=*/false);
 }
 
 // With read-ahead each ring slot allocates on its first use (an event's memory writes); past
 // the ring's capacity (ReadAheadOptions: 4 x 4096 events) nothing more.
 TEST(ReplayTest, SteadyStateReadAheadReplayDoesNotAllocatePerEvent) {
-  const std::string small = RecordLoop("ra_alloc_small.trace", 20000);
-  const std::string large = RecordLoop("ra_alloc_large.trace", 60000);
-  const uint64_t a = ReplayAllocations(small, /*read_ahead=*/true);
-  const uint64_t b = ReplayAllocations(large, /*read_ahead=*/true);
-  EXPECT_LT(b, a + 100) << "small " << a << ", large " << b;
-  unlink(small.c_str());
-  unlink(large.c_str());
+  ExpectNoAllocationPerEvent(20000, 60000, /*read_ahead=*/true);
 }
 
 // Reading ahead on a second thread changes nothing in the result: clean traces, divergences
