@@ -1,12 +1,14 @@
 #include "harness/trace/read_ahead.h"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace msrtrace {
 namespace {
@@ -29,31 +31,108 @@ struct Batch {
   absl::Status status;  // The error that ended the trace (with `last`).
 };
 
+// What the caller's side and the worker share. The worker holds it too, so a worker left behind
+// by an early destruction (ReadAheadOptions::stop_wait) never touches freed memory.
+struct Ring {
+  Ring(std::unique_ptr<TraceReader> r, const ReadAheadOptions& options)
+      : inner(std::move(r)),
+        batch_events(std::max<size_t>(options.batch_events, 1)),
+        batch_bytes(std::max<size_t>(options.batch_bytes, 1)),
+        batches(std::max<size_t>(options.batches, 2)),
+        stop_wait(options.stop_wait) {
+    for (Batch& b : batches) b.items.resize(batch_events);
+  }
+
+  bool CanProduce() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return stop.load(std::memory_order_relaxed) || produced - consumed < batches.size();
+  }
+  bool CanConsume() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return consumed < produced; }
+  bool Finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return worker_done; }
+
+  const std::unique_ptr<TraceReader> inner;
+  const size_t batch_events;
+  const size_t batch_bytes;
+  std::vector<Batch> batches;
+  const absl::Duration stop_wait;
+
+  absl::Mutex mu;
+  uint64_t produced ABSL_GUARDED_BY(mu) = 0;  // Batches published by the worker.
+  uint64_t consumed ABSL_GUARDED_BY(mu) = 0;  // Batches the caller has given back.
+  bool worker_done ABSL_GUARDED_BY(mu) = false;
+  // Set (under mu) when the reader is destroyed early; the worker also checks it between events.
+  std::atomic<bool> stop{false};
+};
+
+// The worker: fills free batches in order until the wrapped reader ends or fails, or the
+// reader is destroyed.
+void Work(const std::shared_ptr<Ring>& ring) {
+  Ring& r = *ring;
+  for (uint64_t n = 0;; ++n) {
+    {
+      absl::MutexLock lock(&r.mu);
+      r.mu.Await(absl::Condition(&r, &Ring::CanProduce));
+      if (r.stop.load(std::memory_order_relaxed)) break;
+    }
+    Batch& b = r.batches[n % r.batches.size()];
+    b.size = 0;
+    b.last = false;
+    b.status = absl::OkStatus();
+    const uint64_t start = r.inner->offset();
+    while (b.size < r.batch_events && r.inner->offset() - start < r.batch_bytes &&
+           !r.stop.load(std::memory_order_relaxed)) {
+      Item& item = b.items[b.size];
+      // A slot that held a large event gives its storage back instead of pinning it.
+      if (item.offset - item.record_offset > kLargeEventBytes) item.event = ExitEvent();
+      absl::StatusOr<bool> more = r.inner->Next(&item.event);
+      if (!more.ok() || !*more) {
+        b.last = true;
+        if (!more.ok()) b.status = more.status();
+        break;
+      }
+      item.record_offset = r.inner->record_offset();
+      item.record_number = r.inner->record_number();
+      item.offset = r.inner->offset();
+      item.records = r.inner->records();
+      ++b.size;
+    }
+    absl::MutexLock lock(&r.mu);
+    ++r.produced;
+    if (b.last) break;
+  }
+  absl::MutexLock lock(&r.mu);
+  r.worker_done = true;
+}
+
 class ReadAheadReader final : public TraceReader {
  public:
   ReadAheadReader(std::unique_ptr<TraceReader> inner, const ReadAheadOptions& options)
-      : inner_(std::move(inner)),
-        batch_events_(std::max<size_t>(options.batch_events, 1)),
-        batch_bytes_(std::max<size_t>(options.batch_bytes, 1)),
-        batches_(std::max<size_t>(options.batches, 2)),
-        offset_(inner_->offset()),
-        records_(inner_->records()),
-        record_offset_(inner_->record_offset()),
-        record_number_(inner_->record_number()) {
-    for (Batch& b : batches_) b.items.resize(batch_events_);
-    worker_ = std::thread([this] { Work(); });
+      : ring_(std::make_shared<Ring>(std::move(inner), options)),
+        inner_(*ring_->inner),
+        offset_(inner_.offset()),
+        records_(inner_.records()),
+        record_offset_(inner_.record_offset()),
+        record_number_(inner_.record_number()) {
+    worker_ = std::thread(Work, ring_);
   }
 
   ~ReadAheadReader() override {
+    if (!worker_.joinable()) return;
+    bool finished;
     {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
+      absl::MutexLock lock(&ring_->mu);
+      ring_->stop.store(true, std::memory_order_relaxed);
+      finished = ring_->mu.AwaitWithTimeout(absl::Condition(ring_.get(), &Ring::Finished),
+                                            ring_->stop_wait);
     }
-    if (worker_.joinable()) worker_.join();
+    if (finished) {
+      worker_.join();
+    } else {
+      worker_.detach();  // Blocked in the wrapped reader; it owns a share of the ring.
+    }
   }
 
-  const TraceHeader& header() const override { return inner_->header(); }
-  const Snapshot& snapshot() const override { return inner_->snapshot(); }
+  const TraceHeader& header() const override { return inner_.header(); }
+  const Snapshot& snapshot() const override { return inner_.snapshot(); }
 
   absl::StatusOr<bool> Next(ExitEvent* event) override {
     const ExitEvent* view = nullptr;
@@ -79,10 +158,10 @@ class ReadAheadReader final : public TraceReader {
     return true;
   }
 
-  TraceEnd end() const override { return done_ ? inner_->end() : TraceEnd::kNoTrailer; }
+  TraceEnd end() const override { return done_ ? inner_.end() : TraceEnd::kNoTrailer; }
   const TraceTrailer& trailer() const override {
     static const TraceTrailer kNone;
-    return done_ ? inner_->trailer() : kNone;
+    return done_ ? inner_.trailer() : kNone;
   }
   uint64_t offset() const override { return offset_; }
   uint64_t records() const override { return records_; }
@@ -90,70 +169,27 @@ class ReadAheadReader final : public TraceReader {
   uint64_t record_number() const override { return record_number_; }
   const std::vector<CorruptRegion>& skipped() const override {
     static const std::vector<CorruptRegion> kNone;
-    return done_ ? inner_->skipped() : kNone;
+    return done_ ? inner_.skipped() : kNone;
   }
 
  private:
-  // The worker: fills free batches in order until the wrapped reader ends or fails, or the
-  // reader is destroyed.
-  void Work() {
-    for (uint64_t n = 0;; ++n) {
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &ReadAheadReader::CanProduce));
-        if (stop_) return;
-      }
-      Batch& b = batches_[n % batches_.size()];
-      b.size = 0;
-      b.last = false;
-      b.status = absl::OkStatus();
-      const uint64_t start = inner_->offset();
-      while (b.size < batch_events_ && inner_->offset() - start < batch_bytes_) {
-        Item& item = b.items[b.size];
-        // A slot that held a large event gives its storage back instead of pinning it.
-        if (item.offset - item.record_offset > kLargeEventBytes) item.event = ExitEvent();
-        absl::StatusOr<bool> more = inner_->Next(&item.event);
-        if (!more.ok() || !*more) {
-          b.last = true;
-          if (!more.ok()) b.status = more.status();
-          break;
-        }
-        item.record_offset = inner_->record_offset();
-        item.record_number = inner_->record_number();
-        item.offset = inner_->offset();
-        item.records = inner_->records();
-        ++b.size;
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        ++produced_;
-      }
-      if (b.last) return;
-    }
-  }
-
-  bool CanProduce() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stop_ || produced_ - consumed_ < batches_.size();
-  }
-  bool CanConsume() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return consumed_ < produced_; }
-
   // The next published batch (waits for the worker).
   void Acquire() {
     uint64_t index;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &ReadAheadReader::CanConsume));
-      index = consumed_;
+      absl::MutexLock lock(&ring_->mu);
+      ring_->mu.Await(absl::Condition(ring_.get(), &Ring::CanConsume));
+      index = ring_->consumed;
     }
-    current_ = &batches_[index % batches_.size()];
+    current_ = &ring_->batches[index % ring_->batches.size()];
     pos_ = 0;
   }
 
   // Gives the current batch back to the worker.
   void Release() {
     current_ = nullptr;
-    absl::MutexLock lock(&mu_);
-    ++consumed_;
+    absl::MutexLock lock(&ring_->mu);
+    ++ring_->consumed;
   }
 
   // The trace ended (false) or failed (the error) after the current batch's events: from here
@@ -164,23 +200,16 @@ class ReadAheadReader final : public TraceReader {
     } else {
       final_ = current_->status;
     }
-    if (worker_.joinable()) worker_.join();
+    worker_.join();  // It stops after publishing the last batch.
     done_ = true;
-    offset_ = inner_->offset();
-    records_ = inner_->records();
+    offset_ = inner_.offset();
+    records_ = inner_.records();
     return final_;
   }
 
-  const std::unique_ptr<TraceReader> inner_;
-  const size_t batch_events_;
-  const size_t batch_bytes_;
-  std::vector<Batch> batches_;
+  const std::shared_ptr<Ring> ring_;
+  const TraceReader& inner_;  // *ring_->inner.
   std::thread worker_;
-
-  absl::Mutex mu_;
-  uint64_t produced_ ABSL_GUARDED_BY(mu_) = 0;  // Batches published by the worker.
-  uint64_t consumed_ ABSL_GUARDED_BY(mu_) = 0;  // Batches the caller has given back.
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
 
   // The caller's side (only the caller's thread touches these).
   Batch* current_ = nullptr;

@@ -3,9 +3,14 @@
 // when dropped early.
 #include "harness/trace/read_ahead.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -278,6 +283,51 @@ TEST(ReadAheadTest, DroppedBeforeTheEndStopsItsWorker) {
     }
     r.reset();  // Must return (the worker waits for a free batch) and leak nothing (ASan).
   }
+}
+
+// Threads of this process (/proc/self/task).
+int ThreadCount() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (const dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+// A live capture read through a pipe whose writer stops writing (but keeps it open): a reader
+// dropped early, e.g. after unusable input, must not wait for the writer. The worker is left
+// blocked in read(2) and finishes on its own once the pipe closes.
+TEST(ReadAheadTest, DroppedWhileThePipeStallsDoesNotWaitForTheWriter) {
+  const std::string bytes = SampleTrace(100, "stalled.trace");
+  const std::vector<size_t> starts = RecordStarts(bytes);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  // Header, snapshot and 20 events; the rest never comes while the reader lives.
+  const std::string prefix = bytes.substr(0, starts[3 + 20]);
+  const int threads = ThreadCount();
+  ASSERT_LT(prefix.size(), 60000u);  // Fits the pipe buffer: the write does not block.
+  ASSERT_EQ(write(fds[1], prefix.data(), prefix.size()), static_cast<ssize_t>(prefix.size()));
+  auto inner = TraceReader::Open(absl::StrCat("/dev/fd/", fds[0]));
+  ASSERT_TRUE(inner.ok()) << inner.status();
+  ReadAheadOptions o;
+  o.batch_events = 4;  // Events come a batch at a time: 5 full batches, then the stall.
+  o.batches = 16;      // Room for all of them: the worker goes on to block in read(2).
+  o.stop_wait = absl::Milliseconds(50);
+  std::unique_ptr<TraceReader> r = ReadAhead(*std::move(inner), o);
+  ExitEvent e;
+  for (int i = 1; i <= 20; ++i) {  // All there is: the worker has gone on to read event 21.
+    ASSERT_TRUE(*r->Next(&e));
+    EXPECT_EQ(e.seq, static_cast<uint64_t>(i));
+  }
+  r.reset();      // Returns after stop_wait although the worker is blocked reading the pipe.
+  close(fds[1]);  // Now the left-behind worker sees the end and exits.
+  close(fds[0]);
+  // Before the process exits: wait (bounded) until the worker has gone.
+  for (int i = 0; i < 1000 && ThreadCount() > threads; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(ThreadCount(), threads);
 }
 
 }  // namespace
