@@ -131,27 +131,35 @@ ExitEvent MsrEvent(uint32_t vcpu, Access a, uint32_t index, uint64_t value = 0) 
   return e;
 }
 
-class ExitCheckTest : public ::testing::Test {
+// A fixture's machine: two intel-icx vCPUs of a registered handler set, the production engine
+// and a checker that keeps every divergence.
+template <typename TestBase>
+class WithChecker : public TestBase {
  protected:
-  void SetUp() override {
+  void Build(const std::string& handler_set, ExitCheckOptions options = {}) {
     TraceHeader h;
     h.cpu_profile = "intel-icx";
-    h.handler_set = "reference";
+    h.handler_set = handler_set;
     h.vcpu_count = 2;
     absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine(h);
     ASSERT_TRUE(m.ok()) << m.status();
     machine_ = *std::move(m);
     engine_ = std::make_unique<ControllerEngine>(machine_->controller.get());
-    checker_ = std::make_unique<ExitChecker>(machine_.get(), engine_.get(), &sink_);
+    checker_ = std::make_unique<ExitChecker>(machine_.get(), engine_.get(), &sink_, options);
     checker_->BeginRun();
-  }
-  static ExitEvent Event(uint32_t vcpu, Access a, uint32_t index, uint64_t value = 0) {
-    return MsrEvent(vcpu, a, index, value);
   }
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<ControllerEngine> engine_;
   KeepAll sink_;
   std::unique_ptr<ExitChecker> checker_;
+};
+
+class ExitCheckTest : public WithChecker<::testing::Test> {
+ protected:
+  void SetUp() override { Build("reference"); }
+  static ExitEvent Event(uint32_t vcpu, Access a, uint32_t index, uint64_t value = 0) {
+    return MsrEvent(vcpu, a, index, value);
+  }
 };
 
 TEST_F(ExitCheckTest, TheReferenceControllerPassesEveryCheck) {
@@ -257,26 +265,17 @@ TEST_F(ExitCheckTest, FaultAtomicityCatchesASlotChangedBeforeAFault) {
 // Fault atomicity with the production engine: the checker journals the slots handlers reach
 // (full_check_interval 0: never a full copy) or copies everything (1: every exit); both must
 // catch every state change of a faulting exit and report it the same way.
-class FaultAtomicityTest : public ::testing::TestWithParam<uint32_t> {
+class FaultAtomicityTest : public WithChecker<::testing::TestWithParam<uint32_t>> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(kNonAtomicRegistered);
-    TraceHeader h;
-    h.cpu_profile = "intel-icx";
-    h.handler_set = "test-exit-check-non-atomic";
-    h.vcpu_count = 2;
-    absl::StatusOr<std::unique_ptr<Machine>> m = BuildMachine(h);
-    ASSERT_TRUE(m.ok()) << m.status();
-    machine_ = *std::move(m);
+    ExitCheckOptions o;
+    o.full_check_interval = GetParam();
+    Build("test-exit-check-non-atomic", o);
     // The vCPUs were copied into the machine after OnVcpuReset: point case 4 at the real ones.
     auto* clobber = static_cast<ClobberHandler*>(machine_->controller->Find(kClobberMsr));
     clobber->Forget();
     for (Vcpu& v : machine_->vcpus) clobber->Keep(&v);
-    engine_ = std::make_unique<ControllerEngine>(machine_->controller.get());
-    ExitCheckOptions o;
-    o.full_check_interval = GetParam();
-    checker_ = std::make_unique<ExitChecker>(machine_.get(), engine_.get(), &sink_, o);
-    checker_->BeginRun();
   }
   // Runs a WRMSR of `how` to the clobbering MSR on vCPU 1 and returns what fault atomicity
   // reported ("" if nothing).
@@ -292,10 +291,6 @@ class FaultAtomicityTest : public ::testing::TestWithParam<uint32_t> {
     }
     return out;
   }
-  std::unique_ptr<Machine> machine_;
-  std::unique_ptr<ControllerEngine> engine_;
-  KeepAll sink_;
-  std::unique_ptr<ExitChecker> checker_;
 };
 
 TEST_P(FaultAtomicityTest, AFaultThatChangesAnotherMsrsSlotIsReported) {
