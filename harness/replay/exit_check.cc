@@ -200,23 +200,8 @@ absl::Status ExitChecker::Run(const ExitEvent& ev) {
   result_.~StatusOr();
   new (&result_) absl::StatusOr<Outcome>(engine_->Handle(ev.exit, *v, m.memory));
   if (journal) ctl.set_state_journal(nullptr);
-  observed_ = RecordedKind::kVmmError;
-  if (ABSL_PREDICT_TRUE(result_.ok())) {
-    switch (result_->kind) {  // RecordedKindOf, inline.
-      case Outcome::Kind::kRetired:
-        observed_ = RecordedKind::kRetired;
-        break;
-      case Outcome::Kind::kGpInjected:
-        observed_ = RecordedKind::kGpInjected;
-        break;
-      case Outcome::Kind::kIgnored:
-        observed_ = RecordedKind::kIgnored;
-        break;
-      case Outcome::Kind::kUnspecified:
-        observed_ = RecordedKind::kUnspecified;
-        break;
-    }
-  }
+  observed_ =
+      ABSL_PREDICT_TRUE(result_.ok()) ? RecordedKindOf(result_->kind) : RecordedKind::kVmmError;
   if (options_.compare_recording) CompareWithRecording(ev);
   if (options_.check_architecture) CheckArchitecture(ev);
   return absl::OkStatus();
@@ -482,38 +467,47 @@ bool ExitChecker::RulesHold(const ExitEvent& ev, bool completed, bool writes_rax
 bool ExitChecker::StateUnchanged() {
   const Controller& ctl = *machine_->controller;
   if (!ctl.last_writes().empty()) return false;
-  const auto& handlers = ctl.handlers();
+  const std::vector<uint64_t>& vm = ctl.vm_slots();
   if (full_capture_) {
-    const std::vector<uint64_t>& vm = ctl.vm_slots();
     if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
                     vcpu_->slots.end()) ||
         !std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
       return false;
     }
-    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
-      handlers[h]->SaveState(&scratch_);
-      if (scratch_ != pre_handler_states_[h]) return false;
+  } else {
+    // Every entry equal to its slot: unchanged. (A later entry of a slot that changed and came
+    // back differs; StateChanges then finds nothing to report.)
+    for (const StateJournal::Entry& e : journal_.entries()) {
+      if ((e.vm ? vm[e.id] : vcpu_->slots[e.id]) != e.before) return false;
     }
-    return true;
   }
-  // Every entry equal to its slot: unchanged. (A later entry of a slot that changed and came
-  // back differs; StateChanges then finds nothing to report.)
-  const std::vector<uint64_t>& vm = ctl.vm_slots();
-  for (const StateJournal::Entry& e : journal_.entries()) {
-    if ((e.vm ? vm[e.id] : vcpu_->slots[e.id]) != e.before) return false;
-  }
-  for (const uint32_t h : stateful_) {
+  return ChangedHandler() < 0;
+}
+
+// The first handler whose SaveState bytes differ from before the exit (every handler after a
+// full capture, those with internal state otherwise), or -1.
+int ExitChecker::ChangedHandler() {
+  const auto& handlers = machine_->controller->handlers();
+  auto changed = [&](size_t h) {
     handlers[h]->SaveState(&scratch_);
-    if (scratch_ != pre_handler_states_[h]) return false;
+    return scratch_ != pre_handler_states_[h];
+  };
+  if (full_capture_) {
+    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
+      if (changed(h)) return static_cast<int>(h);
+    }
+  } else {
+    for (const uint32_t h : stateful_) {
+      if (changed(h)) return static_cast<int>(h);
+    }
   }
-  return true;
+  return -1;
 }
 
 // Slots (the first changed one of the vCPU's and of the VM's), handler state (the first changed
 // handler) and guest memory; the same text from a full capture and from the journal.
 void ExitChecker::StateChanges(std::string* what) {
   const Controller& ctl = *machine_->controller;
-  const auto& handlers = ctl.handlers();
   if (full_capture_) {
     if (!std::equal(pre_slots_.begin(), pre_slots_.end(), vcpu_->slots.begin(),
                     vcpu_->slots.end())) {
@@ -523,22 +517,11 @@ void ExitChecker::StateChanges(std::string* what) {
     if (!std::equal(pre_vm_slots_.begin(), pre_vm_slots_.end(), vm.begin(), vm.end())) {
       what->append(FirstSlotChange(pre_vm_slots_, vm, false));
     }
-    for (size_t h = 0; h < handlers.size() && h < pre_handler_states_.size(); ++h) {
-      handlers[h]->SaveState(&scratch_);
-      if (scratch_ != pre_handler_states_[h]) {
-        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
-        break;
-      }
-    }
   } else {
     JournalChanges(what);
-    for (const uint32_t h : stateful_) {
-      handlers[h]->SaveState(&scratch_);
-      if (scratch_ != pre_handler_states_[h]) {
-        absl::StrAppendFormat(what, "internal state of handler #%u; ", h);
-        break;
-      }
-    }
+  }
+  if (const int h = ChangedHandler(); h >= 0) {
+    absl::StrAppendFormat(what, "internal state of handler #%d; ", h);
   }
   if (!ctl.last_writes().empty()) what->append("guest memory written; ");
 }

@@ -24,18 +24,4 @@ const char* RecordedKindName(RecordedKind k) {
   return "unspecified";
 }
 
-RecordedKind RecordedKindOf(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::kRetired:
-      return RecordedKind::kRetired;
-    case Outcome::Kind::kGpInjected:
-      return RecordedKind::kGpInjected;
-    case Outcome::Kind::kIgnored:
-      return RecordedKind::kIgnored;
-    case Outcome::Kind::kUnspecified:
-      break;
-  }
-  return RecordedKind::kUnspecified;
-}
-
 }  // namespace msrtrace

@@ -58,8 +58,21 @@ enum class RecordedKind : uint8_t {
   kHostFailed = 5,  // A host-initiated access (KVM_GET/SET_MSRS) failed.
 };
 const char* RecordedKindName(RecordedKind k);
-// The recorded kind of a handled exit's outcome (a failed exit is kVmmError).
-RecordedKind RecordedKindOf(Outcome::Kind k);
+// The recorded kind of a handled exit's outcome (a failed exit is kVmmError). Inline: the exit
+// checker calls it on every exit.
+inline RecordedKind RecordedKindOf(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::kRetired:
+      return RecordedKind::kRetired;
+    case Outcome::Kind::kGpInjected:
+      return RecordedKind::kGpInjected;
+    case Outcome::Kind::kIgnored:
+      return RecordedKind::kIgnored;
+    case Outcome::Kind::kUnspecified:
+      break;
+  }
+  return RecordedKind::kUnspecified;
+}
 
 // Which optional parts of an event the source knew. Imported production traces do not know
 // everything a recording from msrtrace does; replay checks only what is known.
