@@ -229,10 +229,10 @@ class ExitChecker {
   bool RulesHold(const ExitEvent& ev, bool completed, bool writes_rax_rdx);
   // Fault atomicity of a #GP: whether nothing changed, and what did ("vCPU slot ...; ").
   bool StateUnchanged();
-  // The first handler whose internal state changed in the exit, or -1.
-  int ChangedHandler();
   void StateChanges(std::string* what);
   void JournalChanges(std::string* what);
+  // The first handler whose internal state changed in the exit, or -1.
+  int ChangedHandler();
   // The full capture: every slot of `v` and of the VM, every handler's SaveState bytes.
   void CaptureAll(const Vcpu& v);
   // The handlers with internal state (stateful_) of the machine's controller.
